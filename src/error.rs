@@ -1,0 +1,304 @@
+//! The crate's one error type, [`Error`], and the [`ErrorKind`] a caller matches on.
+//!
+//! Errors follow the troubleshooting model of Postman Vault: a secret is either *empty*
+//! (there is no such secret, or it holds no value) or *unresolved* (it exists but cannot be
+//! used right now: disabled, its provider missing or failing, its domain not allowed, the
+//! vault locked). [`Error::kind`] tells which, and [`ErrorKind::is_empty`] /
+//! [`ErrorKind::is_unresolved`] group the kinds the same way.
+//!
+//! No message ever contains a secret value, a token or key material: messages carry secret
+//! *names*, references, hosts and byte offsets, which are not secret.
+
+use std::sync::Arc;
+
+use crate::provider::ProviderError;
+
+/// A boxed error used as the source of errors that wrap another crate's error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in this crate.
+///
+/// Match on [`Error::kind`] rather than on the variants when all you need is the category;
+/// the variants carry the context (secret name, reference, host, offset) as fields.
+///
+/// ```
+/// use request_vault::{Error, ErrorKind, Vault};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let vault = Vault::new();
+/// let err: Error = vault.resolve("missing").await.unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// assert!(err.kind().is_empty());
+/// assert_eq!(err.to_string(), "secret `missing` not found in the vault");
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A secret name does not follow the naming rules.
+    #[error("invalid secret name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No secret of that name exists.
+    #[error("secret `{name}` not found in the vault")]
+    NotFound {
+        /// The secret's name.
+        name: String,
+    },
+    /// A secret of that name already exists (for example the target of a rename).
+    #[error("secret `{name}` already exists")]
+    AlreadyExists {
+        /// The secret's name.
+        name: String,
+    },
+    /// The secret is linked to an external provider and its value cannot be set here.
+    #[error(
+        "secret `{name}` is linked to an external provider and is read-only; unset it first to store a local value"
+    )]
+    ReadOnly {
+        /// The secret's name.
+        name: String,
+    },
+    /// The secret exists but is disabled.
+    #[error("secret `{name}` is disabled")]
+    Disabled {
+        /// The secret's name.
+        name: String,
+    },
+    /// No provider handles the reference's URI scheme (or the linked secret's provider was
+    /// never added to this vault).
+    #[error("{}no provider handles `{scheme}://` references; add one with Vault::add_provider", name_prefix(.name))]
+    NoProvider {
+        /// The secret's name, when the error is about a linked secret.
+        name: Option<String>,
+        /// The URI scheme, or the provider id the secret was linked through.
+        scheme: String,
+    },
+    /// The provider the secret is linked through was removed from the vault.
+    #[error(
+        "secret `{name}` is linked through integration `{provider}`, which was removed; add the provider again or re-link the secret"
+    )]
+    IntegrationRemoved {
+        /// The secret's name.
+        name: String,
+        /// The removed provider's id.
+        provider: String,
+    },
+    /// A secret reference is malformed.
+    #[error("invalid secret reference `{reference}`: {source}")]
+    InvalidReference {
+        /// The reference as given.
+        reference: String,
+        /// The byte offset of the problem in `reference`, when there is one.
+        offset: Option<usize>,
+        /// The provider's description of the problem.
+        #[source]
+        source: BoxError,
+    },
+    /// An external provider failed to resolve a reference.
+    #[error("{}provider `{}` failed: {source}", name_prefix(.name), .source.provider())]
+    Provider {
+        /// The secret's name, when the call was made for a vault secret.
+        name: Option<String>,
+        /// What the provider reported.
+        #[source]
+        source: Arc<ProviderError>,
+    },
+    /// An allowed-domain pattern is malformed.
+    #[error("invalid allowed-domain pattern {pattern:?}: {reason}")]
+    InvalidDomain {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The secret may not be sent to this host (see [`Vault::set_allowed_domains`](crate::Vault::set_allowed_domains)).
+    #[error("secret `{name}` is not allowed for host `{host}`")]
+    DomainNotAllowed {
+        /// The secret's name.
+        name: String,
+        /// The request's host.
+        host: String,
+    },
+    /// Several secrets failed at once; each error names its secret.
+    #[error("{} secrets could not be resolved: {}", .0.len(), join_errors(.0))]
+    Multiple(Vec<Error>),
+}
+
+fn name_prefix(name: &Option<String>) -> String {
+    match name {
+        Some(name) => format!("secret `{name}`: "),
+        None => String::new(),
+    }
+}
+
+fn join_errors(errors: &[Error]) -> String {
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    messages.join("; ")
+}
+
+/// The category of an [`Error`], for callers that branch on what went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A secret name breaks the naming rules.
+    InvalidName,
+    /// No such secret (*empty*).
+    NotFound,
+    /// The name is taken.
+    AlreadyExists,
+    /// A linked secret cannot be written.
+    ReadOnly,
+    /// The secret is disabled (*unresolved*).
+    Disabled,
+    /// No provider for the reference's scheme (*unresolved* when resolving).
+    NoProvider,
+    /// The secret's provider was removed (*unresolved*).
+    IntegrationRemoved,
+    /// A reference is malformed.
+    InvalidReference,
+    /// A provider failed (*unresolved*); see [`ProviderError::kind`].
+    Provider,
+    /// An allowed-domain pattern is malformed.
+    InvalidDomain,
+    /// A secret is not allowed for the request's host (*unresolved*).
+    DomainNotAllowed,
+    /// Several errors at once; see [`Error::errors`].
+    Multiple,
+}
+
+impl ErrorKind {
+    /// Whether the secret is *empty*: it does not exist or holds no value.
+    pub fn is_empty(self) -> bool {
+        matches!(self, ErrorKind::NotFound)
+    }
+
+    /// Whether the secret is *unresolved*: it exists but cannot be used now.
+    pub fn is_unresolved(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Disabled
+                | ErrorKind::NoProvider
+                | ErrorKind::IntegrationRemoved
+                | ErrorKind::Provider
+                | ErrorKind::DomainNotAllowed
+        )
+    }
+}
+
+impl Error {
+    /// The category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidName { .. } => ErrorKind::InvalidName,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Error::ReadOnly { .. } => ErrorKind::ReadOnly,
+            Error::Disabled { .. } => ErrorKind::Disabled,
+            Error::NoProvider { .. } => ErrorKind::NoProvider,
+            Error::IntegrationRemoved { .. } => ErrorKind::IntegrationRemoved,
+            Error::InvalidReference { .. } => ErrorKind::InvalidReference,
+            Error::Provider { .. } => ErrorKind::Provider,
+            Error::InvalidDomain { .. } => ErrorKind::InvalidDomain,
+            Error::DomainNotAllowed { .. } => ErrorKind::DomainNotAllowed,
+            Error::Multiple(_) => ErrorKind::Multiple,
+        }
+    }
+
+    /// The name of the secret this error is about, when it is about one.
+    pub fn secret_name(&self) -> Option<&str> {
+        match self {
+            Error::NotFound { name }
+            | Error::AlreadyExists { name }
+            | Error::ReadOnly { name }
+            | Error::Disabled { name }
+            | Error::IntegrationRemoved { name, .. }
+            | Error::DomainNotAllowed { name, .. } => Some(name),
+            Error::NoProvider { name, .. } | Error::Provider { name, .. } => name.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The provider's error, when a provider failed.
+    pub fn provider_error(&self) -> Option<&ProviderError> {
+        match self {
+            Error::Provider { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The individual errors: the list of a [`Error::Multiple`], or this error alone.
+    pub fn errors(&self) -> &[Error] {
+        match self {
+            Error::Multiple(errors) => errors,
+            other => std::slice::from_ref(other),
+        }
+    }
+
+    /// Gathers errors: none is `Ok`, one is itself, more are [`Error::Multiple`].
+    pub(crate) fn gather(mut errors: Vec<Error>) -> Result<()> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Multiple(errors)),
+        }
+    }
+
+    pub(crate) fn not_found(name: &str) -> Self {
+        Error::NotFound {
+            name: name.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_stays_small() {
+        // Results of this type are returned everywhere; keep the Err side small.
+        assert!(
+            std::mem::size_of::<Error>() <= 64,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
+    }
+
+    #[test]
+    fn error_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+    }
+
+    #[test]
+    fn kinds_group_as_postman_troubleshooting() {
+        assert!(Error::not_found("a").kind().is_empty());
+        assert!(!Error::not_found("a").kind().is_unresolved());
+        let disabled = Error::Disabled { name: "a".into() };
+        assert!(disabled.kind().is_unresolved());
+        assert_eq!(disabled.secret_name(), Some("a"));
+    }
+
+    #[test]
+    fn gather_keeps_a_single_error_as_is() {
+        assert!(Error::gather(vec![]).is_ok());
+        let one = Error::gather(vec![Error::not_found("a")]).unwrap_err();
+        assert_eq!(one.kind(), ErrorKind::NotFound);
+        let two = Error::gather(vec![Error::not_found("a"), Error::not_found("b")]).unwrap_err();
+        assert_eq!(two.kind(), ErrorKind::Multiple);
+        assert_eq!(two.errors().len(), 2);
+        assert_eq!(
+            two.to_string(),
+            "2 secrets could not be resolved: secret `a` not found in the vault; secret `b` not found in the vault"
+        );
+    }
+}

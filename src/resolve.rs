@@ -1,0 +1,248 @@
+//! Resolution: from secret names to values, through the cache and the providers.
+//!
+//! Names are planned under the vault's read lock (local value, error, or a linked key and
+//! its provider); linked keys are then grouped by provider and looked up in the cache, which
+//! starts at most one provider call per group for the references it is missing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, join_all};
+use secrecy::SecretString;
+
+use crate::cache::{BatchOutcome, CacheKey};
+use crate::error::{Error, Result};
+use crate::name;
+use crate::provider::ExternalProvider;
+use crate::vault::{EntryValue, State, Vault};
+
+/// What resolving one name takes.
+enum Plan {
+    Local(SecretString),
+    Linked {
+        provider: Arc<dyn ExternalProvider>,
+        key: Arc<CacheKey>,
+    },
+}
+
+/// The linked names of one provider: the provider, and each name's index and key.
+type Group = (Arc<dyn ExternalProvider>, Vec<(usize, Arc<CacheKey>)>);
+
+impl Vault {
+    /// Resolves one secret to its value: a local value at once, a linked one from the cache
+    /// or, when missing or expired, from its provider (concurrent callers share one fetch).
+    ///
+    /// ```
+    /// use request_vault::{ExposeSecret, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("token", "t0k3n")?;
+    /// let value = vault.resolve("token").await?;
+    /// assert_eq!(value.expose_secret(), "t0k3n");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidName`] when `name` breaks the naming rules;
+    /// - [`Error::NotFound`] when there is no such secret (*empty*);
+    /// - [`Error::Disabled`] when it is disabled;
+    /// - [`Error::IntegrationRemoved`] when its provider was removed, [`Error::NoProvider`]
+    ///   when its provider was never added;
+    /// - [`Error::Provider`] when the provider fails.
+    pub async fn resolve(&self, name: &str) -> Result<SecretString> {
+        let (provider, key) = {
+            let state = self.read();
+            if let Some(value) = self.cached(&state, name) {
+                return Ok(value); // the warm path: no Arc clones, no await
+            }
+            match self.plan(&state, name)? {
+                Plan::Local(value) => return Ok(value),
+                Plan::Linked { provider, key } => (provider, key),
+            }
+        };
+        let lookups = self
+            .inner
+            .cache
+            .lookup(std::slice::from_ref(&key), self.fetcher(provider, false));
+        let mut outcome = Err(Error::not_found(name));
+        for lookup in lookups {
+            outcome = lookup.value().await.map_err(|source| Error::Provider {
+                name: Some(name.to_owned()),
+                source,
+            });
+        }
+        outcome
+    }
+
+    /// Resolves many secrets at once. Linked secrets are grouped by provider and each
+    /// provider's [`resolve_all`](ExternalProvider::resolve_all) is called once for the
+    /// references missing from the cache. Repeated names are resolved once.
+    ///
+    /// ```
+    /// use request_vault::{ExposeSecret, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("user", "admin")?;
+    /// vault.set("password", "hunter2")?;
+    /// let values = vault.resolve_all(["user", "password"]).await?;
+    /// assert_eq!(values["password"].expose_secret(), "hunter2");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Every failing name is reported together: one failure is returned as it is (see
+    /// [`resolve`](Self::resolve)), several as [`Error::Multiple`] in the order given.
+    pub async fn resolve_all<I>(&self, names: I) -> Result<HashMap<String, SecretString>>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let mut distinct: Vec<String> = Vec::new();
+        for name in names {
+            let name = name.as_ref();
+            if !distinct.iter().any(|n| n == name) {
+                distinct.push(name.to_owned());
+            }
+        }
+        let outcomes = self.resolve_names(&distinct).await;
+        let mut values = HashMap::with_capacity(outcomes.len());
+        let mut errors = Vec::new();
+        for (name, outcome) in distinct.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(value) => {
+                    values.insert(name, value);
+                }
+                Err(error) => errors.push(error),
+            }
+        }
+        Error::gather(errors)?;
+        Ok(values)
+    }
+
+    /// Resolves distinct `names`, one outcome per name, in order.
+    pub(crate) async fn resolve_names(&self, names: &[String]) -> Vec<Result<SecretString>> {
+        let mut outcomes: Vec<Option<Result<SecretString>>> = Vec::with_capacity(names.len());
+        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+        {
+            let state = self.read();
+            for (index, name) in names.iter().enumerate() {
+                match self.plan(&state, name) {
+                    Ok(Plan::Local(value)) => outcomes.push(Some(Ok(value))),
+                    Err(error) => outcomes.push(Some(Err(error))),
+                    Ok(Plan::Linked { provider, key }) => {
+                        outcomes.push(None);
+                        groups
+                            .entry(key.provider.clone())
+                            .or_insert_with(|| (provider, Vec::new()))
+                            .1
+                            .push((index, key));
+                    }
+                }
+            }
+        }
+
+        let mut pending = Vec::new();
+        for (provider, members) in groups.into_values() {
+            let keys: Vec<Arc<CacheKey>> = members.iter().map(|(_, key)| Arc::clone(key)).collect();
+            let lookups = self.inner.cache.lookup(&keys, self.fetcher(provider, true));
+            pending.extend(members.into_iter().map(|(index, _)| index).zip(lookups));
+        }
+        let fetched = join_all(
+            pending
+                .into_iter()
+                .map(|(index, lookup)| lookup.value().map(move |outcome| (index, outcome))),
+        )
+        .await;
+        for (index, outcome) in fetched {
+            outcomes[index] = Some(outcome.map_err(|source| Error::Provider {
+                name: Some(names[index].clone()),
+                source,
+            }));
+        }
+        outcomes
+            .into_iter()
+            .zip(names)
+            .map(|(outcome, name)| outcome.unwrap_or_else(|| Err(Error::not_found(name))))
+            .collect()
+    }
+
+    /// The cached value of an enabled linked secret whose provider is registered.
+    fn cached(&self, state: &State, name: &str) -> Option<SecretString> {
+        let entry = state.entries.get(name).filter(|entry| entry.enabled)?;
+        match &entry.value {
+            EntryValue::Linked(key) if state.providers.contains_key(&key.provider) => {
+                self.inner.cache.get(key)
+            }
+            _ => None,
+        }
+    }
+
+    /// What resolving `name` takes, decided under the read lock.
+    fn plan(&self, state: &State, name: &str) -> Result<Plan> {
+        name::check(name)?;
+        let entry = state
+            .entries
+            .get(name)
+            .ok_or_else(|| Error::not_found(name))?;
+        if !entry.enabled {
+            return Err(Error::Disabled { name: name.into() });
+        }
+        match &entry.value {
+            EntryValue::Local(value) => Ok(Plan::Local(value.clone())),
+            EntryValue::Linked(key) => match state.providers.get(&key.provider) {
+                Some(provider) => Ok(Plan::Linked {
+                    provider: Arc::clone(provider),
+                    key: Arc::clone(key),
+                }),
+                None if state.removed.contains(&key.provider) => Err(Error::IntegrationRemoved {
+                    name: name.into(),
+                    provider: key.provider.clone(),
+                }),
+                None => Err(Error::NoProvider {
+                    name: Some(name.into()),
+                    scheme: key
+                        .reference
+                        .split_once("://")
+                        .map_or(key.provider.as_str(), |(scheme, _)| scheme)
+                        .to_owned(),
+                }),
+            },
+        }
+    }
+
+    /// The fetch the cache starts for references it is missing: one provider call, within
+    /// the vault's limit of concurrent provider calls.
+    fn fetcher(
+        &self,
+        provider: Arc<dyn ExternalProvider>,
+        batch: bool,
+    ) -> impl FnOnce(Vec<String>) -> BoxFuture<'static, BatchOutcome> + use<> {
+        let permits = Arc::clone(&self.inner.fetch_permits);
+        move |references| {
+            async move {
+                // The semaphore is never closed, so acquiring only fails if it were.
+                let _permit = permits.acquire_owned().await.ok();
+                tracing::debug!(
+                    provider = provider.id(),
+                    count = references.len(),
+                    "fetching from provider"
+                );
+                match references.as_slice() {
+                    [one] if !batch => vec![provider.resolve(one).await],
+                    _ => {
+                        let refs: Vec<&str> = references.iter().map(String::as_str).collect();
+                        provider.resolve_all(&refs).await
+                    }
+                }
+            }
+            .boxed()
+        }
+    }
+}

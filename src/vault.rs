@@ -1,0 +1,484 @@
+//! [`Vault`]: the named secrets, local or linked, and the providers they resolve through.
+//!
+//! This file manages entries and providers; resolution lives in `resolve.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime};
+
+use secrecy::SecretString;
+use tokio::sync::Semaphore;
+
+use crate::cache::{Cache, CacheKey};
+use crate::domain::DomainPattern;
+use crate::error::{Error, Result};
+use crate::info::{SecretInfo, SecretKind};
+use crate::name;
+use crate::provider::{DEFAULT_PROVIDER_CONCURRENCY, ExternalProvider};
+
+/// How long fetched values are cached unless configured otherwise: one hour, as Postman.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// A vault of named secrets.
+///
+/// Each secret is *local* (its value kept in the vault) or *linked* (the vault keeps a
+/// reference such as `op://Prod/Postgres/password` and fetches the value from an
+/// [`ExternalProvider`] when needed, caching it in memory for the TTL).
+///
+/// `Vault` is a handle: cloning it is cheap and every clone sees the same secrets. It is
+/// `Send + Sync`; its methods take `&self`.
+///
+/// ```
+/// use request_vault::{ExposeSecret, Vault};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), request_vault::Error> {
+/// let vault = Vault::new();
+/// vault.set("api-key", "s3cr3t")?;
+/// assert_eq!(vault.resolve("api-key").await?.expose_secret(), "s3cr3t");
+/// assert!(vault.unset("api-key")?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Vault {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    state: RwLock<State>,
+    pub(crate) cache: Arc<Cache>,
+    pub(crate) fetch_permits: Arc<Semaphore>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) entries: BTreeMap<String, Entry>,
+    pub(crate) providers: BTreeMap<String, Arc<dyn ExternalProvider>>,
+    /// Scheme to provider id, for `link`.
+    schemes: BTreeMap<String, String>,
+    /// Ids of providers removed with `remove_provider`, to tell "integration removed" apart
+    /// from "never added".
+    pub(crate) removed: BTreeSet<String>,
+}
+
+/// One secret as the vault keeps it.
+pub(crate) struct Entry {
+    pub(crate) value: EntryValue,
+    pub(crate) allowed_domains: Vec<DomainPattern>,
+    pub(crate) enabled: bool,
+    pub(crate) created: SystemTime,
+    pub(crate) updated: SystemTime,
+}
+
+pub(crate) enum EntryValue {
+    Local(SecretString),
+    Linked(Arc<CacheKey>),
+}
+
+impl Entry {
+    fn new(value: EntryValue) -> Self {
+        let now = SystemTime::now();
+        Entry {
+            value,
+            allowed_domains: Vec::new(),
+            enabled: true,
+            created: now,
+            updated: now,
+        }
+    }
+}
+
+/// Options for a [`Vault`], built with [`Vault::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use request_vault::Vault;
+///
+/// let vault = Vault::builder()
+///     .cache_ttl(Duration::from_secs(300))
+///     .provider_concurrency(4)
+///     .build();
+/// # drop(vault);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct VaultBuilder {
+    cache_ttl: Duration,
+    provider_concurrency: usize,
+}
+
+impl Default for VaultBuilder {
+    fn default() -> Self {
+        VaultBuilder {
+            cache_ttl: DEFAULT_CACHE_TTL,
+            provider_concurrency: DEFAULT_PROVIDER_CONCURRENCY,
+        }
+    }
+}
+
+impl VaultBuilder {
+    /// How long fetched values of linked secrets are kept in memory ([`DEFAULT_CACHE_TTL`]
+    /// unless set). `Duration::ZERO` disables caching; concurrent fetches are still shared.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// How many provider calls the vault makes at once
+    /// ([`DEFAULT_PROVIDER_CONCURRENCY`] unless set; at least 1).
+    pub fn provider_concurrency(mut self, limit: usize) -> Self {
+        self.provider_concurrency = limit.max(1);
+        self
+    }
+
+    /// Builds an empty in-memory vault with these options.
+    pub fn build(self) -> Vault {
+        Vault {
+            inner: Arc::new(Inner {
+                state: RwLock::new(State::default()),
+                cache: Cache::new(self.cache_ttl),
+                fetch_permits: Arc::new(Semaphore::new(self.provider_concurrency)),
+            }),
+        }
+    }
+}
+
+impl Default for Vault {
+    fn default() -> Self {
+        Vault::new()
+    }
+}
+
+impl Vault {
+    /// An empty in-memory vault with default options.
+    pub fn new() -> Self {
+        VaultBuilder::default().build()
+    }
+
+    /// A builder for a vault with other options.
+    pub fn builder() -> VaultBuilder {
+        VaultBuilder::default()
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
+        // Every update is a single map operation, so a poisoned lock holds consistent data.
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stores a local secret, creating it or replacing its value.
+    ///
+    /// Allowed domains and the enabled flag of an existing secret are kept.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidName`] when `name` breaks the naming rules;
+    /// - [`Error::ReadOnly`] when `name` is a linked secret.
+    pub fn set(&self, name: &str, value: impl Into<SecretString>) -> Result<()> {
+        name::check(name)?;
+        let value = value.into();
+        let mut state = self.write();
+        match state.entries.get_mut(name) {
+            Some(entry) => match entry.value {
+                EntryValue::Linked(_) => return Err(Error::ReadOnly { name: name.into() }),
+                EntryValue::Local(_) => {
+                    entry.value = EntryValue::Local(value);
+                    entry.updated = SystemTime::now();
+                }
+            },
+            None => {
+                state
+                    .entries
+                    .insert(name.to_owned(), Entry::new(EntryValue::Local(value)));
+            }
+        }
+        tracing::debug!(secret = name, "stored local secret");
+        Ok(())
+    }
+
+    /// Removes a secret (a local value or a link). Returns whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidName`] when `name` breaks the naming rules.
+    pub fn unset(&self, name: &str) -> Result<bool> {
+        name::check(name)?;
+        let removed = self.write().entries.remove(name);
+        tracing::debug!(secret = name, existed = removed.is_some(), "unset secret");
+        Ok(removed.is_some())
+    }
+
+    /// Renames a secret, keeping its value or link, domains and flags.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidName`] when either name breaks the naming rules;
+    /// - [`Error::NotFound`] when `old` does not exist;
+    /// - [`Error::AlreadyExists`] when `new` exists already.
+    pub fn rename(&self, old: &str, new: &str) -> Result<()> {
+        name::check(old)?;
+        name::check(new)?;
+        let mut state = self.write();
+        if !state.entries.contains_key(old) {
+            return Err(Error::not_found(old));
+        }
+        if old == new {
+            return Ok(());
+        }
+        if state.entries.contains_key(new) {
+            return Err(Error::AlreadyExists { name: new.into() });
+        }
+        if let Some(mut entry) = state.entries.remove(old) {
+            entry.updated = SystemTime::now();
+            state.entries.insert(new.to_owned(), entry);
+        }
+        tracing::debug!(from = old, to = new, "renamed secret");
+        Ok(())
+    }
+
+    /// Enables or disables a secret. A disabled secret is kept but does not resolve.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidName`] when `name` breaks the naming rules;
+    /// - [`Error::NotFound`] when there is no such secret.
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        self.update(name, |entry| entry.enabled = enabled)
+    }
+
+    /// Restricts where a secret may be sent: only requests whose host matches one of the
+    /// patterns (see [`DomainPattern`]). An empty list lifts the restriction.
+    ///
+    /// ```
+    /// # use request_vault::Vault;
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// vault.set_allowed_domains("api-key", ["api.example.com", "*.example.org"])?;
+    /// assert_eq!(vault.describe("api-key")?.allowed_domains.len(), 2);
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidName`] when `name` breaks the naming rules;
+    /// - [`Error::InvalidDomain`] when a pattern is malformed (nothing is changed);
+    /// - [`Error::NotFound`] when there is no such secret.
+    pub fn set_allowed_domains<I>(&self, name: &str, patterns: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        name::check(name)?;
+        let patterns = patterns
+            .into_iter()
+            .map(|p| DomainPattern::new(p.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        self.update(name, |entry| entry.allowed_domains = patterns)
+    }
+
+    fn update(&self, name: &str, change: impl FnOnce(&mut Entry)) -> Result<()> {
+        name::check(name)?;
+        let mut state = self.write();
+        let entry = state
+            .entries
+            .get_mut(name)
+            .ok_or_else(|| Error::not_found(name))?;
+        change(entry);
+        entry.updated = SystemTime::now();
+        Ok(())
+    }
+
+    /// Registers an external provider; its [`scheme`](ExternalProvider::scheme) becomes
+    /// linkable. A provider with the same id is replaced.
+    pub fn add_provider<P: ExternalProvider + 'static>(&self, provider: P) {
+        self.add_shared_provider(Arc::new(provider));
+    }
+
+    /// Registers a provider already behind an `Arc`, as [`add_provider`](Self::add_provider).
+    pub fn add_shared_provider(&self, provider: Arc<dyn ExternalProvider>) {
+        let id = provider.id().to_owned();
+        let mut state = self.write();
+        state
+            .schemes
+            .insert(provider.scheme().to_owned(), id.clone());
+        state.removed.remove(&id);
+        tracing::debug!(provider = %id, scheme = provider.scheme(), "added provider");
+        state.providers.insert(id, provider);
+    }
+
+    /// Removes a provider. Its linked secrets stay, but fail to resolve with
+    /// [`Error::IntegrationRemoved`] until the provider is added again. Returns whether it
+    /// was registered.
+    pub fn remove_provider(&self, id: &str) -> bool {
+        let mut state = self.write();
+        let Some(provider) = state.providers.remove(id) else {
+            return false;
+        };
+        state.schemes.retain(|_, owner| owner != id);
+        state.removed.insert(id.to_owned());
+        drop(state);
+        provider.clear_cache();
+        tracing::debug!(provider = id, "removed provider");
+        true
+    }
+
+    /// The provider registered under `id`, if any.
+    pub fn provider(&self, id: &str) -> Option<Arc<dyn ExternalProvider>> {
+        self.read().providers.get(id).cloned()
+    }
+
+    /// Links `name` to an external secret: the provider is chosen by the reference's URI
+    /// scheme and checks the reference offline, now. An existing link is re-pointed; an
+    /// existing local secret becomes linked (its value is dropped). Domains and the enabled
+    /// flag of an existing secret are kept.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidName`] when `name` breaks the naming rules;
+    /// - [`Error::InvalidReference`] when the reference has no `scheme://` or the provider
+    ///   finds it malformed;
+    /// - [`Error::NoProvider`] when no provider handles its scheme.
+    pub fn link(&self, name: &str, reference: &str) -> Result<()> {
+        name::check(name)?;
+        let Some((scheme, _)) = reference.split_once("://") else {
+            return Err(Error::InvalidReference {
+                reference: reference.to_owned(),
+                offset: Some(0),
+                source: "a reference starts with a scheme such as `op://`".into(),
+            });
+        };
+        let provider = {
+            let state = self.read();
+            state
+                .schemes
+                .get(scheme)
+                .and_then(|id| state.providers.get(id))
+                .cloned()
+        };
+        let provider = provider.ok_or_else(|| Error::NoProvider {
+            name: None,
+            scheme: scheme.to_owned(),
+        })?;
+        provider.check_reference(reference)?;
+        let key = Arc::new(CacheKey::new(provider.id(), reference));
+        let mut state = self.write();
+        match state.entries.get_mut(name) {
+            Some(entry) => {
+                entry.value = EntryValue::Linked(key);
+                entry.updated = SystemTime::now();
+            }
+            None => {
+                state
+                    .entries
+                    .insert(name.to_owned(), Entry::new(EntryValue::Linked(key)));
+            }
+        }
+        tracing::debug!(
+            secret = name,
+            provider = provider.id(),
+            reference,
+            "linked secret"
+        );
+        Ok(())
+    }
+
+    /// Describes every secret, sorted by name. Never includes values.
+    pub fn secrets(&self) -> Vec<SecretInfo> {
+        let state = self.read();
+        state
+            .entries
+            .iter()
+            .map(|(name, entry)| self.info(name, entry))
+            .collect()
+    }
+
+    /// Describes one secret: kind, provider, reference, allowed domains, enabled, and for a
+    /// linked secret when its value was fetched and until when it is cached. Never the value.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidName`] when `name` breaks the naming rules;
+    /// - [`Error::NotFound`] when there is no such secret.
+    pub fn describe(&self, name: &str) -> Result<SecretInfo> {
+        name::check(name)?;
+        let state = self.read();
+        let entry = state
+            .entries
+            .get(name)
+            .ok_or_else(|| Error::not_found(name))?;
+        Ok(self.info(name, entry))
+    }
+
+    fn info(&self, name: &str, entry: &Entry) -> SecretInfo {
+        let (kind, provider, reference, freshness) = match &entry.value {
+            EntryValue::Local(_) => (SecretKind::Local, None, None, None),
+            EntryValue::Linked(key) => (
+                SecretKind::Linked,
+                Some(key.provider.clone()),
+                Some(key.reference.clone()),
+                self.inner.cache.freshness(key),
+            ),
+        };
+        SecretInfo {
+            name: name.to_owned(),
+            kind,
+            provider,
+            reference,
+            allowed_domains: entry.allowed_domains.clone(),
+            enabled: entry.enabled,
+            created: entry.created,
+            updated: entry.updated,
+            last_fetched: freshness.map(|f| f.fetched_at),
+            cached_until: freshness.map(|f| f.cached_until),
+        }
+    }
+
+    /// Forgets every fetched value now (Postman's "Reset cache"), including what providers
+    /// cache of their own. The next resolve of a linked secret fetches it again.
+    pub fn clear_cache(&self) {
+        self.inner.cache.clear();
+        let providers: Vec<_> = self.read().providers.values().cloned().collect();
+        for provider in providers {
+            provider.clear_cache();
+        }
+        tracing::debug!("cleared the cache");
+    }
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.read();
+        f.debug_struct("Vault")
+            .field("secrets", &state.entries.keys().collect::<Vec<_>>())
+            .field("providers", &state.providers.keys().collect::<Vec<_>>())
+            .field("cache_ttl", &self.inner.cache.ttl())
+            .finish()
+    }
+}
+
+impl fmt::Display for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.read();
+        let linked = state
+            .entries
+            .values()
+            .filter(|e| matches!(e.value, EntryValue::Linked(_)))
+            .count();
+        write!(
+            f,
+            "vault with {} secrets ({} local, {linked} linked)",
+            state.entries.len(),
+            state.entries.len() - linked
+        )
+    }
+}
