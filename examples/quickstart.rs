@@ -1,0 +1,48 @@
+//! The main job on the embedded default: a local vault, no account needed.
+//!
+//! Run with `cargo run --example quickstart`.
+
+use request_vault::{ExposeSecret, Vault};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), request_vault::Error> {
+    let vault = Vault::new();
+
+    // Local secrets: the values live in the vault.
+    vault.set("api-key", "s3cr3t-api-key")?;
+    vault.set("db-password", "correct horse battery staple")?;
+    vault.set_allowed_domains("api-key", ["api.example.com", "*.example.org"])?;
+
+    // Resolve one, or many at once.
+    let api_key = vault.resolve("api-key").await?;
+    println!(
+        "api-key resolves to {} characters",
+        api_key.expose_secret().len()
+    );
+    let all = vault.resolve_all(["api-key", "db-password"]).await?;
+    println!("resolved {} secrets at once", all.len());
+
+    // Describe what the vault holds: never the values.
+    for info in vault.secrets() {
+        println!("  {info}");
+    }
+
+    // Errors say what and where, and never show a value.
+    vault.set_enabled("db-password", false)?;
+    if let Err(err) = vault.resolve("db-password").await {
+        println!("as expected: {err}");
+    }
+    if let Err(err) = vault.resolve("typo").await {
+        println!("as expected: {err} (empty: {})", err.kind().is_empty());
+    }
+
+    // Linking to 1Password needs a provider: with credentials in the environment it is
+    //     vault.add_provider(request_vault::OnePassword::from_env()?);
+    //     vault.link("db", "op://Prod/Postgres/password")?;
+    // Without a provider, a link is refused before anything is stored:
+    match vault.link("db", "op://Prod/Postgres/password") {
+        Err(err) => println!("as expected: {err}"),
+        Ok(()) => println!("linked"),
+    }
+    Ok(())
+}
