@@ -1,0 +1,708 @@
+//! [`SecretReference`]: an exact parser for 1Password secret references.
+//!
+//! A reference names where a value is stored in 1Password:
+//! `op://<vault>/<item>[/<section>]/<field>[?<query>]`. Each segment is a name made of
+//! `A-Z a-z 0-9 - _ .` and spaces, or a 26-character ID (`[a-z0-9]{26}`) for anything whose
+//! name holds another character (a `/`, say). Names are matched case-insensitively. A file
+//! attached to an item is referenced by its name in place of the field's.
+//!
+//! The query selects what to read:
+//! - `attribute=` (or `attr=`) `value`, `type`, `id`, `purpose`, `otp` (or `totp`) for
+//!   fields, and `content`, `size`, `name`, `id`, `type` for files;
+//! - `ssh-format=openssh` converts an SSH key's private key to the OpenSSH format.
+//!
+//! ```
+//! use request_vault::onepassword::{Attribute, SecretReference};
+//!
+//! let r: SecretReference = "op://dev/stripe/api keys/secret?attribute=otp".parse()?;
+//! assert_eq!(r.vault().as_str(), "dev");
+//! assert_eq!(r.section().map(|s| s.as_str()), Some("api keys"));
+//! assert_eq!(r.field().as_str(), "secret");
+//! assert_eq!(r.attribute(), Some(Attribute::Otp));
+//! assert!(r.item().matches("Stripe"));
+//! assert_eq!(r.to_string(), "op://dev/stripe/api keys/secret?attribute=otp");
+//!
+//! let err = "op://Prod/CI/CD/token/x".parse::<SecretReference>().unwrap_err();
+//! assert_eq!(err.offset(), 21); // the `/` that starts a fifth segment
+//! # Ok::<(), request_vault::onepassword::ReferenceError>(())
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+
+/// The URI scheme of 1Password secret references.
+pub const SCHEME: &str = "op";
+
+/// The shape every reference must have, as error messages show it.
+pub const EXPECTED_SHAPE: &str = "op://<vault>/<item>/[section/]field";
+
+/// The length of a 1Password ID.
+pub const ID_LEN: usize = 26;
+
+/// One `/`-separated part of a reference: a vault, item, section or field (or file) name,
+/// or an ID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Segment(String);
+
+impl Segment {
+    /// The segment as written in the reference.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the segment has the shape of a 1Password ID (26 characters of `a-z 0-9`).
+    ///
+    /// A name can have that shape too; resolvers try the ID first, then the name.
+    pub fn is_id(&self) -> bool {
+        is_id(&self.0)
+    }
+
+    /// Whether `name` (a vault's, item's, section's or field's name as 1Password holds it)
+    /// is the one this segment refers to: compared case-insensitively.
+    pub fn matches(&self, name: &str) -> bool {
+        self.0.eq_ignore_ascii_case(name)
+    }
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether `text` has the shape of a 1Password ID.
+pub fn is_id(text: &str) -> bool {
+    text.len() == ID_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// What part of a field or file the `attribute` query parameter selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Attribute {
+    /// The field's value (the default).
+    Value,
+    /// The field's or file's type.
+    Type,
+    /// The field's or file's ID.
+    Id,
+    /// The field's purpose (`USERNAME`, `PASSWORD`, `NOTES`), empty when it has none.
+    Purpose,
+    /// The current one-time password of a one-time password field (`otp` or `totp`).
+    Otp,
+    /// A file's content.
+    Content,
+    /// A file's size in bytes.
+    Size,
+    /// A file's name.
+    Name,
+}
+
+impl Attribute {
+    /// Every attribute, in the order the docs list them.
+    pub const ALL: [Attribute; 8] = [
+        Attribute::Type,
+        Attribute::Value,
+        Attribute::Id,
+        Attribute::Purpose,
+        Attribute::Otp,
+        Attribute::Content,
+        Attribute::Size,
+        Attribute::Name,
+    ];
+
+    /// The attribute as written in a query (`otp` for one-time passwords).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribute::Value => "value",
+            Attribute::Type => "type",
+            Attribute::Id => "id",
+            Attribute::Purpose => "purpose",
+            Attribute::Otp => "otp",
+            Attribute::Content => "content",
+            Attribute::Size => "size",
+            Attribute::Name => "name",
+        }
+    }
+
+    /// Whether the attribute applies to fields.
+    pub fn applies_to_fields(self) -> bool {
+        matches!(
+            self,
+            Attribute::Value
+                | Attribute::Type
+                | Attribute::Id
+                | Attribute::Purpose
+                | Attribute::Otp
+        )
+    }
+
+    /// Whether the attribute applies to files.
+    pub fn applies_to_files(self) -> bool {
+        matches!(
+            self,
+            Attribute::Content
+                | Attribute::Size
+                | Attribute::Name
+                | Attribute::Id
+                | Attribute::Type
+        )
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let lower = text.to_ascii_lowercase();
+        Some(match lower.as_str() {
+            "value" => Attribute::Value,
+            "type" => Attribute::Type,
+            "id" => Attribute::Id,
+            "purpose" => Attribute::Purpose,
+            "otp" | "totp" => Attribute::Otp,
+            "content" => Attribute::Content,
+            "size" => Attribute::Size,
+            "name" => Attribute::Name,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Attribute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The format the `ssh-format` query parameter converts an SSH private key to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SshFormat {
+    /// The OpenSSH private key format (`-----BEGIN OPENSSH PRIVATE KEY-----`).
+    OpenSsh,
+}
+
+impl SshFormat {
+    /// The format as written in a query.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SshFormat::OpenSsh => "openssh",
+        }
+    }
+}
+
+impl fmt::Display for SshFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which segment of a reference an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SegmentKind {
+    /// The vault (first segment).
+    Vault,
+    /// The item (second segment).
+    Item,
+    /// The section (third of four segments).
+    Section,
+    /// The field or file (last segment).
+    Field,
+}
+
+impl SegmentKind {
+    fn of(index: usize, count: usize) -> Self {
+        match (index, count) {
+            (0, _) => SegmentKind::Vault,
+            (1, _) => SegmentKind::Item,
+            (2, 4) => SegmentKind::Section,
+            _ => SegmentKind::Field,
+        }
+    }
+}
+
+impl fmt::Display for SegmentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SegmentKind::Vault => "vault",
+            SegmentKind::Item => "item",
+            SegmentKind::Section => "section",
+            SegmentKind::Field => "field",
+        })
+    }
+}
+
+/// What is wrong with a reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReferenceErrorKind {
+    /// The input is empty.
+    Empty,
+    /// The input does not start with `op://`.
+    MissingScheme,
+    /// The input starts with another scheme.
+    WrongScheme {
+        /// The scheme found.
+        scheme: String,
+    },
+    /// Fewer than 3 segments.
+    TooFewSegments {
+        /// How many there are.
+        found: usize,
+    },
+    /// More than 4 segments.
+    TooManySegments {
+        /// How many there are.
+        found: usize,
+    },
+    /// A segment is empty (`op://vault//field`) or only spaces.
+    EmptySegment {
+        /// Which one.
+        segment: SegmentKind,
+    },
+    /// The path ends with `/`.
+    TrailingSlash,
+    /// A character outside `A-Z a-z 0-9 - _ .` and space.
+    InvalidCharacter {
+        /// The character.
+        character: char,
+        /// In which segment.
+        segment: SegmentKind,
+    },
+    /// A `#` fragment, which references do not have.
+    Fragment,
+    /// A `?` with nothing after it, or an empty `&&` pair.
+    EmptyQuery,
+    /// A query parameter without `=value`.
+    MissingQueryValue {
+        /// The parameter.
+        key: String,
+    },
+    /// A query parameter other than `attribute`, `attr` and `ssh-format`.
+    UnknownQueryKey {
+        /// The parameter.
+        key: String,
+    },
+    /// An `attribute` value that 1Password does not know.
+    UnknownAttribute {
+        /// The value.
+        value: String,
+    },
+    /// An `ssh-format` other than `openssh`.
+    UnknownSshFormat {
+        /// The value.
+        value: String,
+    },
+    /// A query parameter given twice (`attribute` and `attr` count as one).
+    RepeatedQueryKey {
+        /// The parameter.
+        key: String,
+    },
+}
+
+impl fmt::Display for ReferenceErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReferenceErrorKind::Empty => f.write_str("the reference is empty"),
+            ReferenceErrorKind::MissingScheme => {
+                f.write_str("the reference must start with `op://`")
+            }
+            ReferenceErrorKind::WrongScheme { scheme } => {
+                write!(
+                    f,
+                    "the scheme is `{scheme}://`, but 1Password references use `op://`"
+                )
+            }
+            ReferenceErrorKind::TooFewSegments { found } => {
+                write!(f, "{found} segment(s) found, but a reference has 3 or 4")
+            }
+            ReferenceErrorKind::TooManySegments { found } => {
+                write!(f, "{found} segments found, but a reference has 3 or 4")
+            }
+            ReferenceErrorKind::EmptySegment { segment } => {
+                write!(f, "the {segment} segment is empty")
+            }
+            ReferenceErrorKind::TrailingSlash => f.write_str("the reference ends with `/`"),
+            ReferenceErrorKind::InvalidCharacter { character, segment } => write!(
+                f,
+                "the {segment} segment holds {character:?}, which names in references cannot hold (only A-Z a-z 0-9 - _ . and space)"
+            ),
+            ReferenceErrorKind::Fragment => f.write_str("references have no `#` fragment"),
+            ReferenceErrorKind::EmptyQuery => f.write_str("the query is empty"),
+            ReferenceErrorKind::MissingQueryValue { key } => {
+                write!(f, "the query parameter `{key}` has no `=value`")
+            }
+            ReferenceErrorKind::UnknownQueryKey { key } => write!(
+                f,
+                "unknown query parameter `{key}` (known: attribute, attr, ssh-format)"
+            ),
+            ReferenceErrorKind::UnknownAttribute { value } => write!(
+                f,
+                "unknown attribute `{value}` (fields: type, value, id, purpose, otp, totp; files: type, content, size, id, name)"
+            ),
+            ReferenceErrorKind::UnknownSshFormat { value } => {
+                write!(f, "unknown ssh-format `{value}` (known: openssh)")
+            }
+            ReferenceErrorKind::RepeatedQueryKey { key } => {
+                write!(f, "the query parameter `{key}` is given more than once")
+            }
+        }
+    }
+}
+
+/// Why a string is not a valid [`SecretReference`], and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceError {
+    input: String,
+    offset: usize,
+    kind: ReferenceErrorKind,
+}
+
+impl ReferenceError {
+    /// What is wrong.
+    pub fn kind(&self) -> &ReferenceErrorKind {
+        &self.kind
+    }
+
+    /// The byte offset in the input where the problem is.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The input as given.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match &self.kind {
+            ReferenceErrorKind::TooManySegments { .. } => {
+                Some("a name that holds `/` must be given by its ID")
+            }
+            ReferenceErrorKind::InvalidCharacter { .. } => Some(
+                "use the ID of a vault, item, section or field whose name holds other characters",
+            ),
+            ReferenceErrorKind::MissingScheme if self.input.starts_with(['"', '\'']) => {
+                Some("remove the quotation marks: they belong to the shell, not to the reference")
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ReferenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at byte {}; expected {EXPECTED_SHAPE}",
+            self.kind, self.offset
+        )?;
+        if let Some(hint) = self.hint() {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ReferenceError {}
+
+impl From<ReferenceError> for Error {
+    fn from(error: ReferenceError) -> Self {
+        Error::InvalidReference {
+            reference: error.input.clone(),
+            offset: Some(error.offset),
+            source: Box::new(error),
+        }
+    }
+}
+
+/// A parsed 1Password secret reference. See the [module docs](self) for the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretReference {
+    vault: Segment,
+    item: Segment,
+    section: Option<Segment>,
+    field: Segment,
+    attribute: Option<Attribute>,
+    ssh_format: Option<SshFormat>,
+}
+
+impl SecretReference {
+    /// Parses a reference.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReferenceError`] whose [`kind`](ReferenceError::kind) says what is wrong and whose
+    /// [`offset`](ReferenceError::offset) says where: a missing or other scheme, too few or too
+    /// many segments, an empty segment, a trailing slash, a character names cannot hold, a
+    /// fragment, or an unknown, repeated or value-less query parameter.
+    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
+        Parser { input }.parse()
+    }
+
+    /// The vault's name or ID.
+    pub fn vault(&self) -> &Segment {
+        &self.vault
+    }
+
+    /// The item's name or ID.
+    pub fn item(&self) -> &Segment {
+        &self.item
+    }
+
+    /// The section's name or ID, when the reference has four segments.
+    pub fn section(&self) -> Option<&Segment> {
+        self.section.as_ref()
+    }
+
+    /// The field's (or file's) name or ID.
+    pub fn field(&self) -> &Segment {
+        &self.field
+    }
+
+    /// The `attribute` query parameter, if given.
+    pub fn attribute(&self) -> Option<Attribute> {
+        self.attribute
+    }
+
+    /// The `ssh-format` query parameter, if given.
+    pub fn ssh_format(&self) -> Option<SshFormat> {
+        self.ssh_format
+    }
+}
+
+impl FromStr for SecretReference {
+    type Err = ReferenceError;
+
+    fn from_str(s: &str) -> Result<Self, ReferenceError> {
+        SecretReference::parse(s)
+    }
+}
+
+impl fmt::Display for SecretReference {
+    /// The canonical form: `op://`, the segments as written, then `attribute=` (never the
+    /// `attr` alias) and `ssh-format=`, lower-case.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{SCHEME}://{}/{}/", self.vault, self.item)?;
+        if let Some(section) = &self.section {
+            write!(f, "{section}/")?;
+        }
+        write!(f, "{}", self.field)?;
+        let mut separator = '?';
+        if let Some(attribute) = self.attribute {
+            write!(f, "{separator}attribute={attribute}")?;
+            separator = '&';
+        }
+        if let Some(format) = self.ssh_format {
+            write!(f, "{separator}ssh-format={format}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for SecretReference {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretReference {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        SecretReference::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+struct Parser<'a> {
+    input: &'a str,
+}
+
+impl Parser<'_> {
+    fn fail<T>(&self, offset: usize, kind: ReferenceErrorKind) -> Result<T, ReferenceError> {
+        Err(ReferenceError {
+            input: self.input.to_owned(),
+            offset,
+            kind,
+        })
+    }
+
+    fn parse(&self) -> Result<SecretReference, ReferenceError> {
+        let input = self.input;
+        if input.is_empty() {
+            return self.fail(0, ReferenceErrorKind::Empty);
+        }
+        let Some((scheme, _)) = input.split_once("://") else {
+            return self.fail(0, ReferenceErrorKind::MissingScheme);
+        };
+        if !scheme.eq_ignore_ascii_case(SCHEME) {
+            let looks_like_scheme = !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            return if looks_like_scheme {
+                self.fail(
+                    0,
+                    ReferenceErrorKind::WrongScheme {
+                        scheme: scheme.to_owned(),
+                    },
+                )
+            } else {
+                self.fail(0, ReferenceErrorKind::MissingScheme)
+            };
+        }
+        let start = scheme.len() + 3;
+        if let Some(at) = input.find('#') {
+            return self.fail(at, ReferenceErrorKind::Fragment);
+        }
+        let (path, query) = match input[start..].find('?') {
+            Some(at) => (&input[start..start + at], Some(start + at + 1)),
+            None => (&input[start..], None),
+        };
+        let segments = self.segments(start, path)?;
+        let (attribute, ssh_format) = match query {
+            Some(query_start) => self.query(query_start)?,
+            None => (None, None),
+        };
+        let mut segments = segments.into_iter();
+        let mut next = || Segment(segments.next().unwrap_or_default().to_owned());
+        let vault = next();
+        let item = next();
+        let (section, field) = match path.split('/').count() {
+            4 => (Some(next()), next()),
+            _ => (None, next()),
+        };
+        Ok(SecretReference {
+            vault,
+            item,
+            section,
+            field,
+            attribute,
+            ssh_format,
+        })
+    }
+
+    /// Splits and checks the path (which starts at byte `start` of the input).
+    fn segments<'p>(&self, start: usize, path: &'p str) -> Result<Vec<&'p str>, ReferenceError> {
+        if path.len() > 1 && path.ends_with('/') {
+            return self.fail(start + path.len() - 1, ReferenceErrorKind::TrailingSlash);
+        }
+        let parts: Vec<&str> = path.split('/').collect();
+        let count = parts.len();
+        let mut offset = start;
+        let mut offsets = Vec::with_capacity(count);
+        for (index, part) in parts.iter().enumerate() {
+            offsets.push(offset);
+            if part.trim_matches(' ').is_empty() && count <= 4 {
+                let segment = SegmentKind::of(index, count.max(3));
+                return self.fail(offset, ReferenceErrorKind::EmptySegment { segment });
+            }
+            offset += part.len() + 1;
+        }
+        if count < 3 {
+            return self.fail(
+                start + path.len(),
+                ReferenceErrorKind::TooFewSegments { found: count },
+            );
+        }
+        if count > 4 {
+            return self.fail(
+                offsets[4] - 1,
+                ReferenceErrorKind::TooManySegments { found: count },
+            );
+        }
+        for (index, (part, at)) in parts.iter().zip(&offsets).enumerate() {
+            let bad = part
+                .char_indices()
+                .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ')));
+            if let Some((position, character)) = bad {
+                let segment = SegmentKind::of(index, count);
+                return self.fail(
+                    at + position,
+                    ReferenceErrorKind::InvalidCharacter { character, segment },
+                );
+            }
+        }
+        Ok(parts)
+    }
+
+    /// Parses the query, which starts at byte `start` of the input.
+    fn query(
+        &self,
+        start: usize,
+    ) -> Result<(Option<Attribute>, Option<SshFormat>), ReferenceError> {
+        let query = &self.input[start..];
+        if query.is_empty() {
+            return self.fail(start, ReferenceErrorKind::EmptyQuery);
+        }
+        let (mut attribute, mut ssh_format) = (None, None);
+        let mut offset = start;
+        for pair in query.split('&') {
+            if pair.is_empty() {
+                return self.fail(offset, ReferenceErrorKind::EmptyQuery);
+            }
+            let Some((key, value)) = pair.split_once('=') else {
+                return self.fail(
+                    offset,
+                    ReferenceErrorKind::MissingQueryValue {
+                        key: pair.to_owned(),
+                    },
+                );
+            };
+            let value_offset = offset + key.len() + 1;
+            match key.to_ascii_lowercase().as_str() {
+                "attribute" | "attr" => {
+                    if attribute.is_some() {
+                        return self.fail(
+                            offset,
+                            ReferenceErrorKind::RepeatedQueryKey {
+                                key: key.to_owned(),
+                            },
+                        );
+                    }
+                    let Some(parsed) = Attribute::parse(value) else {
+                        return self.fail(
+                            value_offset,
+                            ReferenceErrorKind::UnknownAttribute {
+                                value: value.to_owned(),
+                            },
+                        );
+                    };
+                    attribute = Some(parsed);
+                }
+                "ssh-format" => {
+                    if ssh_format.is_some() {
+                        return self.fail(
+                            offset,
+                            ReferenceErrorKind::RepeatedQueryKey {
+                                key: key.to_owned(),
+                            },
+                        );
+                    }
+                    if !value.eq_ignore_ascii_case("openssh") {
+                        return self.fail(
+                            value_offset,
+                            ReferenceErrorKind::UnknownSshFormat {
+                                value: value.to_owned(),
+                            },
+                        );
+                    }
+                    ssh_format = Some(SshFormat::OpenSsh);
+                }
+                _ => {
+                    return self.fail(
+                        offset,
+                        ReferenceErrorKind::UnknownQueryKey {
+                            key: key.to_owned(),
+                        },
+                    );
+                }
+            }
+            offset += pair.len() + 1;
+        }
+        Ok((attribute, ssh_format))
+    }
+}
