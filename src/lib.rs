@@ -48,6 +48,7 @@ mod name;
 pub mod onepassword;
 pub mod provider;
 mod resolve;
+mod retry;
 mod vault;
 
 pub use async_trait::async_trait;
@@ -55,7 +56,7 @@ pub use domain::DomainPattern;
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use info::{SecretInfo, SecretKind};
 pub use name::{MAX_NAME_LEN, SecretName};
-pub use onepassword::SecretReference;
+pub use onepassword::{OnePassword, OnePasswordBuilder, SecretReference};
 pub use provider::{ExternalProvider, ProviderError, ProviderErrorKind};
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 pub use vault::{DEFAULT_CACHE_TTL, Vault, VaultBuilder};

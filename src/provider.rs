@@ -57,6 +57,8 @@ use secrecy::SecretString;
 
 use crate::error::{BoxError, Error};
 
+pub use crate::retry::RetryPolicy;
+
 /// How many references the default [`ExternalProvider::resolve_all`] resolves at once.
 pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 8;
 
@@ -248,6 +250,20 @@ impl ProviderError {
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.0.source = Some(source.into());
         self
+    }
+
+    /// A copy of this error without its source (which cannot be cloned), for handing one
+    /// shared failure to each reference that met it.
+    pub(crate) fn duplicate(&self) -> ProviderError {
+        ProviderError(Box::new(Details {
+            provider: self.0.provider.clone(),
+            kind: self.0.kind,
+            message: self.0.message.clone(),
+            reference: self.0.reference.clone(),
+            candidates: self.0.candidates.clone(),
+            retry_after: self.0.retry_after,
+            source: None,
+        }))
     }
 
     /// The id of the provider that failed.

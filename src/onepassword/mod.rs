@@ -1,10 +1,352 @@
-//! 1Password: secret references (`op://…`) and the provider that resolves them.
+//! 1Password: secret references (`op://…`) and the [`OnePassword`] provider that resolves
+//! them.
 //!
-//! [`SecretReference`] parses and checks references offline; see its module for the
-//! grammar, which follows 1Password's documented secret reference syntax.
+//! Two transports, one behaviour:
+//! - **Connect**: a 1Password Connect server's REST API, spoken natively
+//!   ([`OnePassword::connect`], or `OP_CONNECT_HOST` + `OP_CONNECT_TOKEN`);
+//! - **service accounts**: an `ops_…` token used through the official `op` CLI
+//!   ([`OnePassword::service_account`], or `OP_SERVICE_ACCOUNT_TOKEN`).
+//!
+//! ```no_run
+//! use request_vault::{OnePassword, Vault};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), request_vault::Error> {
+//! let vault = Vault::new();
+//! vault.add_provider(OnePassword::from_env()?);
+//! vault.link("db", "op://Prod/Postgres/password")?; // checked offline, now
+//! let password = vault.resolve("db").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Names are matched as 1Password matches them: case-insensitively, IDs first, archived
+//! items ignored, several sections with one label searched together, a field that is not
+//! found looked up as a file of that name. Ambiguous names are errors that list the
+//! candidates' IDs. A batch fetches each item once, and name-to-ID listings are cached for
+//! the provider's TTL, because every read counts against the token's rate limit.
 
+mod api;
+mod cli;
+mod connect;
+mod memo;
 pub mod reference;
+mod select;
+mod ssh;
+pub mod token;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
 
 pub use reference::{
-    Attribute, ReferenceError, ReferenceErrorKind, SecretReference, Segment, SegmentKind, SshFormat,
+    Attribute, ReferenceError, ReferenceErrorKind, SecretReference, Segment, SegmentKind,
+    SshFormat,
 };
+pub use token::ServiceAccountToken;
+
+use crate::error::Error;
+use crate::provider::{
+    DEFAULT_PROVIDER_CONCURRENCY, ExternalProvider, ProviderError, ProviderErrorKind, RetryPolicy,
+};
+use crate::vault::DEFAULT_CACHE_TTL;
+
+/// The id of the 1Password provider.
+pub const PROVIDER_ID: &str = "1password";
+
+pub(crate) fn error(kind: ProviderErrorKind, message: String) -> ProviderError {
+    ProviderError::new(PROVIDER_ID, kind, message)
+}
+
+pub(crate) fn reference_error(e: ReferenceError) -> ProviderError {
+    error(ProviderErrorKind::Configuration, format!("invalid secret reference: {e}"))
+}
+
+fn configuration(e: ProviderError) -> Error {
+    Error::Provider {
+        name: None,
+        source: Arc::new(e),
+    }
+}
+
+/// Resolves `op://` references from 1Password. Cheap to clone; clones share credentials,
+/// caches and the request limit.
+#[derive(Clone)]
+pub struct OnePassword {
+    transport: Arc<Transport>,
+}
+
+enum Transport {
+    Connect(Arc<connect::Connect>),
+    Cli(cli::Cli),
+}
+
+/// Options for a [`OnePassword`] provider.
+///
+/// ```
+/// use std::time::Duration;
+/// use request_vault::OnePassword;
+/// use request_vault::provider::RetryPolicy;
+///
+/// let provider = OnePassword::builder()
+///     .timeout(Duration::from_secs(5))
+///     .connect_timeout(Duration::from_secs(2))
+///     .concurrency(4)
+///     .retry(RetryPolicy::default().max_attempts(3))
+///     .connect("http://127.0.0.1:8080", "connect-token")?;
+/// # Ok::<(), request_vault::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct OnePasswordBuilder {
+    timeout: Duration,
+    connect_timeout: Duration,
+    concurrency: usize,
+    retry: RetryPolicy,
+    cache_ttl: Duration,
+    op_path: Option<PathBuf>,
+    client: Option<reqwest::Client>,
+}
+
+impl Default for OnePasswordBuilder {
+    fn default() -> Self {
+        OnePasswordBuilder {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            concurrency: DEFAULT_PROVIDER_CONCURRENCY,
+            retry: RetryPolicy::default(),
+            cache_ttl: DEFAULT_CACHE_TTL,
+            op_path: None,
+            client: None,
+        }
+    }
+}
+
+impl OnePasswordBuilder {
+    /// The longest one request (or one `op` run) may take. Default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest connecting to the Connect server may take. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How many requests to the Connect server run at once. Default 8.
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = limit.max(1);
+        self
+    }
+
+    /// How transient failures (timeouts, dropped connections, 429, 5xx) are retried.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How long vault and item listings (name-to-ID maps) are kept. Default one hour.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Where the `op` CLI is, when it is not on `PATH`.
+    pub fn op_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.op_path = Some(path.into());
+        self
+    }
+
+    /// The HTTP client for Connect requests (its own timeouts then apply).
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// A provider talking to the Connect server at `host` (such as `http://localhost:8080`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when `host` is not an
+    /// http(s) URL or the token is empty or not printable ASCII.
+    pub fn connect(self, host: &str, token: impl Into<SecretString>) -> Result<OnePassword, Error> {
+        let http = match self.client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.connect_timeout)
+                .build()
+                .map_err(|e| {
+                    configuration(error(ProviderErrorKind::Configuration, "cannot build the HTTP client".to_owned()).with_source(e))
+                })?,
+        };
+        let settings = connect::ConnectSettings {
+            http,
+            retry: self.retry,
+            concurrency: self.concurrency,
+            cache_ttl: self.cache_ttl,
+        };
+        let transport = connect::Connect::new(host, token.into(), settings).map_err(configuration)?;
+        Ok(OnePassword {
+            transport: Arc::new(Transport::Connect(Arc::new(transport))),
+        })
+    }
+
+    /// A provider using a service-account token through the `op` CLI.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when the token is
+    /// malformed (see [`ServiceAccountToken::parse`]). A missing `op` is reported when it is
+    /// first needed, with how to install it.
+    pub fn service_account(self, token: impl Into<SecretString>) -> Result<OnePassword, Error> {
+        let token = ServiceAccountToken::parse(token.into())?;
+        let program = self.op_path.unwrap_or_else(|| PathBuf::from("op"));
+        Ok(OnePassword {
+            transport: Arc::new(Transport::Cli(cli::Cli::new(program, token, self.timeout))),
+        })
+    }
+
+    /// A provider configured from the environment, as the `op` CLI reads it:
+    /// `OP_CONNECT_HOST` and `OP_CONNECT_TOKEN` win over `OP_SERVICE_ACCOUNT_TOKEN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when neither is set
+    /// (or only one of the Connect pair), or when a value is malformed.
+    pub fn from_env(self) -> Result<OnePassword, Error> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match (var("OP_CONNECT_HOST"), var("OP_CONNECT_TOKEN"), var("OP_SERVICE_ACCOUNT_TOKEN")) {
+            (Some(host), Some(token), _) => self.connect(&host, token),
+            (None, None, Some(token)) | (Some(_), None, Some(token)) | (None, Some(_), Some(token)) => {
+                self.service_account(token)
+            }
+            (Some(_), None, None) | (None, Some(_), None) => Err(configuration(error(
+                ProviderErrorKind::Configuration,
+                "set both OP_CONNECT_HOST and OP_CONNECT_TOKEN to use a Connect server".to_owned(),
+            ))),
+            (None, None, None) => Err(configuration(error(
+                ProviderErrorKind::Configuration,
+                "no 1Password credentials in the environment: set OP_CONNECT_HOST and OP_CONNECT_TOKEN, or OP_SERVICE_ACCOUNT_TOKEN".to_owned(),
+            ))),
+        }
+    }
+}
+
+impl OnePassword {
+    /// A builder for a provider with other options.
+    pub fn builder() -> OnePasswordBuilder {
+        OnePasswordBuilder::default()
+    }
+
+    /// A provider for the Connect server at `host`, with default options.
+    ///
+    /// # Errors
+    ///
+    /// As [`OnePasswordBuilder::connect`].
+    pub fn connect(host: &str, token: impl Into<SecretString>) -> Result<Self, Error> {
+        Self::builder().connect(host, token)
+    }
+
+    /// A provider for a service-account token, through the `op` CLI, with default options.
+    ///
+    /// # Errors
+    ///
+    /// As [`OnePasswordBuilder::service_account`].
+    pub fn service_account(token: impl Into<SecretString>) -> Result<Self, Error> {
+        Self::builder().service_account(token)
+    }
+
+    /// A provider configured from the environment, with default options.
+    ///
+    /// # Errors
+    ///
+    /// As [`OnePasswordBuilder::from_env`].
+    pub fn from_env() -> Result<Self, Error> {
+        Self::builder().from_env()
+    }
+
+    /// Swaps the credentials in place (a Connect token, or a service-account token for the
+    /// CLI transport) and forgets cached listings. Postman's "reauthenticate".
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when the token is
+    /// malformed; the old credentials are kept then.
+    pub fn reauthenticate(&self, token: impl Into<SecretString>) -> Result<(), Error> {
+        match &*self.transport {
+            Transport::Connect(connect) => connect.reauthenticate(token.into()).map_err(configuration),
+            Transport::Cli(cli) => {
+                cli.reauthenticate(ServiceAccountToken::parse(token.into())?);
+                Ok(())
+            }
+        }
+    }
+
+    /// Verifies that 1Password is reachable and the credentials are accepted: the Connect
+    /// server's heartbeat and vault list, or `op whoami`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] whose kind says what failed: [`ProviderErrorKind::Unavailable`] or
+    /// [`ProviderErrorKind::Timeout`] (unreachable), [`ProviderErrorKind::Unauthorized`]
+    /// (reauthenticate), [`ProviderErrorKind::Configuration`] (`op` missing).
+    pub async fn check(&self) -> Result<(), Error> {
+        let outcome = match &*self.transport {
+            Transport::Connect(connect) => connect.check().await,
+            Transport::Cli(cli) => cli.check().await,
+        };
+        outcome.map_err(configuration)
+    }
+}
+
+#[async_trait]
+impl ExternalProvider for OnePassword {
+    fn id(&self) -> &str {
+        PROVIDER_ID
+    }
+
+    fn scheme(&self) -> &str {
+        reference::SCHEME
+    }
+
+    fn check_reference(&self, reference: &str) -> Result<(), Error> {
+        SecretReference::parse(reference).map(drop).map_err(Error::from)
+    }
+
+    async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
+        let mut results = self.resolve_all(&[reference]).await;
+        results.pop().unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned())))
+    }
+
+    async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
+        match &*self.transport {
+            Transport::Connect(connect) => connect.resolve_all(references).await,
+            Transport::Cli(cli) => cli.resolve_all(references).await,
+        }
+    }
+
+    fn clear_cache(&self) {
+        if let Transport::Connect(connect) = &*self.transport {
+            connect.clear_cache();
+        }
+    }
+}
+
+impl std::fmt::Debug for OnePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("OnePassword");
+        match &*self.transport {
+            Transport::Connect(connect) => out.field("transport", &"connect").field("host", &connect.host()),
+            Transport::Cli(cli) => out
+                .field("transport", &"op")
+                .field("program", &cli.program())
+                .field("account", &cli.token().sign_in_address().to_owned()),
+        };
+        out.finish_non_exhaustive()
+    }
+}

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod connect;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,433 @@
+//! The Connect server transport: 1Password's REST API (`/v1/vaults`, items, files).
+//!
+//! A batch is resolved in phases, so that each request is made once however many references
+//! need it: the vault listing (one, cached for the TTL) maps vault names to IDs; one item
+//! listing per vault (cached) maps item titles to IDs; each distinct item is fetched once;
+//! then each reference picks its field or file, and file contents are downloaded once each.
+//! IDs skip the listings. Concurrent batches share listings and item fetches under way.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::join_all;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+use url::Url;
+use zeroize::Zeroizing;
+
+use super::api;
+use super::memo::Memo;
+use super::reference::{SecretReference, Segment};
+use super::select::{Selected, file_text, select};
+use super::{error, reference_error};
+use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
+
+/// Characters escaped in a URL path segment.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+type Outcome<T> = Result<T, Arc<ProviderError>>;
+type ItemKey = (String, String);
+
+/// Settings the Connect transport is built with.
+pub(crate) struct ConnectSettings {
+    pub(crate) http: reqwest::Client,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) concurrency: usize,
+    pub(crate) cache_ttl: Duration,
+}
+
+pub(crate) struct Connect {
+    http: reqwest::Client,
+    host: String,
+    base: Url,
+    token: RwLock<SecretString>,
+    retry: RetryPolicy,
+    requests: Semaphore,
+    vaults: Arc<Memo<(), Arc<Vec<api::Vault>>>>,
+    listings: Arc<Memo<String, Arc<Vec<api::ItemSummary>>>>,
+    items: Arc<Memo<ItemKey, Arc<api::Item>>>,
+}
+
+impl Connect {
+    pub(crate) fn new(host: &str, token: SecretString, settings: ConnectSettings) -> Result<Self, ProviderError> {
+        let trimmed = host.trim().trim_end_matches('/');
+        let trimmed = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
+        let base = Url::parse(&format!("{trimmed}/v1/"))
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+            .ok_or_else(|| {
+                error(
+                    ProviderErrorKind::Configuration,
+                    format!("the Connect host `{host}` is not an http(s) URL such as http://localhost:8080"),
+                )
+            })?;
+        check_token(&token)?;
+        Ok(Connect {
+            http: settings.http,
+            host: trimmed.to_owned(),
+            base,
+            token: RwLock::new(token),
+            retry: settings.retry,
+            requests: Semaphore::new(settings.concurrency.max(1)),
+            vaults: Memo::new(settings.cache_ttl),
+            listings: Memo::new(settings.cache_ttl),
+            items: Memo::new(Duration::ZERO),
+        })
+    }
+
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub(crate) fn reauthenticate(&self, token: SecretString) -> Result<(), ProviderError> {
+        check_token(&token)?;
+        *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
+        self.clear_cache();
+        Ok(())
+    }
+
+    pub(crate) fn clear_cache(&self) {
+        self.vaults.clear();
+        self.listings.clear();
+    }
+
+    /// Reachability (`/heartbeat`), then credentials (`/v1/vaults`).
+    pub(crate) async fn check(&self) -> Result<(), ProviderError> {
+        let heartbeat = self.base.join("../heartbeat").map_err(|_| {
+            error(ProviderErrorKind::Configuration, "cannot build the heartbeat URL".to_owned())
+        })?;
+        self.retry
+            .run(|| self.get_once(heartbeat.clone(), false))
+            .await?;
+        self.get("vaults").await.map(drop)
+    }
+
+    /// Resolves a batch of references, one result each, in order.
+    pub(crate) async fn resolve_all(self: &Arc<Self>, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
+        let parsed: Vec<Result<SecretReference, ProviderError>> =
+            references.iter().map(|r| SecretReference::parse(r).map_err(reference_error)).collect();
+
+        // Phase 1: vault names to IDs.
+        let vault_segments = distinct(parsed.iter().flatten().map(|r| r.vault()));
+        let vault_ids: HashMap<String, Outcome<String>> = join_all(vault_segments.into_iter().map(|segment| {
+            let this = Arc::clone(self);
+            async move { (segment.as_str().to_ascii_lowercase(), this.vault_id(&segment).await) }
+        }))
+        .await
+        .into_iter()
+        .collect();
+        let vault_of = |r: &SecretReference| vault_ids[&r.vault().as_str().to_ascii_lowercase()].clone();
+
+        // Phase 2: item titles to IDs.
+        let mut item_lookups: Vec<(String, Segment)> = Vec::new();
+        for reference in parsed.iter().flatten() {
+            if let Ok(vault) = vault_of(reference) {
+                let key = (vault, reference.item().clone());
+                if !item_lookups.iter().any(|(v, s)| *v == key.0 && s.matches(key.1.as_str())) {
+                    item_lookups.push(key);
+                }
+            }
+        }
+        let item_ids: Vec<((String, String), Outcome<String>)> = join_all(item_lookups.into_iter().map(|(vault, segment)| {
+            let this = Arc::clone(self);
+            async move {
+                let id = this.item_id(&vault, &segment).await;
+                ((vault, segment.as_str().to_ascii_lowercase()), id)
+            }
+        }))
+        .await;
+        let item_ids: HashMap<(String, String), Outcome<String>> = item_ids.into_iter().collect();
+        let item_of = |r: &SecretReference| -> Outcome<ItemKey> {
+            let vault = vault_of(r)?;
+            let item = item_ids[&(vault.clone(), r.item().as_str().to_ascii_lowercase())].clone()?;
+            Ok((vault, item))
+        };
+
+        // Phase 3: each distinct item, once.
+        let mut wanted_items: Vec<ItemKey> = Vec::new();
+        for reference in parsed.iter().flatten() {
+            if let Ok(key) = item_of(reference)
+                && !wanted_items.contains(&key)
+            {
+                wanted_items.push(key);
+            }
+        }
+        let items: HashMap<ItemKey, Outcome<Arc<api::Item>>> = join_all(wanted_items.into_iter().map(|key| {
+            let this = Arc::clone(self);
+            async move {
+                let item = this.item(&key).await;
+                (key, item)
+            }
+        }))
+        .await
+        .into_iter()
+        .collect();
+
+        // Phase 4: pick fields and files; download each wanted file once.
+        let mut results: Vec<Option<Result<SecretString, ProviderError>>> = Vec::with_capacity(parsed.len());
+        let mut downloads: Vec<(usize, ItemKey, String)> = Vec::new();
+        for (index, (raw, reference)) in references.iter().zip(&parsed).enumerate() {
+            let outcome = match reference {
+                Err(error) => Err(error.duplicate()),
+                Ok(reference) => match item_of(reference).and_then(|key| Ok((items[&key].clone()?, key))) {
+                    Err(error) => Err(error.duplicate()),
+                    Ok((item, key)) => match select(&item, reference) {
+                        Ok(Selected::Text(value)) => Ok(value),
+                        Ok(Selected::FileContent(file)) => {
+                            downloads.push((index, key, file.id.clone()));
+                            results.push(None);
+                            continue;
+                        }
+                        Err(error) => Err(error),
+                    },
+                },
+            };
+            results.push(Some(outcome.map_err(|e| e.with_reference(*raw))));
+        }
+        let mut wanted_files: Vec<(ItemKey, String)> = Vec::new();
+        for (_, key, file) in &downloads {
+            let wanted = (key.clone(), file.clone());
+            if !wanted_files.contains(&wanted) {
+                wanted_files.push(wanted);
+            }
+        }
+        let files: HashMap<(ItemKey, String), Outcome<Zeroizing<Vec<u8>>>> = join_all(wanted_files.into_iter().map(|(key, file)| {
+            let this = Arc::clone(self);
+            async move {
+                let path = format!("vaults/{}/items/{}/files/{}/content", seg(&key.0), seg(&key.1), seg(&file));
+                let content = this.get(&path).await.map(Zeroizing::new).map_err(Arc::new);
+                ((key, file), content)
+            }
+        }))
+        .await
+        .into_iter()
+        .collect();
+        for (index, key, file_id) in downloads {
+            let item = items[&key].clone().ok();
+            let file = item.as_ref().and_then(|item| item.files.iter().find(|f| f.id == file_id));
+            let outcome = match (&files[&(key.clone(), file_id.clone())], file) {
+                (Ok(bytes), Some(file)) => file_text(file, bytes),
+                (Err(error), _) => Err(error.duplicate()),
+                (Ok(_), None) => Err(error(ProviderErrorKind::Protocol, "the file vanished from its item".to_owned())),
+            };
+            results[index] = Some(outcome.map_err(|e| e.with_reference(references[index])));
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned()))))
+            .collect()
+    }
+
+    async fn vault_id(self: &Arc<Self>, segment: &Segment) -> Outcome<String> {
+        if segment.is_id() {
+            return Ok(segment.as_str().to_owned());
+        }
+        let this = Arc::clone(self);
+        let vaults = self
+            .vaults
+            .get((), move || {
+                async move {
+                    let body = this.get("vaults").await?;
+                    parse_json::<Vec<api::Vault>>(&body, "the vault list").map(Arc::new)
+                }
+                .boxed()
+            })
+            .await?;
+        let matches: Vec<&api::Vault> = vaults.iter().filter(|v| segment.matches(&v.name)).collect();
+        one_of(matches, |v| &v.id, || format!("no vault named `{segment}` is accessible with this token"), || {
+            format!("several vaults are named `{segment}`")
+        })
+    }
+
+    async fn item_id(self: &Arc<Self>, vault: &str, segment: &Segment) -> Outcome<String> {
+        if segment.is_id() {
+            return Ok(segment.as_str().to_owned());
+        }
+        let this = Arc::clone(self);
+        let path = format!("vaults/{}/items", seg(vault));
+        let items = self
+            .listings
+            .get(vault.to_owned(), move || {
+                async move {
+                    let body = this.get(&path).await?;
+                    parse_json::<Vec<api::ItemSummary>>(&body, "the item list").map(Arc::new)
+                }
+                .boxed()
+            })
+            .await?;
+        let matches: Vec<&api::ItemSummary> = items
+            .iter()
+            .filter(|item| item.is_active() && segment.matches(&item.title))
+            .collect();
+        one_of(matches, |i| &i.id, || format!("no item named `{segment}` in vault {vault}"), || {
+            format!("several items are named `{segment}` in vault {vault}")
+        })
+    }
+
+    async fn item(self: &Arc<Self>, key: &ItemKey) -> Outcome<Arc<api::Item>> {
+        let this = Arc::clone(self);
+        let path = format!("vaults/{}/items/{}", seg(&key.0), seg(&key.1));
+        let item = self
+            .items
+            .get(key.clone(), move || {
+                async move {
+                    let body = this.get(&path).await?;
+                    parse_json::<api::Item>(&body, "the item").map(Arc::new)
+                }
+                .boxed()
+            })
+            .await?;
+        if item.state.is_some() {
+            return Err(Arc::new(error(
+                ProviderErrorKind::NotFound,
+                format!("item `{}` ({}) is archived", item.title, item.id),
+            )));
+        }
+        Ok(item)
+    }
+
+    /// `GET /v1/<path>` with the token, retried per the policy.
+    async fn get(&self, path: &str) -> Result<Vec<u8>, ProviderError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|_| error(ProviderErrorKind::Configuration, format!("cannot build a URL for `{path}`")))?;
+        self.retry.run(|| self.get_once(url.clone(), true)).await
+    }
+
+    async fn get_once(&self, url: Url, authorized: bool) -> Result<Vec<u8>, ProviderError> {
+        let _permit = self.requests.acquire().await.ok();
+        let mut request = self.http.get(url.clone());
+        if authorized {
+            request = request.header(AUTHORIZATION, self.authorization()?);
+        }
+        tracing::trace!(url = %url, "Connect request");
+        let response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .bytes()
+                .await
+                .map(|body| body.to_vec())
+                .map_err(|e| self.transport_error(e));
+        }
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await.unwrap_or_default();
+        let message = serde_json::from_slice::<api::ErrorBody>(&body)
+            .map(|b| b.message)
+            .ok()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+        let kind = match status.as_u16() {
+            401 => ProviderErrorKind::Unauthorized,
+            403 => ProviderErrorKind::Forbidden,
+            404 => ProviderErrorKind::NotFound,
+            429 => ProviderErrorKind::RateLimited,
+            500..=599 => ProviderErrorKind::Unavailable,
+            _ => ProviderErrorKind::Protocol,
+        };
+        let mut failure = error(kind, format!("{message} (HTTP {})", status.as_u16()));
+        if let Some(after) = retry_after {
+            failure = failure.with_retry_after(after);
+        }
+        Err(failure)
+    }
+
+    fn authorization(&self) -> Result<HeaderValue, ProviderError> {
+        let token = self.token.read().unwrap_or_else(|p| p.into_inner());
+        let text = Zeroizing::new(format!("Bearer {}", token.expose_secret()));
+        let mut value = HeaderValue::from_str(&text).map_err(|_| invalid_token())?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    fn transport_error(&self, source: reqwest::Error) -> ProviderError {
+        let (kind, what) = if source.is_timeout() {
+            (ProviderErrorKind::Timeout, "timed out")
+        } else if source.is_connect() {
+            (ProviderErrorKind::Unavailable, "could not connect")
+        } else {
+            (ProviderErrorKind::Unavailable, "failed in transit")
+        };
+        error(kind, format!("the request to the Connect server at {} {what}", self.host)).with_source(source.without_url())
+    }
+}
+
+fn check_token(token: &SecretString) -> Result<(), ProviderError> {
+    let text = token.expose_secret();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid_token());
+    }
+    Ok(())
+}
+
+fn invalid_token() -> ProviderError {
+    error(
+        ProviderErrorKind::Configuration,
+        "the Connect token is empty or holds characters a token cannot hold".to_owned(),
+    )
+}
+
+fn seg(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ProviderError> {
+    // serde_json's error names a line and column, never the input's content.
+    serde_json::from_slice(body).map_err(|e| {
+        error(ProviderErrorKind::Protocol, format!("the Connect server sent {what} in a form this client cannot read: {e}"))
+    })
+}
+
+/// The one match's ID, or NotFound / Ambiguous listing the candidates.
+fn one_of<T>(
+    matches: Vec<&T>,
+    id: impl Fn(&T) -> &String,
+    none: impl FnOnce() -> String,
+    several: impl FnOnce() -> String,
+) -> Outcome<String> {
+    match matches.as_slice() {
+        [one] => Ok(id(one).clone()),
+        [] => Err(Arc::new(error(ProviderErrorKind::NotFound, none()))),
+        many => Err(Arc::new(
+            error(ProviderErrorKind::Ambiguous, several()).with_candidates(many.iter().map(|m| id(m).clone()).collect()),
+        )),
+    }
+}
+
+/// The distinct segments (compared case-insensitively), in order of first appearance.
+fn distinct<'a>(segments: impl Iterator<Item = &'a Segment>) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    for segment in segments {
+        if !out.iter().any(|s| s.matches(segment.as_str())) {
+            out.push(segment.clone());
+        }
+    }
+    out
+}
+
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect").field("host", &self.host).finish_non_exhaustive()
+    }
+}
