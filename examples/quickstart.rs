@@ -2,7 +2,7 @@
 //!
 //! Run with `cargo run --example quickstart`.
 
-use request_vault::{ExposeSecret, Vault};
+use request_vault::{ExposeSecret, OnePassword, Vault};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), request_vault::Error> {
@@ -36,13 +36,24 @@ async fn main() -> Result<(), request_vault::Error> {
         println!("as expected: {err} (empty: {})", err.kind().is_empty());
     }
 
-    // Linking to 1Password needs a provider: with credentials in the environment it is
-    //     vault.add_provider(request_vault::OnePassword::from_env()?);
-    //     vault.link("db", "op://Prod/Postgres/password")?;
-    // Without a provider, a link is refused before anything is stored:
-    match vault.link("db", "op://Prod/Postgres/password") {
-        Err(err) => println!("as expected: {err}"),
-        Ok(()) => println!("linked"),
+    // Linking to 1Password. Without a provider, a link is refused before anything is stored:
+    if let Err(err) = vault.link("db", "op://Prod/Postgres/password") {
+        println!("as expected: {err}");
     }
+    // With one, references are checked offline when linked; values are fetched when first
+    // resolved. With real credentials, use `OnePassword::from_env()?` instead.
+    vault.add_provider(OnePassword::connect(
+        "http://localhost:8080",
+        "token-of-your-connect-server",
+    )?);
+    vault.link("db", "op://Prod/Postgres/password")?;
+    vault.link(
+        "stripe-otp",
+        "op://dev/stripe/api keys/secret?attribute=otp",
+    )?;
+    if let Err(err) = vault.link("typo", "op://Prod/Postgres") {
+        println!("as expected: {err}");
+    }
+    println!("  {}", vault.describe("db")?);
     Ok(())
 }

@@ -205,7 +205,8 @@ mod tests {
             .run(|| {
                 calls.set(calls.get() + 1);
                 async {
-                    Err(error(ProviderErrorKind::RateLimited).with_retry_after(Duration::from_secs(2)))
+                    Err(error(ProviderErrorKind::RateLimited)
+                        .with_retry_after(Duration::from_secs(2)))
                 }
             })
             .await;
@@ -224,11 +225,16 @@ mod tests {
                 calls.set(calls.get() + 1);
                 async {
                     Err::<(), _>(
-                        error(ProviderErrorKind::RateLimited).with_retry_after(Duration::from_secs(1)),
+                        error(ProviderErrorKind::RateLimited)
+                            .with_retry_after(Duration::from_secs(1)),
                     )
                 }
             })
             .await;
-        assert_eq!(calls.get(), 4, "at 0 s, 1 s, 2 s and 3 s, then no time is left");
+        assert_eq!(
+            calls.get(),
+            4,
+            "at 0 s, 1 s, 2 s and 3 s, then no time is left"
+        );
     }
 }

@@ -5,11 +5,17 @@
 
 mod common;
 
+use std::time::Duration;
+
+use common::connect::{ConnectServer, Data, field, item, vault};
 use common::{Captured, MapProvider, contains_bytes};
-use request_vault::{Error, ExposeSecret, Vault};
+use request_vault::provider::RetryPolicy;
+use request_vault::{Error, ExposeSecret, OnePassword, Vault};
 
 const SECRET: &str = "s3cr3t-Leak-Canary-7f9a";
 const LINKED_SECRET: &str = "linked-Canary-41d2";
+const CONNECT_TOKEN: &str = "connect-Token-Canary-88c1";
+const OP_SECRET: &str = "onepassword-Canary-03be";
 
 /// Everything printable the suite produced, in one buffer.
 #[derive(Default)]
@@ -32,7 +38,7 @@ impl Printed {
     }
 
     fn assert_clean(&self, what: &str) {
-        for secret in [SECRET, LINKED_SECRET] {
+        for secret in [SECRET, LINKED_SECRET, CONNECT_TOKEN, OP_SECRET] {
             assert!(
                 !contains_bytes(&self.0, secret.as_bytes()),
                 "{what} leaks a secret"
@@ -128,12 +134,64 @@ async fn nothing_printable_holds_a_secret() {
         traced.contains("linked secret"),
         "tracing was captured: {traced}"
     );
-    assert!(
-        !contains_bytes(traced.as_bytes(), SECRET.as_bytes()),
-        "tracing leaks"
+    Printed(traced.into_bytes()).assert_clean("tracing output");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn onepassword_shows_no_token_and_no_value() {
+    let captured = Captured::default();
+    let _guard = captured.install();
+    let mut printed = Printed::default();
+    let data = Data {
+        vaults: vec![vault(
+            "Prod",
+            vec![item(
+                "Postgres",
+                vec![field("password", "CONCEALED", OP_SECRET)],
+            )],
+        )],
+    };
+    let server = ConnectServer::start(data, CONNECT_TOKEN, Duration::ZERO).await;
+    let provider = OnePassword::builder()
+        .retry(RetryPolicy::never())
+        .connect(&server.url(), CONNECT_TOKEN)
+        .unwrap();
+    printed
+        .0
+        .extend_from_slice(format!("{provider:?}").as_bytes());
+    let vault = Vault::new();
+    vault.add_provider(provider.clone());
+    vault.link("db", "op://Prod/Postgres/password").unwrap();
+    assert_eq!(
+        vault.resolve("db").await.unwrap().expose_secret(),
+        OP_SECRET
     );
-    assert!(
-        !contains_bytes(traced.as_bytes(), LINKED_SECRET.as_bytes()),
-        "tracing leaks"
+    printed.both(&vault);
+    for info in vault.secrets() {
+        printed.both(&info);
+    }
+    for reference in [
+        "op://Prod/Postgres/password?attribute=otp",
+        "op://Prod/Postgres/password?ssh-format=openssh",
+        "op://Prod/Postgres/password?attribute=size",
+        "op://Prod/Nope/password",
+        "op://Nope/Postgres/password",
+    ] {
+        vault.link("probe", reference).unwrap();
+        printed.error(vault.resolve("probe").await.unwrap_err());
+    }
+    printed.error(vault.link("bad", "op://Prod/Postgres").unwrap_err());
+    let wrong = OnePassword::connect(&server.url(), "wrong").unwrap();
+    printed.error(wrong.check().await.unwrap_err());
+    wrong
+        .reauthenticate(format!("{CONNECT_TOKEN}-old"))
+        .unwrap();
+    printed.error(wrong.check().await.unwrap_err());
+    printed.error(
+        OnePassword::connect(&server.url(), format!("{CONNECT_TOKEN} with space")).unwrap_err(),
     );
+    printed.error(OnePassword::service_account(format!("ops_{CONNECT_TOKEN}")).unwrap_err());
+    printed.error(OnePassword::service_account(CONNECT_TOKEN).unwrap_err());
+    printed.assert_clean("1Password Debug, errors and infos");
+    Printed(captured.text().into_bytes()).assert_clean("tracing output of 1Password");
 }

@@ -45,18 +45,45 @@ fn fixture() -> Data {
         content: b"host=db\nport=5432\n".to_vec(),
         section: None,
     });
-    let mut old = item("Legacy", vec![field("password", "CONCEALED", "archived value")]);
+    let mut old = item(
+        "Legacy",
+        vec![field("password", "CONCEALED", "archived value")],
+    );
     old.archived = true;
-    let current = item("Legacy", vec![field("password", "CONCEALED", "current value"), field("x", "STRING", "")]);
+    let current = item(
+        "Legacy",
+        vec![
+            field("password", "CONCEALED", "current value"),
+            field("x", "STRING", ""),
+        ],
+    );
     let dupe_a = item("Dupe", vec![field("password", "CONCEALED", "a")]);
-    let dupe_b = item("Dupe", vec![field("password", "CONCEALED", "b"), field("x", "STRING", "")]);
-    let ssh = item("ssh keys", vec![field("private key", "SSHKEY", ED25519_PKCS8)]);
-    let mut secret_vault = vault("Secret", vec![item("Hidden", vec![field("password", "CONCEALED", "h")])]);
+    let dupe_b = item(
+        "Dupe",
+        vec![
+            field("password", "CONCEALED", "b"),
+            field("x", "STRING", ""),
+        ],
+    );
+    let ssh = item(
+        "ssh keys",
+        vec![field("private key", "SSHKEY", ED25519_PKCS8)],
+    );
+    let mut secret_vault = vault(
+        "Secret",
+        vec![item("Hidden", vec![field("password", "CONCEALED", "h")])],
+    );
     secret_vault.in_scope = false;
     Data {
         vaults: vec![
             vault("Prod", vec![postgres, old, current, dupe_a, dupe_b, ssh]),
-            vault("Dev", vec![item("Stripe", vec![field("publishable-key", "STRING", "pk_test")])]),
+            vault(
+                "Dev",
+                vec![item(
+                    "Stripe",
+                    vec![field("publishable-key", "STRING", "pk_test")],
+                )],
+            ),
             secret_vault,
         ],
     }
@@ -99,24 +126,66 @@ async fn every_reference_form_resolves() {
         ("op://prod/POSTGRES/Password".to_owned(), "pg-pa55word"),
         (format!("op://{prod}/Postgres/password"), "pg-pa55word"),
         (format!("op://{prod}/{}/password", pg.id), "pg-pa55word"),
-        (format!("op://Prod/Postgres/{}", pg.fields[1].id), "pg-pa55word"),
-        ("op://Prod/Postgres/Admin/email".to_owned(), "dba@example.com"),
-        (format!("op://Prod/Postgres/{}/email", id("admin")), "dba@example.com"),
+        (
+            format!("op://Prod/Postgres/{}", pg.fields[1].id),
+            "pg-pa55word",
+        ),
+        (
+            "op://Prod/Postgres/Admin/email".to_owned(),
+            "dba@example.com",
+        ),
+        (
+            format!("op://Prod/Postgres/{}/email", id("admin")),
+            "dba@example.com",
+        ),
         ("op://Prod/Postgres/email".to_owned(), "dba@example.com"),
         ("op://Prod/Postgres/Extra/note".to_owned(), "first extra"),
         ("op://Prod/Postgres/Extra/other".to_owned(), "second extra"),
-        ("op://Prod/Postgres/username?attribute=purpose".to_owned(), "USERNAME"),
-        ("op://Prod/Postgres/password?attribute=type".to_owned(), "CONCEALED"),
-        ("op://Prod/Postgres/password?attribute=id".to_owned(), pg.fields[1].id.as_str()),
-        ("op://Prod/Postgres/password?attribute=value".to_owned(), "pg-pa55word"),
+        (
+            "op://Prod/Postgres/username?attribute=purpose".to_owned(),
+            "USERNAME",
+        ),
+        (
+            "op://Prod/Postgres/password?attribute=type".to_owned(),
+            "CONCEALED",
+        ),
+        (
+            "op://Prod/Postgres/password?attribute=id".to_owned(),
+            pg.fields[1].id.as_str(),
+        ),
+        (
+            "op://Prod/Postgres/password?attribute=value".to_owned(),
+            "pg-pa55word",
+        ),
         ("op://Prod/Postgres/email?attribute=purpose".to_owned(), ""),
-        ("op://Prod/Postgres/one-time password?attribute=otp".to_owned(), "123456"),
-        ("op://Prod/Postgres/one-time password?attr=totp".to_owned(), "123456"),
-        ("op://Prod/Postgres/config.txt".to_owned(), "host=db\nport=5432\n"),
-        ("op://Prod/Postgres/config.txt?attribute=content".to_owned(), "host=db\nport=5432\n"),
-        ("op://Prod/Postgres/config.txt?attribute=size".to_owned(), "18"),
-        ("op://Prod/Postgres/CONFIG.TXT?attribute=name".to_owned(), "config.txt"),
-        ("op://Prod/Postgres/config.txt?attribute=id".to_owned(), pg.files[0].id.as_str()),
+        (
+            "op://Prod/Postgres/one-time password?attribute=otp".to_owned(),
+            "123456",
+        ),
+        (
+            "op://Prod/Postgres/one-time password?attr=totp".to_owned(),
+            "123456",
+        ),
+        (
+            "op://Prod/Postgres/config.txt".to_owned(),
+            "host=db\nport=5432\n",
+        ),
+        (
+            "op://Prod/Postgres/config.txt?attribute=content".to_owned(),
+            "host=db\nport=5432\n",
+        ),
+        (
+            "op://Prod/Postgres/config.txt?attribute=size".to_owned(),
+            "18",
+        ),
+        (
+            "op://Prod/Postgres/CONFIG.TXT?attribute=name".to_owned(),
+            "config.txt",
+        ),
+        (
+            "op://Prod/Postgres/config.txt?attribute=id".to_owned(),
+            pg.files[0].id.as_str(),
+        ),
         ("op://Prod/Legacy/password".to_owned(), "current value"),
         ("op://Dev/Stripe/publishable-key".to_owned(), "pk_test"),
     ];
@@ -124,7 +193,10 @@ async fn every_reference_form_resolves() {
         assert_eq!(value(&op, reference).await, *expected, "{reference}");
     }
     let openssh = value(&op, "op://Prod/ssh keys/private key?ssh-format=openssh").await;
-    assert!(openssh.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"), "{openssh}");
+    assert!(
+        openssh.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"),
+        "{openssh}"
+    );
 }
 
 #[tokio::test]
@@ -132,16 +204,56 @@ async fn every_error_kind_is_produced() {
     let server = server().await;
     let op = provider(&server);
     let cases = [
-        ("op://Nope/Postgres/password", ProviderErrorKind::NotFound, "no vault named `Nope`"),
-        ("op://Prod/Nope/password", ProviderErrorKind::NotFound, "no item named `Nope`"),
-        ("op://Prod/Postgres/nope", ProviderErrorKind::NotFound, "no field or file `nope`"),
-        ("op://Prod/Postgres/Nope/email", ProviderErrorKind::NotFound, "no section `Nope`"),
-        ("op://Prod/Dupe/password", ProviderErrorKind::Ambiguous, "several items are named `Dupe`"),
-        ("op://Prod/Postgres/token", ProviderErrorKind::Ambiguous, "2 fields named `token`"),
-        ("op://Prod/Postgres/password?attribute=otp", ProviderErrorKind::Unsupported, "not a one-time password field"),
-        ("op://Prod/Postgres/password?attribute=size", ProviderErrorKind::Unsupported, "applies to files"),
-        ("op://Prod/Postgres/config.txt?attribute=otp", ProviderErrorKind::Unsupported, "applies to fields"),
-        ("op://Prod/Postgres/password?ssh-format=openssh", ProviderErrorKind::Unsupported, "OpenSSH"),
+        (
+            "op://Nope/Postgres/password",
+            ProviderErrorKind::NotFound,
+            "no vault named `Nope`",
+        ),
+        (
+            "op://Prod/Nope/password",
+            ProviderErrorKind::NotFound,
+            "no item named `Nope`",
+        ),
+        (
+            "op://Prod/Postgres/nope",
+            ProviderErrorKind::NotFound,
+            "no field or file `nope`",
+        ),
+        (
+            "op://Prod/Postgres/Nope/email",
+            ProviderErrorKind::NotFound,
+            "no section `Nope`",
+        ),
+        (
+            "op://Prod/Dupe/password",
+            ProviderErrorKind::Ambiguous,
+            "several items are named `Dupe`",
+        ),
+        (
+            "op://Prod/Postgres/token",
+            ProviderErrorKind::Ambiguous,
+            "2 fields named `token`",
+        ),
+        (
+            "op://Prod/Postgres/password?attribute=otp",
+            ProviderErrorKind::Unsupported,
+            "not a one-time password field",
+        ),
+        (
+            "op://Prod/Postgres/password?attribute=size",
+            ProviderErrorKind::Unsupported,
+            "applies to files",
+        ),
+        (
+            "op://Prod/Postgres/config.txt?attribute=otp",
+            ProviderErrorKind::Unsupported,
+            "applies to fields",
+        ),
+        (
+            "op://Prod/Postgres/password?ssh-format=openssh",
+            ProviderErrorKind::Unsupported,
+            "OpenSSH",
+        ),
     ];
     for (reference, kind, text) in cases {
         let err = failure(&op, reference).await;
@@ -152,7 +264,10 @@ async fn every_error_kind_is_produced() {
     }
     let dupe = failure(&op, "op://Prod/Dupe/password").await;
     let data = fixture();
-    let mut expected = vec![data.vaults[0].items[3].id.clone(), data.vaults[0].items[4].id.clone()];
+    let mut expected = vec![
+        data.vaults[0].items[3].id.clone(),
+        data.vaults[0].items[4].id.clone(),
+    ];
     let mut candidates = dupe.candidates().to_vec();
     candidates.sort();
     expected.sort();
@@ -162,7 +277,11 @@ async fn every_error_kind_is_produced() {
     let err = failure(&op, &format!("op://{secret}/Hidden/password")).await;
     assert_eq!(err.kind(), ProviderErrorKind::Forbidden, "{err}");
     assert!(err.to_string().contains("not in scope"), "{err}");
-    let err = failure(&op, &format!("op://{}/Hidden/password", id("no such vault"))).await;
+    let err = failure(
+        &op,
+        &format!("op://{}/Hidden/password", id("no such vault")),
+    )
+    .await;
     assert_eq!(err.kind(), ProviderErrorKind::NotFound, "{err}");
 
     let wrong = OnePassword::connect(&server.url(), "wrong-token").unwrap();
@@ -175,12 +294,26 @@ async fn every_error_kind_is_produced() {
 async fn reauthenticate_swaps_the_token_in_place() {
     let server = server().await;
     let op = OnePassword::connect(&server.url(), "expired").unwrap();
-    assert_eq!(op.check().await.unwrap_err().provider_error().unwrap().kind(), ProviderErrorKind::Unauthorized);
+    assert_eq!(
+        op.check()
+            .await
+            .unwrap_err()
+            .provider_error()
+            .unwrap()
+            .kind(),
+        ProviderErrorKind::Unauthorized
+    );
     op.reauthenticate(TOKEN).unwrap();
     op.check().await.unwrap();
-    assert_eq!(value(&op, "op://Prod/Postgres/password").await, "pg-pa55word");
+    assert_eq!(
+        value(&op, "op://Prod/Postgres/password").await,
+        "pg-pa55word"
+    );
     assert!(op.reauthenticate("bad token with spaces").is_err());
-    assert_eq!(value(&op, "op://Prod/Postgres/password").await, "pg-pa55word");
+    assert_eq!(
+        value(&op, "op://Prod/Postgres/password").await,
+        "pg-pa55word"
+    );
 }
 
 #[tokio::test]
@@ -190,7 +323,16 @@ async fn the_vault_links_and_resolves_through_the_provider() {
     vault.add_provider(provider(&server));
     let err = vault.link("db", "op://Prod/Postgres").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidReference);
-    assert!(matches!(err, Error::InvalidReference { offset: Some(18), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidReference {
+                offset: Some(18),
+                ..
+            }
+        ),
+        "{err}"
+    );
     vault.link("db", "op://Prod/Postgres/password").unwrap();
     vault.link("user", "op://Prod/Postgres/username").unwrap();
     let values = vault.resolve_all(["db", "user"]).await.unwrap();
@@ -201,7 +343,11 @@ async fn the_vault_links_and_resolves_through_the_provider() {
     vault.link("gone", "op://Prod/Nope/password").unwrap();
     let err = vault.resolve("gone").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Provider);
-    assert!(err.to_string().starts_with("secret `gone`: provider `1password` failed: not found: "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("secret `gone`: provider `1password` failed: not found: "),
+        "{err}"
+    );
 }
 
 /// 100 secrets over 20 items in 2 vaults: cold at most 23 requests, warm none.
@@ -210,7 +356,14 @@ async fn a_cold_batch_costs_one_request_per_listing_and_item() {
     let mut data = Data::default();
     for v in 0..2 {
         let items = (0..10)
-            .map(|i| item(&format!("item-{v}-{i}"), (0..5).map(|f| field(&format!("f{f}"), "STRING", &format!("{v}-{i}-{f}"))).collect()))
+            .map(|i| {
+                item(
+                    &format!("item-{v}-{i}"),
+                    (0..5)
+                        .map(|f| field(&format!("f{f}"), "STRING", &format!("{v}-{i}-{f}")))
+                        .collect(),
+                )
+            })
             .collect();
         data.vaults.push(vault(&format!("vault-{v}"), items));
     }
@@ -222,7 +375,9 @@ async fn a_cold_batch_costs_one_request_per_listing_and_item() {
         for i in 0..10 {
             for f in 0..5 {
                 let name = format!("s-{v}-{i}-{f}");
-                vault_.link(&name, &format!("op://vault-{v}/item-{v}-{i}/f{f}")).unwrap();
+                vault_
+                    .link(&name, &format!("op://vault-{v}/item-{v}-{i}/f{f}"))
+                    .unwrap();
                 names.push(name);
             }
         }
@@ -230,7 +385,12 @@ async fn a_cold_batch_costs_one_request_per_listing_and_item() {
     let values = vault_.resolve_all(&names).await.unwrap();
     assert_eq!(values.len(), 100);
     assert_eq!(values["s-1-7-3"].expose_secret(), "1-7-3");
-    assert!(server.requests() <= 23, "{} requests: {:?}", server.requests(), server.paths());
+    assert!(
+        server.requests() <= 23,
+        "{} requests: {:?}",
+        server.requests(),
+        server.paths()
+    );
     assert_eq!(server.requests(), 23);
     server.reset_counts();
     vault_.resolve_all(&names).await.unwrap();
@@ -240,7 +400,15 @@ async fn a_cold_batch_costs_one_request_per_listing_and_item() {
     server.reset_counts();
     let op = vault_.provider("1password").unwrap();
     let references: Vec<String> = (0..100)
-        .map(|n| format!("op://vault-{}/item-{}-{}/f{}", n / 50, n / 50, (n / 5) % 10, n % 5))
+        .map(|n| {
+            format!(
+                "op://vault-{}/item-{}-{}/f{}",
+                n / 50,
+                n / 50,
+                (n / 5) % 10,
+                n % 5
+            )
+        })
         .collect();
     let references: Vec<&str> = references.iter().map(String::as_str).collect();
     let results = op.resolve_all(&references).await;
@@ -258,7 +426,11 @@ async fn concurrent_callers_share_item_fetches() {
     );
     assert_eq!(a.unwrap().expose_secret(), "pg-pa55word");
     assert_eq!(b.unwrap().expose_secret(), "admin");
-    let item_gets = server.paths().iter().filter(|p| p.matches('/').count() == 5).count();
+    let item_gets = server
+        .paths()
+        .iter()
+        .filter(|p| p.matches('/').count() == 5)
+        .count();
     assert_eq!(item_gets, 1, "{:?}", server.paths());
 }
 
@@ -268,20 +440,33 @@ async fn transient_faults_are_retried() {
     let op = provider(&server);
     server.fail_next(Fault::Status(500, None));
     server.fail_next(Fault::Drop);
-    assert_eq!(value(&op, "op://Prod/Postgres/password").await, "pg-pa55word");
+    assert_eq!(
+        value(&op, "op://Prod/Postgres/password").await,
+        "pg-pa55word"
+    );
     assert_eq!(server.requests(), 5, "{:?}", server.paths());
 
     server.reset_counts();
     server.fail_next(Fault::Status(429, Some(1)));
     let start = Instant::now();
-    assert_eq!(value(&op, "op://Dev/Stripe/publishable-key").await, "pk_test");
-    assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert_eq!(
+        value(&op, "op://Dev/Stripe/publishable-key").await,
+        "pk_test"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
 
     server.fail_next(Fault::Status(503, None));
     server.fail_next(Fault::Status(503, None));
     server.fail_next(Fault::Status(503, None));
     server.fail_next(Fault::Status(503, None));
-    let err = failure(&op, format!("op://{}/Postgres/email", id("vault Prod")).as_str()).await;
+    let err = failure(
+        &op,
+        format!("op://{}/Postgres/email", id("vault Prod")).as_str(),
+    )
+    .await;
     assert_eq!(err.kind(), ProviderErrorKind::Unavailable, "{err}");
 }
 
@@ -292,8 +477,14 @@ async fn permanent_errors_are_not_retried() {
     let _ = failure(&op, "op://Prod/Nope/password").await;
     let before = server.requests();
     let _ = failure(&op, "op://Prod/Nope/password").await;
-    assert_eq!(server.requests(), before, "listings are cached; the miss costs nothing more");
-    let wrong = OnePassword::builder().connect(&server.url(), "nope").unwrap();
+    assert_eq!(
+        server.requests(),
+        before,
+        "listings are cached; the miss costs nothing more"
+    );
+    let wrong = OnePassword::builder()
+        .connect(&server.url(), "nope")
+        .unwrap();
     server.reset_counts();
     let _ = failure(&wrong, "op://Prod/Postgres/password").await;
     assert_eq!(server.requests(), 1, "401 is not retried");
@@ -322,7 +513,11 @@ async fn check_reports_unreachable_servers() {
         .connect(&format!("http://{addr}"), TOKEN)
         .unwrap();
     let err = op.check().await.unwrap_err();
-    assert_eq!(err.provider_error().unwrap().kind(), ProviderErrorKind::Unavailable, "{err}");
+    assert_eq!(
+        err.provider_error().unwrap().kind(),
+        ProviderErrorKind::Unavailable,
+        "{err}"
+    );
 }
 
 #[test]
@@ -333,7 +528,10 @@ fn construction_errors_are_clear() {
     assert!(err.to_string().contains("token is empty"), "{err}");
     let op = OnePassword::connect("http://127.0.0.1:8080/v1/", TOKEN).unwrap();
     let debug = format!("{op:?}");
-    assert!(debug.contains("127.0.0.1:8080") && !debug.contains(TOKEN), "{debug}");
+    assert!(
+        debug.contains("127.0.0.1:8080") && !debug.contains(TOKEN),
+        "{debug}"
+    );
     assert_eq!(op.id(), "1password");
     assert_eq!(op.scheme(), "op");
     assert!(op.check_reference("op://a/b/c").is_ok());

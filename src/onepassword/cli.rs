@@ -59,12 +59,21 @@ impl Cli {
         self.run(&["whoami"], None).await.map(drop)
     }
 
-    pub(crate) async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
+    pub(crate) async fn resolve_all(
+        &self,
+        references: &[&str],
+    ) -> Vec<Result<SecretString, ProviderError>> {
         let mut results: Vec<Option<Result<SecretString, ProviderError>>> = references
             .iter()
-            .map(|r| SecretReference::parse(r).err().map(|e| Err(reference_error(e).with_reference(*r))))
+            .map(|r| {
+                SecretReference::parse(r)
+                    .err()
+                    .map(|e| Err(reference_error(e).with_reference(*r)))
+            })
             .collect();
-        let pending: Vec<usize> = (0..references.len()).filter(|&i| results[i].is_none()).collect();
+        let pending: Vec<usize> = (0..references.len())
+            .filter(|&i| results[i].is_none())
+            .collect();
         if pending.is_empty() {
             return results.into_iter().flatten().collect();
         }
@@ -83,18 +92,24 @@ impl Cli {
             }
             Err(failure) => {
                 for &index in &pending {
-                    results[index] = Some(Err(failure.duplicate().with_reference(references[index])));
+                    results[index] =
+                        Some(Err(failure.duplicate().with_reference(references[index])));
                 }
             }
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned()))))
+            .map(|r| {
+                r.unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned())))
+            })
             .collect()
     }
 
     /// One `op inject` for the whole batch; one value per reference, in order.
-    async fn inject(&self, references: &[&str]) -> Result<Vec<Result<SecretString, ProviderError>>, ProviderError> {
+    async fn inject(
+        &self,
+        references: &[&str],
+    ) -> Result<Vec<Result<SecretString, ProviderError>>, ProviderError> {
         let nonce = nonce();
         let open = |i: usize| format!("<<rv-{nonce}-{i}-begin>>");
         let close = |i: usize| format!("<<rv-{nonce}-{i}-end>>");
@@ -104,7 +119,10 @@ impl Cli {
         }
         let output = self.run(&["inject"], Some(template.as_bytes())).await?;
         let text = std::str::from_utf8(&output).map_err(|_| {
-            error(ProviderErrorKind::Protocol, "`op inject` printed something that is not UTF-8".to_owned())
+            error(
+                ProviderErrorKind::Protocol,
+                "`op inject` printed something that is not UTF-8".to_owned(),
+            )
         })?;
         Ok((0..references.len())
             .map(|i| {
@@ -113,7 +131,10 @@ impl Cli {
                 let end = start.and_then(|s| text[s..].find(&close).map(|len| s + len));
                 match (start, end) {
                     (Some(start), Some(end)) => Ok(SecretString::from(&text[start..end])),
-                    _ => Err(error(ProviderErrorKind::Protocol, "`op inject` output lost a frame".to_owned())),
+                    _ => Err(error(
+                        ProviderErrorKind::Protocol,
+                        "`op inject` output lost a frame".to_owned(),
+                    )),
                 }
             })
             .collect())
@@ -123,13 +144,20 @@ impl Cli {
     async fn read(&self, reference: &str) -> Result<SecretString, ProviderError> {
         let output = self.run(&["read", "--no-newline", reference], None).await?;
         let text = std::str::from_utf8(&output).map_err(|_| {
-            error(ProviderErrorKind::Unsupported, "the value is not UTF-8 text".to_owned())
+            error(
+                ProviderErrorKind::Unsupported,
+                "the value is not UTF-8 text".to_owned(),
+            )
         })?;
         Ok(SecretString::from(text))
     }
 
     /// Runs `op` with `args`, feeding `input`, and returns its standard output.
-    async fn run(&self, args: &[&str], input: Option<&[u8]>) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
+    async fn run(
+        &self,
+        args: &[&str],
+        input: Option<&[u8]>,
+    ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
         let token = self.token();
         let mut command = Command::new(&self.program);
         command
@@ -137,18 +165,28 @@ impl Cli {
             .env("OP_SERVICE_ACCOUNT_TOKEN", token.secret().expose_secret())
             .env_remove("OP_CONNECT_HOST")
             .env_remove("OP_CONNECT_TOKEN")
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => error(
                 ProviderErrorKind::Configuration,
-                format!("the 1Password CLI was not found at `{}`: {INSTALL_HINT}", self.program.display()),
+                format!(
+                    "the 1Password CLI was not found at `{}`: {INSTALL_HINT}",
+                    self.program.display()
+                ),
             ),
             _ => error(
                 ProviderErrorKind::Configuration,
-                format!("the 1Password CLI at `{}` could not be started", self.program.display()),
+                format!(
+                    "the 1Password CLI at `{}` could not be started",
+                    self.program.display()
+                ),
             )
             .with_source(e),
         })?;
@@ -157,7 +195,10 @@ impl Cli {
             let _ = stdin.write_all(input).await;
             drop(stdin);
         }
-        tracing::debug!(command = args.first().copied().unwrap_or(""), "running the 1Password CLI");
+        tracing::debug!(
+            command = args.first().copied().unwrap_or(""),
+            "running the 1Password CLI"
+        );
         let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
             Err(_) => {
                 return Err(error(
@@ -166,7 +207,11 @@ impl Cli {
                 ));
             }
             Ok(Err(e)) => {
-                return Err(error(ProviderErrorKind::Unavailable, format!("`op {}` failed to run", args[0])).with_source(e));
+                return Err(error(
+                    ProviderErrorKind::Unavailable,
+                    format!("`op {}` failed to run", args[0]),
+                )
+                .with_source(e));
             }
             Ok(Ok(output)) => output,
         };
@@ -181,7 +226,10 @@ impl Cli {
 /// Maps `op`'s error output to an error kind, keeping its first line (which names
 /// references and items, never values) as the message.
 fn classify(stderr: &str) -> ProviderError {
-    let line = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("`op` failed without saying why");
+    let line = stderr
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("`op` failed without saying why");
     // Drop the `[ERROR] 2024/01/01 12:00:00 ` prefix.
     let message = line
         .strip_prefix("[ERROR] ")
@@ -189,7 +237,10 @@ fn classify(stderr: &str) -> ProviderError {
         .unwrap_or(line)
         .trim();
     let lower = stderr.to_ascii_lowercase();
-    let kind = if lower.contains("too many requests") || lower.contains("rate limit") || lower.contains("(429)") {
+    let kind = if lower.contains("too many requests")
+        || lower.contains("rate limit")
+        || lower.contains("(429)")
+    {
         ProviderErrorKind::RateLimited
     } else if lower.contains("more than one") || lower.contains("ambiguous") {
         ProviderErrorKind::Ambiguous
@@ -200,7 +251,10 @@ fn classify(stderr: &str) -> ProviderError {
         || lower.contains("(401)")
     {
         ProviderErrorKind::Unauthorized
-    } else if lower.contains("forbidden") || lower.contains("(403)") || lower.contains("does not have access") {
+    } else if lower.contains("forbidden")
+        || lower.contains("(403)")
+        || lower.contains("does not have access")
+    {
         ProviderErrorKind::Forbidden
     } else if lower.contains("isn't a")
         || lower.contains("not found")
@@ -241,7 +295,11 @@ fn concerns_everything(failure: &ProviderError) -> bool {
 /// 128 random bits as hex, for framing markers.
 fn nonce() -> String {
     use std::hash::{BuildHasher, Hasher};
-    let word = || std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let word = || {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    };
     format!("{:016x}{:016x}", word(), word())
 }
 
@@ -252,16 +310,35 @@ mod tests {
     #[test]
     fn op_errors_map_to_kinds() {
         let cases = [
-            ("[ERROR] 2024/01/01 12:00:00 \"Postgres\" isn't an item in the \"Prod\" vault. Specify the item with its ID, name, or domain.", ProviderErrorKind::NotFound),
-            ("[ERROR] 2024/01/01 12:00:00 More than one item matches \"db\". Try again and specify the item by its ID:\n\t* for the item \"db\" in vault Prod: abcdefghijklmnopqrstuvwxyz\n\t* for the item \"db\" in vault Prod: bcdefghijklmnopqrstuvwxyza", ProviderErrorKind::Ambiguous),
-            ("[ERROR] 2024/01/01 12:00:00 Too many requests. Retry later.", ProviderErrorKind::RateLimited),
-            ("[ERROR] 2024/01/01 12:00:00 You are not currently signed in. Please run `op signin --help` for instructions", ProviderErrorKind::Unauthorized),
-            ("[ERROR] 2024/01/01 12:00:00 something new", ProviderErrorKind::Protocol),
+            (
+                "[ERROR] 2024/01/01 12:00:00 \"Postgres\" isn't an item in the \"Prod\" vault. Specify the item with its ID, name, or domain.",
+                ProviderErrorKind::NotFound,
+            ),
+            (
+                "[ERROR] 2024/01/01 12:00:00 More than one item matches \"db\". Try again and specify the item by its ID:\n\t* for the item \"db\" in vault Prod: abcdefghijklmnopqrstuvwxyz\n\t* for the item \"db\" in vault Prod: bcdefghijklmnopqrstuvwxyza",
+                ProviderErrorKind::Ambiguous,
+            ),
+            (
+                "[ERROR] 2024/01/01 12:00:00 Too many requests. Retry later.",
+                ProviderErrorKind::RateLimited,
+            ),
+            (
+                "[ERROR] 2024/01/01 12:00:00 You are not currently signed in. Please run `op signin --help` for instructions",
+                ProviderErrorKind::Unauthorized,
+            ),
+            (
+                "[ERROR] 2024/01/01 12:00:00 something new",
+                ProviderErrorKind::Protocol,
+            ),
         ];
         for (stderr, kind) in cases {
             let failure = classify(stderr);
             assert_eq!(failure.kind(), kind, "{stderr}");
-            assert!(!failure.message().contains("[ERROR]"), "{}", failure.message());
+            assert!(
+                !failure.message().contains("[ERROR]"),
+                "{}",
+                failure.message()
+            );
         }
         let ambiguous = classify(cases[1].0);
         assert_eq!(ambiguous.candidates().len(), 2);

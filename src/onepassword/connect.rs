@@ -64,7 +64,11 @@ pub(crate) struct Connect {
 }
 
 impl Connect {
-    pub(crate) fn new(host: &str, token: SecretString, settings: ConnectSettings) -> Result<Self, ProviderError> {
+    pub(crate) fn new(
+        host: &str,
+        token: SecretString,
+        settings: ConnectSettings,
+    ) -> Result<Self, ProviderError> {
         let trimmed = host.trim().trim_end_matches('/');
         let trimmed = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
         let base = Url::parse(&format!("{trimmed}/v1/"))
@@ -109,7 +113,10 @@ impl Connect {
     /// Reachability (`/heartbeat`), then credentials (`/v1/vaults`).
     pub(crate) async fn check(&self) -> Result<(), ProviderError> {
         let heartbeat = self.base.join("../heartbeat").map_err(|_| {
-            error(ProviderErrorKind::Configuration, "cannot build the heartbeat URL".to_owned())
+            error(
+                ProviderErrorKind::Configuration,
+                "cannot build the heartbeat URL".to_owned(),
+            )
         })?;
         self.retry
             .run(|| self.get_once(heartbeat.clone(), false))
@@ -118,43 +125,60 @@ impl Connect {
     }
 
     /// Resolves a batch of references, one result each, in order.
-    pub(crate) async fn resolve_all(self: &Arc<Self>, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
-        let parsed: Vec<Result<SecretReference, ProviderError>> =
-            references.iter().map(|r| SecretReference::parse(r).map_err(reference_error)).collect();
+    pub(crate) async fn resolve_all(
+        self: &Arc<Self>,
+        references: &[&str],
+    ) -> Vec<Result<SecretString, ProviderError>> {
+        let parsed: Vec<Result<SecretReference, ProviderError>> = references
+            .iter()
+            .map(|r| SecretReference::parse(r).map_err(reference_error))
+            .collect();
 
         // Phase 1: vault names to IDs.
         let vault_segments = distinct(parsed.iter().flatten().map(|r| r.vault()));
-        let vault_ids: HashMap<String, Outcome<String>> = join_all(vault_segments.into_iter().map(|segment| {
-            let this = Arc::clone(self);
-            async move { (segment.as_str().to_ascii_lowercase(), this.vault_id(&segment).await) }
-        }))
-        .await
-        .into_iter()
-        .collect();
-        let vault_of = |r: &SecretReference| vault_ids[&r.vault().as_str().to_ascii_lowercase()].clone();
+        let vault_ids: HashMap<String, Outcome<String>> =
+            join_all(vault_segments.into_iter().map(|segment| {
+                let this = Arc::clone(self);
+                async move {
+                    (
+                        segment.as_str().to_ascii_lowercase(),
+                        this.vault_id(&segment).await,
+                    )
+                }
+            }))
+            .await
+            .into_iter()
+            .collect();
+        let vault_of =
+            |r: &SecretReference| vault_ids[&r.vault().as_str().to_ascii_lowercase()].clone();
 
         // Phase 2: item titles to IDs.
         let mut item_lookups: Vec<(String, Segment)> = Vec::new();
         for reference in parsed.iter().flatten() {
             if let Ok(vault) = vault_of(reference) {
                 let key = (vault, reference.item().clone());
-                if !item_lookups.iter().any(|(v, s)| *v == key.0 && s.matches(key.1.as_str())) {
+                if !item_lookups
+                    .iter()
+                    .any(|(v, s)| *v == key.0 && s.matches(key.1.as_str()))
+                {
                     item_lookups.push(key);
                 }
             }
         }
-        let item_ids: Vec<((String, String), Outcome<String>)> = join_all(item_lookups.into_iter().map(|(vault, segment)| {
-            let this = Arc::clone(self);
-            async move {
-                let id = this.item_id(&vault, &segment).await;
-                ((vault, segment.as_str().to_ascii_lowercase()), id)
-            }
-        }))
-        .await;
+        let item_ids: Vec<((String, String), Outcome<String>)> =
+            join_all(item_lookups.into_iter().map(|(vault, segment)| {
+                let this = Arc::clone(self);
+                async move {
+                    let id = this.item_id(&vault, &segment).await;
+                    ((vault, segment.as_str().to_ascii_lowercase()), id)
+                }
+            }))
+            .await;
         let item_ids: HashMap<(String, String), Outcome<String>> = item_ids.into_iter().collect();
         let item_of = |r: &SecretReference| -> Outcome<ItemKey> {
             let vault = vault_of(r)?;
-            let item = item_ids[&(vault.clone(), r.item().as_str().to_ascii_lowercase())].clone()?;
+            let item =
+                item_ids[&(vault.clone(), r.item().as_str().to_ascii_lowercase())].clone()?;
             Ok((vault, item))
         };
 
@@ -167,35 +191,39 @@ impl Connect {
                 wanted_items.push(key);
             }
         }
-        let items: HashMap<ItemKey, Outcome<Arc<api::Item>>> = join_all(wanted_items.into_iter().map(|key| {
-            let this = Arc::clone(self);
-            async move {
-                let item = this.item(&key).await;
-                (key, item)
-            }
-        }))
-        .await
-        .into_iter()
-        .collect();
+        let items: HashMap<ItemKey, Outcome<Arc<api::Item>>> =
+            join_all(wanted_items.into_iter().map(|key| {
+                let this = Arc::clone(self);
+                async move {
+                    let item = this.item(&key).await;
+                    (key, item)
+                }
+            }))
+            .await
+            .into_iter()
+            .collect();
 
         // Phase 4: pick fields and files; download each wanted file once.
-        let mut results: Vec<Option<Result<SecretString, ProviderError>>> = Vec::with_capacity(parsed.len());
+        let mut results: Vec<Option<Result<SecretString, ProviderError>>> =
+            Vec::with_capacity(parsed.len());
         let mut downloads: Vec<(usize, ItemKey, String)> = Vec::new();
         for (index, (raw, reference)) in references.iter().zip(&parsed).enumerate() {
             let outcome = match reference {
                 Err(error) => Err(error.duplicate()),
-                Ok(reference) => match item_of(reference).and_then(|key| Ok((items[&key].clone()?, key))) {
-                    Err(error) => Err(error.duplicate()),
-                    Ok((item, key)) => match select(&item, reference) {
-                        Ok(Selected::Text(value)) => Ok(value),
-                        Ok(Selected::FileContent(file)) => {
-                            downloads.push((index, key, file.id.clone()));
-                            results.push(None);
-                            continue;
-                        }
-                        Err(error) => Err(error),
-                    },
-                },
+                Ok(reference) => {
+                    match item_of(reference).and_then(|key| Ok((items[&key].clone()?, key))) {
+                        Err(error) => Err(error.duplicate()),
+                        Ok((item, key)) => match select(&item, reference) {
+                            Ok(Selected::Text(value)) => Ok(value),
+                            Ok(Selected::FileContent(file)) => {
+                                downloads.push((index, key, file.id.clone()));
+                                results.push(None);
+                                continue;
+                            }
+                            Err(error) => Err(error),
+                        },
+                    }
+                }
             };
             results.push(Some(outcome.map_err(|e| e.with_reference(*raw))));
         }
@@ -206,30 +234,43 @@ impl Connect {
                 wanted_files.push(wanted);
             }
         }
-        let files: HashMap<(ItemKey, String), Outcome<Zeroizing<Vec<u8>>>> = join_all(wanted_files.into_iter().map(|(key, file)| {
-            let this = Arc::clone(self);
-            async move {
-                let path = format!("vaults/{}/items/{}/files/{}/content", seg(&key.0), seg(&key.1), seg(&file));
-                let content = this.get(&path).await.map(Zeroizing::new).map_err(Arc::new);
-                ((key, file), content)
-            }
-        }))
-        .await
-        .into_iter()
-        .collect();
+        let files: HashMap<(ItemKey, String), Outcome<Zeroizing<Vec<u8>>>> =
+            join_all(wanted_files.into_iter().map(|(key, file)| {
+                let this = Arc::clone(self);
+                async move {
+                    let path = format!(
+                        "vaults/{}/items/{}/files/{}/content",
+                        seg(&key.0),
+                        seg(&key.1),
+                        seg(&file)
+                    );
+                    let content = this.get(&path).await.map(Zeroizing::new).map_err(Arc::new);
+                    ((key, file), content)
+                }
+            }))
+            .await
+            .into_iter()
+            .collect();
         for (index, key, file_id) in downloads {
             let item = items[&key].clone().ok();
-            let file = item.as_ref().and_then(|item| item.files.iter().find(|f| f.id == file_id));
+            let file = item
+                .as_ref()
+                .and_then(|item| item.files.iter().find(|f| f.id == file_id));
             let outcome = match (&files[&(key.clone(), file_id.clone())], file) {
                 (Ok(bytes), Some(file)) => file_text(file, bytes),
                 (Err(error), _) => Err(error.duplicate()),
-                (Ok(_), None) => Err(error(ProviderErrorKind::Protocol, "the file vanished from its item".to_owned())),
+                (Ok(_), None) => Err(error(
+                    ProviderErrorKind::Protocol,
+                    "the file vanished from its item".to_owned(),
+                )),
             };
             results[index] = Some(outcome.map_err(|e| e.with_reference(references[index])));
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned()))))
+            .map(|r| {
+                r.unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned())))
+            })
             .collect()
     }
 
@@ -248,10 +289,14 @@ impl Connect {
                 .boxed()
             })
             .await?;
-        let matches: Vec<&api::Vault> = vaults.iter().filter(|v| segment.matches(&v.name)).collect();
-        one_of(matches, |v| &v.id, || format!("no vault named `{segment}` is accessible with this token"), || {
-            format!("several vaults are named `{segment}`")
-        })
+        let matches: Vec<&api::Vault> =
+            vaults.iter().filter(|v| segment.matches(&v.name)).collect();
+        one_of(
+            matches,
+            |v| &v.id,
+            || format!("no vault named `{segment}` is accessible with this token"),
+            || format!("several vaults are named `{segment}`"),
+        )
     }
 
     async fn item_id(self: &Arc<Self>, vault: &str, segment: &Segment) -> Outcome<String> {
@@ -274,9 +319,12 @@ impl Connect {
             .iter()
             .filter(|item| item.is_active() && segment.matches(&item.title))
             .collect();
-        one_of(matches, |i| &i.id, || format!("no item named `{segment}` in vault {vault}"), || {
-            format!("several items are named `{segment}` in vault {vault}")
-        })
+        one_of(
+            matches,
+            |i| &i.id,
+            || format!("no item named `{segment}` in vault {vault}"),
+            || format!("several items are named `{segment}` in vault {vault}"),
+        )
     }
 
     async fn item(self: &Arc<Self>, key: &ItemKey) -> Outcome<Arc<api::Item>> {
@@ -303,10 +351,12 @@ impl Connect {
 
     /// `GET /v1/<path>` with the token, retried per the policy.
     async fn get(&self, path: &str) -> Result<Vec<u8>, ProviderError> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|_| error(ProviderErrorKind::Configuration, format!("cannot build a URL for `{path}`")))?;
+        let url = self.base.join(path).map_err(|_| {
+            error(
+                ProviderErrorKind::Configuration,
+                format!("cannot build a URL for `{path}`"),
+            )
+        })?;
         self.retry.run(|| self.get_once(url.clone(), true)).await
     }
 
@@ -369,7 +419,11 @@ impl Connect {
         } else {
             (ProviderErrorKind::Unavailable, "failed in transit")
         };
-        error(kind, format!("the request to the Connect server at {} {what}", self.host)).with_source(source.without_url())
+        error(
+            kind,
+            format!("the request to the Connect server at {} {what}", self.host),
+        )
+        .with_source(source.without_url())
     }
 }
 
@@ -395,7 +449,10 @@ fn seg(text: &str) -> String {
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ProviderError> {
     // serde_json's error names a line and column, never the input's content.
     serde_json::from_slice(body).map_err(|e| {
-        error(ProviderErrorKind::Protocol, format!("the Connect server sent {what} in a form this client cannot read: {e}"))
+        error(
+            ProviderErrorKind::Protocol,
+            format!("the Connect server sent {what} in a form this client cannot read: {e}"),
+        )
     })
 }
 
@@ -410,7 +467,8 @@ fn one_of<T>(
         [one] => Ok(id(one).clone()),
         [] => Err(Arc::new(error(ProviderErrorKind::NotFound, none()))),
         many => Err(Arc::new(
-            error(ProviderErrorKind::Ambiguous, several()).with_candidates(many.iter().map(|m| id(m).clone()).collect()),
+            error(ProviderErrorKind::Ambiguous, several())
+                .with_candidates(many.iter().map(|m| id(m).clone()).collect()),
         )),
     }
 }
@@ -428,6 +486,8 @@ fn distinct<'a>(segments: impl Iterator<Item = &'a Segment>) -> Vec<Segment> {
 
 impl std::fmt::Debug for Connect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connect").field("host", &self.host).finish_non_exhaustive()
+        f.debug_struct("Connect")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
     }
 }

@@ -39,7 +39,9 @@ where
 
     fn state(&self) -> MutexGuard<'_, (HashMap<K, Slot<V>>, u64)> {
         // Updates are single inserts and removes: a poisoned lock holds consistent data.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The value of `key`: kept, under way, or fetched now with `fetch`.
@@ -70,7 +72,13 @@ where
                         })
                         .boxed()
                         .shared();
-                    state.0.insert(key, Slot::Pending { id, fetch: shared.clone() });
+                    state.0.insert(
+                        key,
+                        Slot::Pending {
+                            id,
+                            fetch: shared.clone(),
+                        },
+                    );
                     shared
                 }
             }

@@ -42,16 +42,17 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 pub use reference::{
-    Attribute, ReferenceError, ReferenceErrorKind, SecretReference, Segment, SegmentKind,
-    SshFormat,
+    Attribute, ReferenceError, ReferenceErrorKind, SecretReference, Segment, SegmentKind, SshFormat,
 };
 pub use token::ServiceAccountToken;
 
 use crate::error::Error;
-use crate::provider::{
-    DEFAULT_PROVIDER_CONCURRENCY, ExternalProvider, ProviderError, ProviderErrorKind, RetryPolicy,
-};
+use crate::provider::{ExternalProvider, ProviderError, ProviderErrorKind, RetryPolicy};
 use crate::vault::DEFAULT_CACHE_TTL;
+
+/// How many requests to a Connect server run at once unless configured: enough for a batch
+/// of 20 items to take one round trip (Connect servers run close to their clients).
+pub const DEFAULT_CONNECT_CONCURRENCY: usize = 32;
 
 /// The id of the 1Password provider.
 pub const PROVIDER_ID: &str = "1password";
@@ -61,7 +62,10 @@ pub(crate) fn error(kind: ProviderErrorKind, message: String) -> ProviderError {
 }
 
 pub(crate) fn reference_error(e: ReferenceError) -> ProviderError {
-    error(ProviderErrorKind::Configuration, format!("invalid secret reference: {e}"))
+    error(
+        ProviderErrorKind::Configuration,
+        format!("invalid secret reference: {e}"),
+    )
 }
 
 fn configuration(e: ProviderError) -> Error {
@@ -115,7 +119,7 @@ impl Default for OnePasswordBuilder {
         OnePasswordBuilder {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
-            concurrency: DEFAULT_PROVIDER_CONCURRENCY,
+            concurrency: DEFAULT_CONNECT_CONCURRENCY,
             retry: RetryPolicy::default(),
             cache_ttl: DEFAULT_CACHE_TTL,
             op_path: None,
@@ -137,7 +141,8 @@ impl OnePasswordBuilder {
         self
     }
 
-    /// How many requests to the Connect server run at once. Default 8.
+    /// How many requests to the Connect server run at once
+    /// ([`DEFAULT_CONNECT_CONCURRENCY`] unless set; at least 1).
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.concurrency = limit.max(1);
         self
@@ -181,7 +186,13 @@ impl OnePasswordBuilder {
                 .connect_timeout(self.connect_timeout)
                 .build()
                 .map_err(|e| {
-                    configuration(error(ProviderErrorKind::Configuration, "cannot build the HTTP client".to_owned()).with_source(e))
+                    configuration(
+                        error(
+                            ProviderErrorKind::Configuration,
+                            "cannot build the HTTP client".to_owned(),
+                        )
+                        .with_source(e),
+                    )
                 })?,
         };
         let settings = connect::ConnectSettings {
@@ -190,7 +201,8 @@ impl OnePasswordBuilder {
             concurrency: self.concurrency,
             cache_ttl: self.cache_ttl,
         };
-        let transport = connect::Connect::new(host, token.into(), settings).map_err(configuration)?;
+        let transport =
+            connect::Connect::new(host, token.into(), settings).map_err(configuration)?;
         Ok(OnePassword {
             transport: Arc::new(Transport::Connect(Arc::new(transport))),
         })
@@ -279,7 +291,9 @@ impl OnePassword {
     /// malformed; the old credentials are kept then.
     pub fn reauthenticate(&self, token: impl Into<SecretString>) -> Result<(), Error> {
         match &*self.transport {
-            Transport::Connect(connect) => connect.reauthenticate(token.into()).map_err(configuration),
+            Transport::Connect(connect) => {
+                connect.reauthenticate(token.into()).map_err(configuration)
+            }
             Transport::Cli(cli) => {
                 cli.reauthenticate(ServiceAccountToken::parse(token.into())?);
                 Ok(())
@@ -315,12 +329,16 @@ impl ExternalProvider for OnePassword {
     }
 
     fn check_reference(&self, reference: &str) -> Result<(), Error> {
-        SecretReference::parse(reference).map(drop).map_err(Error::from)
+        SecretReference::parse(reference)
+            .map(drop)
+            .map_err(Error::from)
     }
 
     async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
         let mut results = self.resolve_all(&[reference]).await;
-        results.pop().unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned())))
+        results
+            .pop()
+            .unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned())))
     }
 
     async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
@@ -341,7 +359,9 @@ impl std::fmt::Debug for OnePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut out = f.debug_struct("OnePassword");
         match &*self.transport {
-            Transport::Connect(connect) => out.field("transport", &"connect").field("host", &connect.host()),
+            Transport::Connect(connect) => out
+                .field("transport", &"connect")
+                .field("host", &connect.host()),
             Transport::Cli(cli) => out
                 .field("transport", &"op")
                 .field("program", &cli.program())

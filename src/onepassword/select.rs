@@ -34,13 +34,18 @@ pub(crate) fn select<'a>(
             let ids: Vec<&str> = item
                 .sections
                 .iter()
-                .filter(|s| s.id == wanted.as_str() || s.label.as_deref().is_some_and(|l| wanted.matches(l)))
+                .filter(|s| {
+                    s.id == wanted.as_str() || s.label.as_deref().is_some_and(|l| wanted.matches(l))
+                })
                 .map(|s| s.id.as_str())
                 .collect();
             if ids.is_empty() {
                 return Err(error(
                     ProviderErrorKind::NotFound,
-                    format!("no section `{wanted}` in item `{}` ({})", item.title, item.id),
+                    format!(
+                        "no section `{wanted}` in item `{}` ({})",
+                        item.title, item.id
+                    ),
                 ));
             }
             Some(ids)
@@ -48,7 +53,9 @@ pub(crate) fn select<'a>(
     };
     let in_scope = |section: &Option<SectionRef>| match &sections {
         None => true,
-        Some(ids) => section.as_ref().is_some_and(|s| ids.contains(&s.id.as_str())),
+        Some(ids) => section
+            .as_ref()
+            .is_some_and(|s| ids.contains(&s.id.as_str())),
     };
     let wanted = reference.field();
 
@@ -60,7 +67,9 @@ pub(crate) fn select<'a>(
     let fields = if by_id.is_empty() {
         item.fields
             .iter()
-            .filter(|f| in_scope(&f.section) && f.label.as_deref().is_some_and(|l| wanted.matches(l)))
+            .filter(|f| {
+                in_scope(&f.section) && f.label.as_deref().is_some_and(|l| wanted.matches(l))
+            })
             .collect()
     } else {
         by_id
@@ -71,7 +80,11 @@ pub(crate) fn select<'a>(
         several => {
             return Err(error(
                 ProviderErrorKind::Ambiguous,
-                format!("{} fields named `{wanted}` in item `{}`", several.len(), item.title),
+                format!(
+                    "{} fields named `{wanted}` in item `{}`",
+                    several.len(),
+                    item.title
+                ),
             )
             .with_candidates(several.iter().map(|f| f.id.clone()).collect()));
         }
@@ -86,17 +99,27 @@ pub(crate) fn select<'a>(
         [file] => file_attribute(file, reference),
         [] => Err(error(
             ProviderErrorKind::NotFound,
-            format!("no field or file `{wanted}` in item `{}` ({})", item.title, item.id),
+            format!(
+                "no field or file `{wanted}` in item `{}` ({})",
+                item.title, item.id
+            ),
         )),
         several => Err(error(
             ProviderErrorKind::Ambiguous,
-            format!("{} files named `{wanted}` in item `{}`", several.len(), item.title),
+            format!(
+                "{} files named `{wanted}` in item `{}`",
+                several.len(),
+                item.title
+            ),
         )
         .with_candidates(several.iter().map(|f| f.id.clone()).collect())),
     }
 }
 
-fn field_attribute(field: &Field, reference: &SecretReference) -> Result<SecretString, ProviderError> {
+fn field_attribute(
+    field: &Field,
+    reference: &SecretReference,
+) -> Result<SecretString, ProviderError> {
     let label = field.label.as_deref().unwrap_or(&field.id);
     let attribute = reference.attribute().unwrap_or(Attribute::Value);
     let text = |s: &str| Ok(SecretString::from(s));
@@ -109,7 +132,9 @@ fn field_attribute(field: &Field, reference: &SecretReference) -> Result<SecretS
                     .map_err(|why| {
                         error(
                             ProviderErrorKind::Unsupported,
-                            format!("field `{label}` cannot be converted to the OpenSSH format: {why}"),
+                            format!(
+                                "field `{label}` cannot be converted to the OpenSSH format: {why}"
+                            ),
                         )
                     }),
                 None => text(value),
@@ -122,7 +147,10 @@ fn field_attribute(field: &Field, reference: &SecretReference) -> Result<SecretS
             Some(code) => Ok(SecretString::from(code.as_str())),
             None => Err(error(
                 ProviderErrorKind::Unsupported,
-                format!("field `{label}` is not a one-time password field (type {})", field.kind),
+                format!(
+                    "field `{label}` is not a one-time password field (type {})",
+                    field.kind
+                ),
             )),
         },
         other => Err(error(
@@ -132,7 +160,10 @@ fn field_attribute(field: &Field, reference: &SecretReference) -> Result<SecretS
     }
 }
 
-fn file_attribute<'a>(file: &'a File, reference: &SecretReference) -> Result<Selected<'a>, ProviderError> {
+fn file_attribute<'a>(
+    file: &'a File,
+    reference: &SecretReference,
+) -> Result<Selected<'a>, ProviderError> {
     let text = |s: String| Ok(Selected::Text(SecretString::from(s)));
     match reference.attribute().unwrap_or(Attribute::Content) {
         Attribute::Content => Ok(Selected::FileContent(file)),
@@ -142,18 +173,27 @@ fn file_attribute<'a>(file: &'a File, reference: &SecretReference) -> Result<Sel
         Attribute::Type => text("FILE".to_owned()),
         other => Err(error(
             ProviderErrorKind::Unsupported,
-            format!("the attribute `{other}` applies to fields, and `{}` is a file", file.name),
+            format!(
+                "the attribute `{other}` applies to fields, and `{}` is a file",
+                file.name
+            ),
         )),
     }
 }
 
 /// A downloaded file's content as a value: files are returned as text.
-pub(crate) fn file_text(file: &File, bytes: &Zeroizing<Vec<u8>>) -> Result<SecretString, ProviderError> {
-    match std::str::from_utf8(&bytes) {
+pub(crate) fn file_text(
+    file: &File,
+    bytes: &Zeroizing<Vec<u8>>,
+) -> Result<SecretString, ProviderError> {
+    match std::str::from_utf8(bytes) {
         Ok(text) => Ok(SecretString::from(text)),
         Err(_) => Err(error(
             ProviderErrorKind::Unsupported,
-            format!("file `{}` is not UTF-8 text and cannot be returned as a string", file.name),
+            format!(
+                "file `{}` is not UTF-8 text and cannot be returned as a string",
+                file.name
+            ),
         )),
     }
 }

@@ -21,10 +21,12 @@ pub(crate) fn to_openssh(pem: &str) -> Result<Zeroizing<String>, &'static str> {
     }
     let data = if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
         KeypairData::from(Ed25519Keypair::from(&key))
-    } else if let Ok(key) = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
-        .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(pem))
+    } else if let Ok(key) =
+        rsa::RsaPrivateKey::from_pkcs8_pem(pem).or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(pem))
     {
-        KeypairData::from(RsaKeypair::try_from(&key).map_err(|_| "the RSA key is not usable for SSH")?)
+        KeypairData::from(
+            RsaKeypair::try_from(&key).map_err(|_| "the RSA key is not usable for SSH")?,
+        )
     } else {
         return Err("it is not an Ed25519 or RSA private key in PEM form");
     };

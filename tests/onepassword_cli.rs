@@ -1,0 +1,339 @@
+//! Service accounts through `op`, against the stand-in `tests/fixtures/op` (see its header
+//! for the CLI behaviour it reproduces), and token parsing with generated tokens.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use request_vault::onepassword::ServiceAccountToken;
+use request_vault::{
+    ErrorKind, ExposeSecret, ExternalProvider, OnePassword, ProviderErrorKind, Vault,
+};
+
+/// A generated token: `ops_` + base64url JSON with the documented members.
+fn token(address: &str, email: &str) -> String {
+    let json = serde_json::json!({
+        "email": email,
+        "signInAddress": address,
+        "secretKey": "A3-TESTKEY-SECRET-9z8y7x",
+        "srpX": "5eb1f0aa00ff",
+        "muk": {"alg": "A256GCM", "ext": true, "k": "muk-secret-material", "key_ops": ["encrypt", "decrypt"], "kty": "oct", "kid": "mp"},
+        "userAuth": {"method": "SRPg-4096", "alg": "PBES2g-HS256", "iterations": 650000, "salt": "c2FsdA"},
+        "deviceUuid": "devdevdevdevdevdevdevdevde",
+        "throttleSecret": {"seed": "throttle-secret", "uuid": "u"},
+    });
+    format!("ops_{}", URL_SAFE_NO_PAD.encode(json.to_string()))
+}
+
+/// A copy of the stand-in `op` in its own directory, with its data.
+struct StandIn {
+    dir: tempfile::TempDir,
+    token: String,
+}
+
+impl StandIn {
+    fn new(data: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op");
+        std::fs::copy(&script, dir.path().join("op")).unwrap();
+        let tsv: String = data.iter().map(|(r, v)| format!("{r}\t{v}\n")).collect();
+        std::fs::write(dir.path().join("data.tsv"), tsv).unwrap();
+        let token = token("example.1password.com", "ci-bot@example.1password.com");
+        std::fs::write(dir.path().join("token"), &token).unwrap();
+        StandIn { dir, token }
+    }
+
+    fn program(&self) -> PathBuf {
+        self.dir.path().join("op")
+    }
+
+    fn provider(&self) -> OnePassword {
+        OnePassword::builder()
+            .op_path(self.program())
+            .timeout(Duration::from_secs(20))
+            .service_account(self.token.clone())
+            .unwrap()
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn data() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("op://Prod/Postgres/password", "pg-pa55word"),
+        ("op://Prod/Postgres/username", "admin"),
+        ("op://dev/stripe/api keys/secret?attribute=otp", "654321"),
+        (
+            "op://Prod/Tricky/value",
+            "}} {{ op://Prod/Postgres/password }} <<rv-",
+        ),
+        ("op://Prod/Dupe/password", "!ambiguous"),
+        ("op://Prod/Limited/password", "!ratelimit"),
+    ]
+}
+
+#[tokio::test]
+async fn a_batch_is_one_op_inject_call() {
+    let op = StandIn::new(&data());
+    let provider = op.provider();
+    let references = [
+        "op://Prod/Postgres/password",
+        "op://prod/postgres/USERNAME",
+        "op://dev/stripe/api keys/secret?attribute=otp",
+        "op://Prod/Tricky/value",
+    ];
+    let results = provider.resolve_all(&references).await;
+    let values: Vec<String> = results
+        .into_iter()
+        .map(|r| r.unwrap().expose_secret().to_owned())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "pg-pa55word",
+            "admin",
+            "654321",
+            "}} {{ op://Prod/Postgres/password }} <<rv-"
+        ]
+    );
+    let calls = op.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].starts_with("inject"), "{calls:?}");
+    assert!(
+        !calls[0].contains(&op.token),
+        "the token is never an argument"
+    );
+}
+
+#[tokio::test]
+async fn failures_are_attributed_per_reference() {
+    let op = StandIn::new(&data());
+    let provider = op.provider();
+    let references = [
+        "op://Prod/Postgres/password",
+        "op://Prod/Missing/password",
+        "op://Prod/Dupe/password",
+    ];
+    let results = provider.resolve_all(&references).await;
+    assert_eq!(results[0].as_ref().unwrap().expose_secret(), "pg-pa55word");
+    let missing = results[1].as_ref().unwrap_err();
+    assert_eq!(missing.kind(), ProviderErrorKind::NotFound, "{missing}");
+    assert!(missing.to_string().contains("isn't an item"), "{missing}");
+    assert_eq!(missing.reference(), Some("op://Prod/Missing/password"));
+    let dupe = results[2].as_ref().unwrap_err();
+    assert_eq!(dupe.kind(), ProviderErrorKind::Ambiguous, "{dupe}");
+    assert_eq!(
+        dupe.candidates(),
+        ["aaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbb"]
+    );
+    // One inject, then one read each.
+    assert_eq!(op.calls().len(), 4, "{:?}", op.calls());
+}
+
+#[tokio::test]
+async fn rate_limits_and_auth_fail_the_batch_without_more_calls() {
+    let op = StandIn::new(&data());
+    let provider = op.provider();
+    let results = provider
+        .resolve_all(&["op://Prod/Postgres/password", "op://Prod/Limited/password"])
+        .await;
+    for result in &results {
+        assert_eq!(
+            result.as_ref().unwrap_err().kind(),
+            ProviderErrorKind::RateLimited
+        );
+    }
+    assert_eq!(op.calls().len(), 1);
+
+    let wrong = OnePassword::builder()
+        .op_path(op.program())
+        .service_account(token("example.1password.com", "other@example.com"))
+        .unwrap();
+    let err = wrong
+        .resolve("op://Prod/Postgres/password")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::Unauthorized, "{err}");
+    assert!(wrong.check().await.is_err());
+    wrong.reauthenticate(op.token.clone()).unwrap();
+    wrong.check().await.unwrap();
+    assert_eq!(
+        wrong
+            .resolve("op://Prod/Postgres/password")
+            .await
+            .unwrap()
+            .expose_secret(),
+        "pg-pa55word"
+    );
+}
+
+#[tokio::test]
+async fn the_vault_uses_service_accounts_too() {
+    let op = StandIn::new(&data());
+    let vault = Vault::new();
+    vault.add_provider(op.provider());
+    vault.link("db", "op://Prod/Postgres/password").unwrap();
+    vault.link("user", "op://Prod/Postgres/username").unwrap();
+    let values = vault.resolve_all(["db", "user"]).await.unwrap();
+    assert_eq!(values["db"].expose_secret(), "pg-pa55word");
+    assert_eq!(op.calls().len(), 1);
+    vault.resolve("db").await.unwrap();
+    assert_eq!(op.calls().len(), 1, "cached");
+}
+
+#[tokio::test]
+async fn a_missing_op_says_how_to_install_it() {
+    let provider = OnePassword::builder()
+        .op_path("/nonexistent/bin/op")
+        .service_account(token("example.1password.com", "a@example.com"))
+        .unwrap();
+    let err = provider
+        .resolve("op://Prod/Postgres/password")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::Configuration);
+    assert!(
+        err.to_string().contains("install the 1Password CLI"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_op_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("op");
+    std::fs::write(&script, "#!/usr/bin/env bash\nexec sleep 30\n").unwrap();
+    make_executable(&script);
+    let provider = OnePassword::builder()
+        .op_path(&script)
+        .timeout(Duration::from_millis(300))
+        .service_account(token("example.1password.com", "a@example.com"))
+        .unwrap();
+    let err = provider
+        .resolve("op://Prod/Postgres/password")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::Timeout, "{err}");
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn tokens_parse_and_show_nothing_secret() {
+    let raw = token("my.1password.eu", "ci@corp.example");
+    let parsed = ServiceAccountToken::parse(raw.clone().into()).unwrap();
+    assert_eq!(parsed.sign_in_address(), "my.1password.eu");
+    assert_eq!(parsed.email_domain(), "corp.example");
+    let debug = format!("{parsed:?}");
+    for secret in [
+        "A3-TESTKEY",
+        "muk-secret",
+        "5eb1f0aa00ff",
+        "throttle-secret",
+        &raw[4..30],
+    ] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+}
+
+#[test]
+fn malformed_tokens_are_clear_errors() {
+    let cases = [
+        ("eyJhbGciOiJFUzI1NiJ9", "does not start with `ops_`"),
+        ("ops_***not base64***", "not base64url"),
+        (
+            &*format!("ops_{}", URL_SAFE_NO_PAD.encode("{\"email\":\"a@b\"}")),
+            "does not hold the JSON",
+        ),
+        (
+            &*format!("ops_{}", URL_SAFE_NO_PAD.encode("not json")),
+            "does not hold the JSON",
+        ),
+    ];
+    for (raw, text) in cases {
+        let err = ServiceAccountToken::parse(raw.to_owned().into()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Provider);
+        assert_eq!(
+            err.provider_error().unwrap().kind(),
+            ProviderErrorKind::Configuration
+        );
+        assert!(err.to_string().contains(text), "{raw}: {err}");
+        assert!(!err.to_string().contains(raw), "{err}");
+    }
+}
+
+/// `from_env` reads the process environment, so each case runs in a child process: this
+/// test binary itself, running the ignored `from_env_child` with the case's variables.
+#[test]
+fn from_env_prefers_connect_like_the_op_cli() {
+    let service = token("example.1password.com", "a@example.com");
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[
+                ("OP_CONNECT_HOST", "http://127.0.0.1:9"),
+                ("OP_CONNECT_TOKEN", "t"),
+                ("OP_SERVICE_ACCOUNT_TOKEN", &service),
+            ],
+            "connect",
+        ),
+        (&[("OP_SERVICE_ACCOUNT_TOKEN", &service)], "op"),
+        (
+            &[
+                ("OP_CONNECT_HOST", "http://127.0.0.1:9"),
+                ("OP_SERVICE_ACCOUNT_TOKEN", &service),
+            ],
+            "op",
+        ),
+        (&[("OP_CONNECT_HOST", "http://127.0.0.1:9")], "error"),
+        (&[], "error"),
+    ];
+    for (vars, expected) in cases {
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child
+            .args(["--exact", "from_env_child", "--ignored", "--nocapture"])
+            .env_remove("OP_CONNECT_HOST")
+            .env_remove("OP_CONNECT_TOKEN")
+            .env_remove("OP_SERVICE_ACCOUNT_TOKEN")
+            .env("REQUEST_VAULT_EXPECT", expected);
+        for (key, value) in vars {
+            child.env(key, value);
+        }
+        let output = child.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{vars:?}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+            "the child ran"
+        );
+    }
+}
+
+#[test]
+#[ignore = "run by from_env_prefers_connect_like_the_op_cli in a child process"]
+fn from_env_child() {
+    let expected = std::env::var("REQUEST_VAULT_EXPECT").unwrap();
+    match (OnePassword::from_env(), expected.as_str()) {
+        (Ok(provider), kind) => {
+            let debug = format!("{provider:?}");
+            assert!(debug.contains(&format!("transport: \"{kind}\"")), "{debug}");
+        }
+        (Err(err), "error") => assert!(err.to_string().contains("OP_CONNECT"), "{err}"),
+        (Err(err), _) => panic!("{err}"),
+    }
+}
