@@ -471,6 +471,30 @@ async fn transient_faults_are_retried() {
 }
 
 #[tokio::test]
+async fn exhausted_rate_limits_and_unreadable_answers_have_their_kinds() {
+    let server = server().await;
+    let op = OnePassword::builder()
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(1)),
+        )
+        .connect(&server.url(), TOKEN)
+        .unwrap();
+    server.fail_next(Fault::Status(429, Some(0)));
+    server.fail_next(Fault::Status(429, Some(0)));
+    let err = failure(&op, "op://Prod/Postgres/password").await;
+    assert_eq!(err.kind(), ProviderErrorKind::RateLimited, "{err}");
+    assert_eq!(server.requests(), 2);
+
+    server.fail_next(Fault::Garbage);
+    let err = failure(&op, "op://Prod/Postgres/password").await;
+    assert_eq!(err.kind(), ProviderErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("cannot read"), "{err}");
+    assert!(!err.to_string().contains("proxy login"), "{err}");
+}
+
+#[tokio::test]
 async fn permanent_errors_are_not_retried() {
     let server = server().await;
     let op = provider(&server);

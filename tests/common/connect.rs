@@ -61,6 +61,8 @@ pub struct VaultDef {
 #[derive(Debug, Clone)]
 pub enum Fault {
     Status(u16, Option<u64>),
+    /// A 200 whose body is not JSON.
+    Garbage,
     Drop,
     Slow(Duration),
 }
@@ -222,6 +224,12 @@ impl Shared {
             let fault = self.faults.lock().unwrap().pop_front();
             let (status, content_type, body, extra) = match fault {
                 Some(Fault::Drop) => return,
+                Some(Fault::Garbage) => (
+                    200,
+                    "application/json",
+                    b"<html>proxy login</html>".to_vec(),
+                    String::new(),
+                ),
                 Some(Fault::Slow(delay)) => {
                     tokio::time::sleep(delay).await;
                     self.route(&path, authorization.as_deref())
