@@ -2,10 +2,14 @@
 //!
 //! Run with `cargo run --example quickstart`.
 
-use request_vault::{ExposeSecret, OnePassword, Vault};
+#[path = "support/loopback.rs"]
+mod loopback;
+
+use request_vault::{ExposeSecret, OnePassword, RequestTemplate, Vault};
+use reqwest::Method;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), request_vault::Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let vault = Vault::new();
 
     // Local secrets: the values live in the vault.
@@ -26,6 +30,16 @@ async fn main() -> Result<(), request_vault::Error> {
     for info in vault.secrets() {
         println!("  {info}");
     }
+
+    // Templates: `<<vault:NAME>>` rendered into a request, each part escaped as it needs,
+    // sent to a loopback server started here; what it received is printed redacted.
+    let (url, received) = loopback::start().await?;
+    vault.set_allowed_domains("api-key", ["127.0.0.1"])?;
+    let template = RequestTemplate::new(Method::GET, format!("{url}/search?key=<<vault:api-key>>"))
+        .bearer_auth("<<vault:api-key>>");
+    let response = vault.send(&template).await?;
+    println!("sent: {}", response.status());
+    println!("{}", vault.redactor().redact(&received.await?));
 
     // Errors say what and where, and never show a value.
     vault.set_enabled("db-password", false)?;

@@ -331,6 +331,16 @@ impl Cache {
         }
     }
 
+    /// Forgets the cached value of `key`, so that the next lookup fetches it again.
+    pub(crate) fn forget(&self, key: &CacheKey) {
+        let mut state = self.state();
+        if matches!(state.slots.get(key), Some(Slot::Ready(_))) {
+            let slot = state.slots.remove(key);
+            drop(state);
+            drop(slot);
+        }
+    }
+
     /// Forgets every value and every fetch under way.
     pub(crate) fn clear(&self) {
         let slots = std::mem::take(&mut self.state().slots);

@@ -128,6 +128,49 @@ pub enum Error {
         /// The request's host.
         host: String,
     },
+    /// A template is malformed.
+    #[error("invalid {part} at byte {offset}: {reason}")]
+    InvalidTemplate {
+        /// Which template: `template`, `URL`, `header \`Accept\``, `JSON body`, ….
+        part: String,
+        /// The byte offset of the problem in that template.
+        offset: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A request template cannot become a request (a placeholder in the host, a URL that
+    /// does not parse, an invalid header name, a body that is not JSON).
+    #[error("invalid request: {part}: {reason}")]
+    InvalidRequest {
+        /// Which part of the request.
+        part: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A secret's value cannot be placed where the template puts it (CR, LF or NUL in a
+    /// header). The value is never shown.
+    #[error("secret `{name}` cannot be used in {part}: {reason}")]
+    ValueNotAllowed {
+        /// The secret's name.
+        name: String,
+        /// Where the template puts it.
+        part: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// Sending a request failed (the error never includes the URL, which may hold secrets).
+    #[error("HTTP request failed: {source}")]
+    Http {
+        /// reqwest's error, stripped of its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A response redirected more times than allowed.
+    #[error("too many redirects (more than {max})")]
+    TooManyRedirects {
+        /// The limit.
+        max: usize,
+    },
     /// Several secrets failed at once; each error names its secret.
     #[error("{} secrets could not be resolved: {}", .0.len(), join_errors(.0))]
     Multiple(Vec<Error>),
@@ -171,6 +214,12 @@ pub enum ErrorKind {
     InvalidDomain,
     /// A secret is not allowed for the request's host (*unresolved*).
     DomainNotAllowed,
+    /// A template is malformed.
+    InvalidTemplate,
+    /// A request template cannot become a request, or a value cannot go where it is put.
+    InvalidRequest,
+    /// Sending a request failed, or it redirected too often.
+    Http,
     /// Several errors at once; see [`Error::errors`].
     Multiple,
 }
@@ -209,6 +258,11 @@ impl Error {
             Error::Provider { .. } => ErrorKind::Provider,
             Error::InvalidDomain { .. } => ErrorKind::InvalidDomain,
             Error::DomainNotAllowed { .. } => ErrorKind::DomainNotAllowed,
+            Error::InvalidTemplate { .. } => ErrorKind::InvalidTemplate,
+            Error::InvalidRequest { .. } | Error::ValueNotAllowed { .. } => {
+                ErrorKind::InvalidRequest
+            }
+            Error::Http { .. } | Error::TooManyRedirects { .. } => ErrorKind::Http,
             Error::Multiple(_) => ErrorKind::Multiple,
         }
     }
@@ -221,7 +275,8 @@ impl Error {
             | Error::ReadOnly { name }
             | Error::Disabled { name }
             | Error::IntegrationRemoved { name, .. }
-            | Error::DomainNotAllowed { name, .. } => Some(name),
+            | Error::DomainNotAllowed { name, .. }
+            | Error::ValueNotAllowed { name, .. } => Some(name),
             Error::NoProvider { name, .. } | Error::Provider { name, .. } => name.as_deref(),
             _ => None,
         }
@@ -249,6 +304,13 @@ impl Error {
             0 => Ok(()),
             1 => Err(errors.remove(0)),
             _ => Err(Error::Multiple(errors)),
+        }
+    }
+
+    /// Wraps a reqwest error, dropping its URL (which may hold rendered secrets).
+    pub(crate) fn http(source: reqwest::Error) -> Self {
+        Error::Http {
+            source: source.without_url(),
         }
     }
 

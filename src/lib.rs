@@ -47,8 +47,12 @@ mod info;
 mod name;
 pub mod onepassword;
 pub mod provider;
+mod redact;
+mod request;
 mod resolve;
 mod retry;
+mod send;
+mod template;
 mod vault;
 
 pub use async_trait::async_trait;
@@ -58,7 +62,11 @@ pub use info::{SecretInfo, SecretKind};
 pub use name::{MAX_NAME_LEN, SecretName};
 pub use onepassword::{OnePassword, OnePasswordBuilder, SecretReference};
 pub use provider::{ExternalProvider, ProviderError, ProviderErrorKind};
+pub use redact::Redactor;
+pub use request::RequestTemplate;
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
+pub use send::MAX_REDIRECTS;
+pub use template::Template;
 pub use vault::{DEFAULT_CACHE_TTL, Vault, VaultBuilder};
 
 /// The README's examples, run as doc tests so that they stay true.

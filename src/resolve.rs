@@ -104,10 +104,11 @@ impl Vault {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
+        let mut seen = std::collections::HashSet::new();
         let mut distinct: Vec<String> = Vec::new();
         for name in names {
             let name = name.as_ref();
-            if !distinct.iter().any(|n| n == name) {
+            if seen.insert(name.to_owned()) {
                 distinct.push(name.to_owned());
             }
         }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     state: RwLock<State>,
     pub(crate) cache: Arc<Cache>,
     pub(crate) fetch_permits: Arc<Semaphore>,
+    /// The client `send` uses; built on first use unless one was given.
+    pub(crate) client: OnceLock<reqwest::Client>,
 }
 
 #[derive(Default)]
@@ -106,6 +108,7 @@ impl Entry {
 pub struct VaultBuilder {
     cache_ttl: Duration,
     provider_concurrency: usize,
+    client: Option<reqwest::Client>,
 }
 
 impl Default for VaultBuilder {
@@ -113,6 +116,7 @@ impl Default for VaultBuilder {
         VaultBuilder {
             cache_ttl: DEFAULT_CACHE_TTL,
             provider_concurrency: DEFAULT_PROVIDER_CONCURRENCY,
+            client: None,
         }
     }
 }
@@ -132,13 +136,26 @@ impl VaultBuilder {
         self
     }
 
+    /// The HTTP client [`Vault::send`] uses. It must not follow redirects itself
+    /// (`reqwest::redirect::Policy::none()`): the vault follows them, checking each hop.
+    /// Without one, the vault builds such a client on first use.
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
     /// Builds an empty in-memory vault with these options.
     pub fn build(self) -> Vault {
+        let client = OnceLock::new();
+        if let Some(given) = self.client {
+            let _ = client.set(given);
+        }
         Vault {
             inner: Arc::new(Inner {
                 state: RwLock::new(State::default()),
                 cache: Cache::new(self.cache_ttl),
                 fetch_permits: Arc::new(Semaphore::new(self.provider_concurrency)),
+                client,
             }),
         }
     }
@@ -440,6 +457,66 @@ impl Vault {
             updated: entry.updated,
             last_fetched: freshness.map(|f| f.fetched_at),
             cached_until: freshness.map(|f| f.cached_until),
+        }
+    }
+
+    /// Checks every existing secret among `names` against a request to `host` over
+    /// `scheme`; all violations are reported together. Fetches nothing.
+    pub(crate) fn check_domains(&self, names: &[String], scheme: &str, host: &str) -> Result<()> {
+        let state = self.read();
+        let violations = names
+            .iter()
+            .filter(|name| !self.allows(&state, name, scheme, host))
+            .map(|name| Error::DomainNotAllowed {
+                name: name.clone(),
+                host: host.to_owned(),
+            })
+            .collect();
+        Error::gather(violations)
+    }
+
+    fn allows(&self, state: &State, name: &str, scheme: &str, host: &str) -> bool {
+        state.entries.get(name).is_none_or(|entry| {
+            entry.allowed_domains.is_empty()
+                || entry
+                    .allowed_domains
+                    .iter()
+                    .any(|d| d.matches(scheme, host))
+        })
+    }
+
+    /// Whether every one of `names` is explicitly allowed for `host` (a non-empty list of
+    /// allowed domains that matches it): what keeps a secret header on a cross-origin
+    /// redirect.
+    pub(crate) fn explicitly_allowed(&self, names: &[String], scheme: &str, host: &str) -> bool {
+        let state = self.read();
+        names.iter().all(|name| {
+            state.entries.get(name.as_str()).is_some_and(|entry| {
+                !entry.allowed_domains.is_empty() && self.allows(&state, name, scheme, host)
+            })
+        })
+    }
+
+    /// The cache keys of those `names` that are linked and cached now.
+    pub(crate) fn cached_keys(&self, names: &[String]) -> Vec<Arc<CacheKey>> {
+        let state = self.read();
+        names
+            .iter()
+            .filter_map(
+                |name| match state.entries.get(name.as_str()).map(|e| &e.value) {
+                    Some(EntryValue::Linked(key)) if self.inner.cache.freshness(key).is_some() => {
+                        Some(Arc::clone(key))
+                    }
+                    _ => None,
+                },
+            )
+            .collect()
+    }
+
+    /// Forgets the cached values of `keys`.
+    pub(crate) fn forget(&self, keys: &[Arc<CacheKey>]) {
+        for key in keys {
+            self.inner.cache.forget(key);
         }
     }
 

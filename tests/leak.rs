@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::connect::{ConnectServer, Data, field, item, vault};
 use common::{Captured, MapProvider, contains_bytes};
 use request_vault::provider::RetryPolicy;
-use request_vault::{Error, ExposeSecret, OnePassword, Vault};
+use request_vault::{Error, ExposeSecret, OnePassword, RequestTemplate, Vault};
 
 const SECRET: &str = "s3cr3t-Leak-Canary-7f9a";
 const LINKED_SECRET: &str = "linked-Canary-41d2";
@@ -120,6 +120,38 @@ async fn nothing_printable_holds_a_secret() {
             .await
             .unwrap_err(),
     );
+    // Request rendering errors, and the redactor's own Debug.
+    vault.set_enabled("api-key", true).unwrap();
+    vault.set("crlf", format!("{SECRET}\r\nX: y")).unwrap();
+    let client = reqwest::Client::new();
+    for template in [
+        RequestTemplate::new(
+            reqwest::Method::GET,
+            "https://evil.example/<<vault:api-key>>",
+        ),
+        RequestTemplate::new(reqwest::Method::GET, "http://127.0.0.1:1/")
+            .header("X", "<<vault:crlf>>"),
+        RequestTemplate::new(reqwest::Method::GET, "http://127.0.0.1:1/")
+            .json("{\"a\": <<vault:crlf>>}"),
+        RequestTemplate::new(reqwest::Method::GET, "http://127.0.0.1:1/<<vault:missing>>"),
+    ] {
+        printed.error(vault.render_request(&client, &template).await.unwrap_err());
+    }
+    printed.error(vault.render("<<vault:api-key").await.unwrap_err());
+    printed
+        .0
+        .extend_from_slice(format!("{:?}", vault.redactor()).as_bytes());
+    let rendered = vault
+        .render_request(
+            &client,
+            &RequestTemplate::new(reqwest::Method::GET, "https://api.example.com/")
+                .header("X", "<<vault:api-key>>"),
+        )
+        .await
+        .unwrap();
+    printed
+        .0
+        .extend_from_slice(format!("{:?}", rendered.headers()).as_bytes());
     vault.remove_provider("test");
     printed.error(vault.resolve("db").await.unwrap_err());
     printed.both(&vault);

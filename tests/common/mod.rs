@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod connect;
+pub mod http;
 
 use std::collections::HashMap;
 use std::io::Write;

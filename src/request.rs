@@ -1,0 +1,704 @@
+//! RequestTemplate: an HTTP request with placeholders, and the escaping each part needs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::template::{Template, parse_in};
+
+/// Everything but RFC 3986's unreserved characters: a value encoded with it stays exactly
+/// one path segment or query component.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A request with `<<vault:NAME>>` placeholders, and the escaping each part needs.
+///
+/// | part | placeholder rules | a value is inserted… |
+/// |---|---|---|
+/// | URL scheme, host, port | none allowed: the host is known before any secret is fetched | — |
+/// | URL path and query | anywhere | percent-encoded: it stays one path segment or query component |
+/// | extra query pairs | in names and values | form-urlencoded |
+/// | header values | anywhere (names are literal) | as it is; CR, LF and NUL are refused; the header is marked sensitive |
+/// | basic auth | in user and password | as `base64(user:password)` |
+/// | bearer token | anywhere | as `Bearer <value>` |
+/// | JSON body | only inside JSON strings | JSON-escaped |
+/// | form body | in names and values | form-urlencoded |
+/// | raw body | anywhere | as it is |
+///
+/// Building never fails, as with reqwest's builders: a malformed part is reported by
+/// [`Vault::render_request`](crate::Vault::render_request) and
+/// [`Vault::send`](crate::Vault::send). Each part is parsed once, on first use.
+///
+/// ```
+/// use request_vault::{RequestTemplate, Vault};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), request_vault::Error> {
+/// let vault = Vault::new();
+/// vault.set("api-key", "k&y=1/2")?;
+/// let template = RequestTemplate::new(reqwest::Method::GET, "https://api.example.com/v1/<<vault:api-key>>?key=<<vault:api-key>>")
+///     .header("Authorization", "Bearer <<vault:api-key>>");
+/// let request = vault.render_request(&reqwest::Client::new(), &template).await?;
+/// assert_eq!(request.url().as_str(), "https://api.example.com/v1/k%26y%3D1%2F2?key=k%26y%3D1%2F2");
+/// assert!(request.headers()["authorization"].is_sensitive());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestTemplate {
+    method: Method,
+    url: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    basic_auth: Option<(String, String)>,
+    bearer: Option<String>,
+    body: Option<BodySource>,
+    parsed: OnceLock<std::result::Result<Arc<Parsed>, Failure>>,
+}
+
+#[derive(Debug, Clone)]
+enum BodySource {
+    Raw(String),
+    Json(String),
+    Form(Vec<(String, String)>),
+}
+
+impl RequestTemplate {
+    /// A request for `method` and `url`. The URL may hold placeholders in its path and
+    /// query, not in its scheme, host or port.
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        RequestTemplate {
+            method,
+            url: url.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            basic_auth: None,
+            bearer: None,
+            body: None,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    fn changed(mut self) -> Self {
+        self.parsed = OnceLock::new();
+        self
+    }
+
+    /// Appends a query pair; both may hold placeholders (form-urlencoded).
+    #[must_use]
+    pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self.changed()
+    }
+
+    /// Adds a header; the value may hold placeholders, the name may not.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self.changed()
+    }
+
+    /// Sets `Authorization: Basic base64(user:password)`; both may hold placeholders.
+    #[must_use]
+    pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.basic_auth = Some((user.into(), password.into()));
+        self.changed()
+    }
+
+    /// Sets `Authorization: Bearer <token>`; the token may hold placeholders.
+    #[must_use]
+    pub fn bearer_auth(mut self, token: impl Into<String>) -> Self {
+        self.bearer = Some(token.into());
+        self.changed()
+    }
+
+    /// Sets a raw body; values are inserted as they are.
+    #[must_use]
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(BodySource::Raw(body.into()));
+        self.changed()
+    }
+
+    /// Sets a JSON body (and `Content-Type: application/json`); placeholders may only stand
+    /// inside JSON strings, where values are JSON-escaped.
+    #[must_use]
+    pub fn json(mut self, json: impl Into<String>) -> Self {
+        self.body = Some(BodySource::Json(json.into()));
+        self.changed()
+    }
+
+    /// Sets a form body (and `Content-Type: application/x-www-form-urlencoded`); names and
+    /// values may hold placeholders.
+    #[must_use]
+    pub fn form<K: Into<String>, V: Into<String>>(
+        mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.body = Some(BodySource::Form(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        ));
+        self.changed()
+    }
+
+    /// The request's method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The parsed parts, parsed on first use.
+    pub(crate) fn parsed(&self) -> Result<Arc<Parsed>> {
+        self.parsed
+            .get_or_init(|| self.parse().map(Arc::new))
+            .clone()
+            .map_err(Failure::into_error)
+    }
+
+    fn parse(&self) -> std::result::Result<Parsed, Failure> {
+        let (origin, authority_end) = split_url(&self.url)?;
+        let path_template = parse_in(&self.url[authority_end..], "URL")
+            .map_err(|e| Failure::shift(e, authority_end))?;
+        let pairs = |pairs: &[(String, String)],
+                     what: &str|
+         -> std::result::Result<Vec<(Template, Template)>, Failure> {
+            pairs
+                .iter()
+                .map(|(k, v)| {
+                    let part = format!("{what} `{k}`");
+                    Ok((parse_in(k, &part)?, parse_in(v, &part)?))
+                })
+                .collect::<Result<_>>()
+                .map_err(Failure::from)
+        };
+        let mut headers = Vec::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            let part = format!("header `{name}`");
+            if name.contains("<<vault:") {
+                return Err(Failure::request(
+                    part,
+                    "placeholders are not allowed in header names",
+                ));
+            }
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Failure::request(part.clone(), "not a valid header name"))?;
+            let template = parse_in(value, &part)?;
+            headers.push((header, part, template));
+        }
+        let basic = match &self.basic_auth {
+            Some((user, password)) => Some((
+                parse_in(user, "basic auth user")?,
+                parse_in(password, "basic auth password")?,
+            )),
+            None => None,
+        };
+        let bearer = self
+            .bearer
+            .as_deref()
+            .map(|t| parse_in(t, "bearer token"))
+            .transpose()?;
+        let body = match &self.body {
+            None => None,
+            Some(BodySource::Raw(text)) => Some(Body::Raw(parse_in(text, "body")?)),
+            Some(BodySource::Json(text)) => {
+                let template = parse_in(text, "JSON body")?;
+                check_json_placements(text, &template)?;
+                Some(Body::Json(template))
+            }
+            Some(BodySource::Form(form)) => Some(Body::Form(pairs(form, "form field")?)),
+        };
+        let mut parsed = Parsed {
+            method: self.method.clone(),
+            origin,
+            path: path_template,
+            query: pairs(&self.query, "query parameter")?,
+            headers,
+            basic,
+            bearer,
+            body,
+            names: Vec::new(),
+        };
+        parsed.names = parsed.collect_names();
+        Ok(parsed)
+    }
+}
+
+/// Parses the literal origin (`scheme://host:port`) of an absolute URL, and says where the
+/// rest (path, query, fragment) starts.
+fn split_url(url: &str) -> std::result::Result<(Url, usize), Failure> {
+    let part = "URL".to_owned();
+    let Some(scheme_end) = url.find("://") else {
+        return Err(Failure::request(
+            part,
+            "the URL must be absolute (scheme://host/…)",
+        ));
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| authority_start + at);
+    let origin = &url[..authority_end];
+    if origin.contains("<<vault:") {
+        return Err(Failure::request(
+            part,
+            "placeholders are not allowed in the scheme, host or port: the host must be known before any secret is fetched",
+        ));
+    }
+    let parsed = Url::parse(origin).map_err(|e| {
+        Failure::request(
+            part.clone(),
+            format!("`{origin}` is not a valid URL origin: {e}"),
+        )
+    })?;
+    if parsed.host_str().is_none() {
+        return Err(Failure::request(part, "the URL has no host"));
+    }
+    Ok((parsed, authority_end))
+}
+
+/// Refuses placeholders outside JSON strings, where a value could change the document's
+/// structure.
+fn check_json_placements(text: &str, template: &Template) -> Result<()> {
+    let mut inside = vec![false; text.len()];
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            inside[i] = true;
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+                inside[i] = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        }
+    }
+    for (_, offset) in template.placeholders() {
+        if !inside[offset] {
+            return Err(Error::InvalidTemplate {
+                part: "JSON body".to_owned(),
+                offset,
+                reason: "a placeholder in a JSON body must stand inside a JSON string",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The parts of a request template, parsed.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    method: Method,
+    origin: Url,
+    path: Template,
+    query: Vec<(Template, Template)>,
+    /// Each header: its name, how errors name it (as written), its value.
+    headers: Vec<(HeaderName, String, Template)>,
+    basic: Option<(Template, Template)>,
+    bearer: Option<Template>,
+    body: Option<Body>,
+    names: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Body {
+    Raw(Template),
+    Json(Template),
+    Form(Vec<(Template, Template)>),
+}
+
+/// A rendered request, with what `send` needs to follow redirects safely.
+pub(crate) struct Rendered {
+    pub(crate) request: reqwest::Request,
+    /// Each header that carries secrets, with the names of those secrets.
+    pub(crate) secret_headers: Vec<(HeaderName, Vec<String>)>,
+}
+
+impl Parsed {
+    fn templates(&self) -> Vec<&Template> {
+        let mut all = vec![&self.path];
+        all.extend(self.query.iter().flat_map(|(k, v)| [k, v]));
+        all.extend(self.headers.iter().map(|(_, _, v)| v));
+        all.extend(self.basic.iter().flat_map(|(u, p)| [u, p]));
+        all.extend(self.bearer.iter());
+        match &self.body {
+            Some(Body::Raw(t) | Body::Json(t)) => all.push(t),
+            Some(Body::Form(pairs)) => all.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
+            None => {}
+        }
+        all
+    }
+
+    fn collect_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for template in self.templates() {
+            for name in template.names() {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
+    }
+
+    /// Every distinct secret name the request uses.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The scheme and host the request goes to, known before any secret is fetched.
+    pub(crate) fn destination(&self) -> (&str, &str) {
+        (
+            self.origin.scheme(),
+            self.origin.host_str().unwrap_or_default(),
+        )
+    }
+
+    /// Builds the request from resolved values.
+    pub(crate) fn render(
+        &self,
+        client: &reqwest::Client,
+        values: &HashMap<String, SecretString>,
+    ) -> Result<Rendered> {
+        let url = self.render_url(values)?;
+        let mut builder = client.request(self.method.clone(), url);
+        let mut secret_headers = Vec::new();
+        let mut has_content_type = false;
+        for (name, part, template) in &self.headers {
+            let value = header_value(template, values, part, "")?;
+            has_content_type |= name == reqwest::header::CONTENT_TYPE;
+            if !template.is_literal() {
+                secret_headers.push((name.clone(), owned(template.names())));
+            }
+            builder = builder.header(name, value);
+        }
+        let authorization = reqwest::header::AUTHORIZATION;
+        if let Some((user, password)) = &self.basic {
+            let user_value = user.render_with(values, |v, out| out.push_str(v))?;
+            let password_value = password.render_with(values, |v, out| out.push_str(v))?;
+            let joined = Zeroizing::new(format!(
+                "{}:{}",
+                user_value.expose_secret(),
+                password_value.expose_secret()
+            ));
+            let encoded = Zeroizing::new(format!("Basic {}", STANDARD.encode(joined.as_bytes())));
+            let mut value = HeaderValue::from_str(&encoded).map_err(|_| Error::InvalidRequest {
+                part: "basic auth".to_owned(),
+                reason: "the header could not be built".to_owned(),
+            })?;
+            value.set_sensitive(true);
+            let mut names = owned(user.names());
+            names.extend(owned(password.names()));
+            secret_headers.push((authorization.clone(), names));
+            builder = builder.header(&authorization, value);
+        }
+        if let Some(token) = &self.bearer {
+            let value = header_value(token, values, "bearer token", "Bearer ")?;
+            secret_headers.push((authorization.clone(), owned(token.names())));
+            builder = builder.header(&authorization, value);
+        }
+        match &self.body {
+            None => {}
+            Some(Body::Raw(template)) => {
+                let body = template.render_with(values, |v, out| out.push_str(v))?;
+                builder = builder.body(body.expose_secret().as_bytes().to_vec());
+            }
+            Some(Body::Json(template)) => {
+                let body = template.render_with(values, json_escape)?;
+                serde_json::from_str::<serde::de::IgnoredAny>(body.expose_secret()).map_err(
+                    |e| {
+                        // serde_json's message names a line and column, never the content.
+                        Error::InvalidRequest {
+                            part: "JSON body".to_owned(),
+                            reason: format!("the rendered body is not valid JSON: {e}"),
+                        }
+                    },
+                )?;
+                if !has_content_type {
+                    builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");
+                }
+                builder = builder.body(body.expose_secret().as_bytes().to_vec());
+            }
+            Some(Body::Form(pairs)) => {
+                let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+                for (name, value) in pairs {
+                    let name = name.render_with(values, |v, out| out.push_str(v))?;
+                    let value = value.render_with(values, |v, out| out.push_str(v))?;
+                    serializer.append_pair(name.expose_secret(), value.expose_secret());
+                }
+                let body = Zeroizing::new(serializer.finish());
+                if !has_content_type {
+                    builder = builder.header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    );
+                }
+                builder = builder.body(body.as_bytes().to_vec());
+            }
+        }
+        let request = builder.build().map_err(Error::http)?;
+        Ok(Rendered {
+            request,
+            secret_headers,
+        })
+    }
+
+    fn render_url(&self, values: &HashMap<String, SecretString>) -> Result<Url> {
+        // One set serves path segments, query components and the fragment alike: it keeps
+        // only unreserved characters, so a value can never end its component.
+        let path = self.path.render_with(values, |value, out| {
+            out.extend(utf8_percent_encode(value, COMPONENT))
+        })?;
+        let origin = self.origin.as_str();
+        let text = Zeroizing::new(format!(
+            "{}{}",
+            &origin[..origin.len() - 1],
+            path.expose_secret()
+        ));
+        let mut url = Url::parse(&text).map_err(|e| Error::InvalidRequest {
+            part: "URL".to_owned(),
+            reason: format!("the rendered URL does not parse: {e}"),
+        })?;
+        if !self.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in &self.query {
+                let name = name.render_with(values, |v, out| out.push_str(v))?;
+                let value = value.render_with(values, |v, out| out.push_str(v))?;
+                pairs.append_pair(name.expose_secret(), value.expose_secret());
+            }
+        }
+        Ok(url)
+    }
+}
+
+fn owned(names: &[String]) -> Vec<String> {
+    names.to_vec()
+}
+
+/// A header value: every secret it uses is checked on its own first, so that an error
+/// names the secret (never its value).
+fn header_value(
+    template: &Template,
+    values: &HashMap<String, SecretString>,
+    part: &str,
+    prefix: &str,
+) -> Result<HeaderValue> {
+    for name in template.names() {
+        if let Some(value) = values.get(name.as_str()) {
+            let text = value.expose_secret();
+            let reason = if text.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+                Some("the value holds CR, LF or NUL, which would split or end the header")
+            } else if HeaderValue::from_bytes(text.as_bytes()).is_err() {
+                Some("the value holds a control character a header cannot carry")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(Error::ValueNotAllowed {
+                    name: name.clone(),
+                    part: part.to_owned(),
+                    reason,
+                });
+            }
+        }
+    }
+    let rendered = template.render_with(values, |v, out| out.push_str(v))?;
+    let text = Zeroizing::new(format!("{prefix}{}", rendered.expose_secret()));
+    let mut value =
+        HeaderValue::from_bytes(text.as_bytes()).map_err(|_| Error::InvalidRequest {
+            part: part.to_owned(),
+            reason: "the value is not a valid header value".to_owned(),
+        })?;
+    if !template.is_literal() {
+        value.set_sensitive(true);
+    }
+    Ok(value)
+}
+
+/// Appends `value` escaped for the inside of a JSON string.
+pub(crate) fn json_escape(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A parse failure kept by the template (errors are not `Clone`; this is).
+#[derive(Debug, Clone)]
+enum Failure {
+    Template {
+        part: String,
+        offset: usize,
+        reason: &'static str,
+    },
+    Request {
+        part: String,
+        reason: String,
+    },
+}
+
+impl Failure {
+    fn request(part: String, reason: impl Into<String>) -> Self {
+        Failure::Request {
+            part,
+            reason: reason.into(),
+        }
+    }
+
+    /// Moves a template error's offset by `by` bytes (for templates cut out of a larger one).
+    fn shift(error: Error, by: usize) -> Self {
+        match Failure::from(error) {
+            Failure::Template {
+                part,
+                offset,
+                reason,
+            } => Failure::Template {
+                part,
+                offset: offset + by,
+                reason,
+            },
+            other => other,
+        }
+    }
+
+    fn into_error(self) -> Error {
+        match self {
+            Failure::Template {
+                part,
+                offset,
+                reason,
+            } => Error::InvalidTemplate {
+                part,
+                offset,
+                reason,
+            },
+            Failure::Request { part, reason } => Error::InvalidRequest { part, reason },
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidTemplate {
+                part,
+                offset,
+                reason,
+            } => Failure::Template {
+                part,
+                offset,
+                reason,
+            },
+            Error::InvalidRequest { part, reason } => Failure::Request { part, reason },
+            other => Failure::Request {
+                part: "template".to_owned(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> HashMap<String, SecretString> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), SecretString::from(*v)))
+            .collect()
+    }
+
+    #[test]
+    fn json_escaping_keeps_values_inside_their_string() {
+        let mut out = String::new();
+        json_escape("a\"b\\c\nd\u{1}é", &mut out);
+        assert_eq!(out, "a\\\"b\\\\c\\nd\\u0001é");
+    }
+
+    #[test]
+    fn placeholders_outside_json_strings_are_refused() {
+        let bad =
+            RequestTemplate::new(Method::POST, "https://x.example/").json("{\"a\": <<vault:k>>}");
+        match bad.parsed().unwrap_err() {
+            Error::InvalidTemplate { offset, part, .. } => {
+                assert_eq!((offset, part.as_str()), (6, "JSON body"))
+            }
+            other => panic!("{other}"),
+        }
+        let escaped_quote = RequestTemplate::new(Method::POST, "https://x.example/")
+            .json(r#"{"a": "x\"<<vault:k>>"}"#);
+        assert!(escaped_quote.parsed().is_ok());
+        let key =
+            RequestTemplate::new(Method::POST, "https://x.example/").json(r#"{"<<vault:k>>": 1}"#);
+        assert!(key.parsed().is_ok());
+    }
+
+    #[test]
+    fn placeholders_in_the_origin_are_refused() {
+        for url in [
+            "https://<<vault:host>>/x",
+            "https://api.example.com:<<vault:port>>/",
+            "<<vault:scheme>>://api.example.com/",
+            "https://user:<<vault:pw>>@api.example.com/",
+        ] {
+            let err = RequestTemplate::new(Method::GET, url).parsed().unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidRequest, "{url}: {err}");
+        }
+        let relative = RequestTemplate::new(Method::GET, "/relative")
+            .parsed()
+            .unwrap_err();
+        assert!(relative.to_string().contains("absolute"), "{relative}");
+    }
+
+    #[test]
+    fn url_offsets_count_from_the_start_of_the_url() {
+        let err = RequestTemplate::new(Method::GET, "https://a.example/x/<<vault:oops")
+            .parsed()
+            .unwrap_err();
+        match err {
+            Error::InvalidTemplate { offset, .. } => assert_eq!(offset, 20),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn each_component_is_percent_encoded() {
+        let t = RequestTemplate::new(
+            Method::GET,
+            "https://a.example/p/<<vault:v>>/q?x=<<vault:v>>&y=1#<<vault:v>>",
+        );
+        let parsed = t.parsed().unwrap();
+        let url = parsed
+            .render_url(&values(&[("v", "a/b?c&d=e#f% g+é")]))
+            .unwrap();
+        let encoded = "a%2Fb%3Fc%26d%3De%23f%25%20g%2B%C3%A9";
+        assert_eq!(
+            url.as_str(),
+            format!("https://a.example/p/{encoded}/q?x={encoded}&y=1#{encoded}")
+        );
+        assert_eq!(url.path_segments().unwrap().count(), 3);
+    }
+}

@@ -1,0 +1,213 @@
+//! Rendering templates with the vault's secrets, and sending requests safely.
+//!
+//! Every render checks the allowed domains of the secrets it uses against the request's
+//! host before fetching any of them, then resolves them all at once (one batch per
+//! provider). [`Vault::send`] follows redirects itself: each hop is checked again, and a
+//! header carrying a secret only crosses to another origin when every secret in it is
+//! explicitly allowed there.
+
+use std::collections::HashMap;
+
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, PROXY_AUTHORIZATION,
+};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+
+use crate::error::{Error, Result};
+use crate::request::{Parsed, Rendered, RequestTemplate};
+use crate::template::Template;
+use crate::vault::Vault;
+
+/// How many redirects [`Vault::send`] follows.
+pub const MAX_REDIRECTS: usize = 10;
+
+impl Vault {
+    /// Renders plain text: each placeholder is replaced by its secret's value, as it is.
+    ///
+    /// ```
+    /// use request_vault::{ExposeSecret, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// let text = vault.render("Bearer <<vault:api-key>>").await?;
+    /// assert_eq!(text.expose_secret(), "Bearer s3cr3t");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidTemplate`] with the byte offset of a malformed placeholder;
+    /// - the errors of [`resolve_all`](Self::resolve_all), every failing name at once (an
+    ///   unknown name fails the whole render: the placeholder text is never returned).
+    pub async fn render(&self, text: &str) -> Result<SecretString> {
+        self.render_template(&Template::parse(text)?).await
+    }
+
+    /// Renders a template parsed beforehand (parse once, render many).
+    ///
+    /// # Errors
+    ///
+    /// As [`render`](Self::render), parsing aside.
+    pub async fn render_template(&self, template: &Template) -> Result<SecretString> {
+        let values = self.resolve_all(template.names()).await?;
+        template.render_with(&values, |value, out| out.push_str(value))
+    }
+
+    /// Renders a request template into a [`reqwest::Request`] for `client`.
+    ///
+    /// Allowed domains are checked before any secret is fetched.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidTemplate`] / [`Error::InvalidRequest`] for a malformed part (a
+    ///   placeholder in the host, a placeholder outside a JSON string, a bad header name);
+    /// - [`Error::DomainNotAllowed`] for each secret not allowed for the URL's host;
+    /// - the errors of [`resolve_all`](Self::resolve_all);
+    /// - [`Error::ValueNotAllowed`] when a value cannot go where it is put (CR, LF or NUL in
+    ///   a header), naming the secret and the header, never the value.
+    pub async fn render_request(
+        &self,
+        client: &reqwest::Client,
+        template: &RequestTemplate,
+    ) -> Result<reqwest::Request> {
+        let parsed = template.parsed()?;
+        Ok(self.render_parsed(client, &parsed).await?.request)
+    }
+
+    async fn render_parsed(&self, client: &reqwest::Client, parsed: &Parsed) -> Result<Rendered> {
+        let (scheme, host) = parsed.destination();
+        self.check_domains(parsed.names(), scheme, host)?;
+        let values: HashMap<String, SecretString> = self.resolve_all(parsed.names()).await?;
+        parsed.render(client, &values)
+    }
+
+    /// The client [`send`](Self::send) uses.
+    fn client(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.inner.client.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(Error::http)?;
+        Ok(self.inner.client.get_or_init(|| client))
+    }
+
+    /// Renders and sends a request, following up to [`MAX_REDIRECTS`] redirects itself.
+    ///
+    /// On each hop every secret the request uses is checked against the new host (fail
+    /// closed). On a hop to another origin, `Authorization`, `Cookie` and every header that
+    /// carried a secret are dropped, unless every secret in that header is explicitly allowed
+    /// for the new host. 303 (and 301/302 after a POST) become a GET without a body. If the
+    /// final response is 401 or 403 and the request used linked secrets served from the
+    /// cache, those are fetched again once and the request is sent once more, so that a
+    /// rotated secret recovers by itself.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`render_request`](Self::render_request), [`Error::Http`] when sending
+    /// fails, [`Error::TooManyRedirects`], and [`Error::DomainNotAllowed`] for a redirect to
+    /// a host a secret is not allowed for.
+    pub async fn send(&self, template: &RequestTemplate) -> Result<reqwest::Response> {
+        let client = self.client()?;
+        let parsed = template.parsed()?;
+        let cached = self.cached_keys(parsed.names());
+        let rendered = self.render_parsed(client, &parsed).await?;
+        let response = self.follow(client, &parsed, rendered).await?;
+        if matches!(
+            response.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) && !cached.is_empty()
+        {
+            tracing::debug!(
+                status = response.status().as_u16(),
+                secrets = cached.len(),
+                "refused with cached secrets: fetching them again and resending once"
+            );
+            self.forget(&cached);
+            let rendered = self.render_parsed(client, &parsed).await?;
+            return self.follow(client, &parsed, rendered).await;
+        }
+        Ok(response)
+    }
+
+    async fn follow(
+        &self,
+        client: &reqwest::Client,
+        parsed: &Parsed,
+        rendered: Rendered,
+    ) -> Result<reqwest::Response> {
+        let Rendered {
+            mut request,
+            mut secret_headers,
+        } = rendered;
+        for hop in 0..=MAX_REDIRECTS {
+            let replay = request.try_clone();
+            let current = request.url().clone();
+            let method = request.method().clone();
+            let response = client.execute(request).await.map_err(Error::http)?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok());
+            let (Some(location), true) = (location, status.is_redirection()) else {
+                return Ok(response);
+            };
+            if status == StatusCode::NOT_MODIFIED || status == StatusCode::MULTIPLE_CHOICES {
+                return Ok(response);
+            }
+            if hop == MAX_REDIRECTS {
+                return Err(Error::TooManyRedirects { max: MAX_REDIRECTS });
+            }
+            let next = current.join(location).map_err(|e| Error::InvalidRequest {
+                part: "redirect".to_owned(),
+                reason: format!("the Location header is not a valid URL: {e}"),
+            })?;
+            let host = next.host_str().unwrap_or_default().to_owned();
+            self.check_domains(parsed.names(), next.scheme(), &host)?;
+            let Some(mut next_request) = replay else {
+                // A streaming body cannot be replayed; bodies rendered here always can.
+                return Ok(response);
+            };
+            *next_request.url_mut() = next.clone();
+            let becomes_get = status == StatusCode::SEE_OTHER
+                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                    && method == Method::POST);
+            if becomes_get {
+                *next_request.method_mut() = if method == Method::HEAD {
+                    Method::HEAD
+                } else {
+                    Method::GET
+                };
+                *next_request.body_mut() = None;
+                next_request.headers_mut().remove(CONTENT_TYPE);
+                next_request.headers_mut().remove(CONTENT_LENGTH);
+            }
+            if next.origin() != current.origin() {
+                let headers = next_request.headers_mut();
+                for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
+                    let carries_allowed_secrets = secret_headers.iter().any(|(h, names)| {
+                        *h == name && self.explicitly_allowed(names, next.scheme(), &host)
+                    });
+                    if !carries_allowed_secrets {
+                        headers.remove(&name);
+                    }
+                }
+                secret_headers.retain(|(name, names)| {
+                    let keep = self.explicitly_allowed(names, next.scheme(), &host);
+                    if !keep {
+                        headers.remove(name);
+                    }
+                    keep
+                });
+            }
+            tracing::debug!(status = status.as_u16(), host = %host, "following a redirect");
+            request = next_request;
+        }
+        Err(Error::TooManyRedirects { max: MAX_REDIRECTS })
+    }
+}

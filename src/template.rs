@@ -1,0 +1,311 @@
+//! Template: text with `<<vault:NAME>>` placeholders, parsed once, rendered many times.
+
+use std::collections::HashMap;
+
+use memchr::memmem;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+use crate::name::{self, MAX_NAME_LEN};
+
+const OPEN: &str = "<<vault:";
+const CLOSE: &str = ">>";
+
+/// One piece of a parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Text written as it is.
+    Literal(String),
+    /// A placeholder: the index of its name in `names`, and the byte offset of its `<<`.
+    Placeholder { name: usize, offset: usize },
+}
+
+/// A parsed template: text with `<<vault:NAME>>` placeholders, parsed once and rendered many
+/// times; `Send + Sync`.
+///
+/// A placeholder is exactly `<<vault:NAME>>`, with no spaces, where `NAME` follows the secret
+/// naming rules. `\<<vault:` writes a literal `<<vault:`. A value that itself contains
+/// `<<vault:…>>` is inserted as it is and never expanded again.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use request_vault::{ExposeSecret, SecretString, Template};
+///
+/// let template = Template::parse("Bearer <<vault:token>> (literal: \\<<vault:x>>)")?;
+/// assert_eq!(template.names(), ["token"]);
+/// let values = HashMap::from([("token".to_owned(), SecretString::from("t0k3n"))]);
+/// let text = template.render_with(&values, |value, out| out.push_str(value))?;
+/// assert_eq!(text.expose_secret(), "Bearer t0k3n (literal: <<vault:x>>)");
+/// # Ok::<(), request_vault::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+    /// The distinct names, in order of first use.
+    names: Vec<String>,
+    literal_len: usize,
+}
+
+impl Template {
+    /// Parses `text`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTemplate`] with the byte offset of the placeholder's `<<` when a
+    /// placeholder is unterminated, empty, holds a character names cannot hold (a space, say),
+    /// or names a secret with an invalid name.
+    pub fn parse(text: &str) -> Result<Self> {
+        parse_in(text, "template")
+    }
+
+    /// The distinct secret names the template uses, in order of first use.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether the template has no placeholder.
+    pub fn is_literal(&self) -> bool {
+        self.pieces.iter().all(|p| matches!(p, Piece::Literal(_)))
+    }
+
+    /// The placeholders: each name with the byte offset of its `<<`.
+    pub(crate) fn placeholders(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Placeholder { name, offset } => Some((self.names[*name].as_str(), *offset)),
+            Piece::Literal(_) => None,
+        })
+    }
+
+    /// Renders with the given values; `escape` appends one value to the output, escaped for
+    /// where the text goes (`|v, out| out.push_str(v)` inserts it as it is).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for a name missing from `values` (several as [`Error::Multiple`],
+    /// every missing name at once). Nothing is rendered then.
+    pub fn render_with(
+        &self,
+        values: &HashMap<String, SecretString>,
+        mut escape: impl FnMut(&str, &mut String),
+    ) -> Result<SecretString> {
+        // Each distinct name is looked up once.
+        let mut found: Vec<&str> = Vec::with_capacity(self.names.len());
+        let mut missing = Vec::new();
+        for name in &self.names {
+            match values.get(name) {
+                Some(value) => found.push(value.expose_secret()),
+                None => missing.push(Error::not_found(name)),
+            }
+        }
+        Error::gather(missing)?;
+        // Sized up front so that the buffer holding secrets is never grown (growing would
+        // leave a copy behind in freed memory); escaping rarely more than doubles a value.
+        let capacity = self.literal_len
+            + self
+                .pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Placeholder { name, .. } => found[*name].len() * 2,
+                    Piece::Literal(_) => 0,
+                })
+                .sum::<usize>();
+        let mut out = String::with_capacity(capacity);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Placeholder { name, .. } => escape(found[*name], &mut out),
+            }
+        }
+        Ok(SecretString::from(out))
+    }
+}
+
+/// Parses `text`, naming `part` (such as "header `Authorization`") in errors.
+pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
+    let invalid = |offset: usize, reason: &'static str| Error::InvalidTemplate {
+        part: part.to_owned(),
+        offset,
+        reason,
+    };
+    let finder = memmem::Finder::new(OPEN);
+    let bytes = text.as_bytes();
+    let mut pieces = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut literal = String::new();
+    let mut literal_len = 0;
+    let mut position = 0;
+    while let Some(found) = finder.find(&bytes[position..]) {
+        let at = position + found;
+        if at > 0 && bytes[at - 1] == b'\\' {
+            // `\<<vault:` is a literal `<<vault:`.
+            literal.push_str(&text[position..at - 1]);
+            literal.push_str(OPEN);
+            position = at + OPEN.len();
+            continue;
+        }
+        literal.push_str(&text[position..at]);
+        let name_start = at + OPEN.len();
+        let name_len = bytes[name_start..]
+            .iter()
+            .position(|&b| !name::is_name_byte(b))
+            .unwrap_or(bytes.len() - name_start);
+        let name_end = name_start + name_len;
+        if name_end == bytes.len() {
+            return Err(invalid(at, "the placeholder is not terminated by `>>`"));
+        }
+        if !text[name_end..].starts_with(CLOSE) {
+            return Err(invalid(
+                at,
+                "a placeholder is exactly `<<vault:NAME>>`, NAME of A-Z a-z 0-9 _ - . without spaces",
+            ));
+        }
+        let name = &text[name_start..name_end];
+        if name.is_empty() {
+            return Err(invalid(at, "the placeholder names no secret"));
+        }
+        if name.len() > MAX_NAME_LEN || !bytes[name_start].is_ascii_alphanumeric() {
+            return Err(invalid(
+                at,
+                "the placeholder's name breaks the naming rules (1 to 128 characters, starting with a letter or digit)",
+            ));
+        }
+        if !literal.is_empty() {
+            literal_len += literal.len();
+            pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+        }
+        let name = *index.entry(name).or_insert_with(|| {
+            names.push(name.to_owned());
+            names.len() - 1
+        });
+        pieces.push(Piece::Placeholder { name, offset: at });
+        position = name_end + CLOSE.len();
+    }
+    literal.push_str(&text[position..]);
+    if !literal.is_empty() {
+        literal_len += literal.len();
+        pieces.push(Piece::Literal(literal));
+    }
+    Ok(Template {
+        pieces,
+        names,
+        literal_len,
+    })
+}
+
+impl std::str::FromStr for Template {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Template::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn render(text: &str, values: &[(&str, &str)]) -> Result<String> {
+        let values = values
+            .iter()
+            .map(|(k, v)| (k.to_string(), SecretString::from(*v)))
+            .collect();
+        let template = Template::parse(text)?;
+        Ok(template
+            .render_with(&values, |v, out| out.push_str(v))?
+            .expose_secret()
+            .to_owned())
+    }
+
+    fn offset_of(text: &str) -> usize {
+        match Template::parse(text).unwrap_err() {
+            Error::InvalidTemplate { offset, .. } => offset,
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn placeholders_render_and_literals_stay() {
+        assert_eq!(
+            render(
+                "a <<vault:x>> b <<vault:y>><<vault:x>>",
+                &[("x", "1"), ("y", "2")]
+            )
+            .unwrap(),
+            "a 1 b 21"
+        );
+        assert_eq!(
+            render("no placeholders < << >> <<vault", &[]).unwrap(),
+            "no placeholders < << >> <<vault"
+        );
+        assert_eq!(render("", &[]).unwrap(), "");
+    }
+
+    #[test]
+    fn escaped_openers_are_literal() {
+        assert_eq!(
+            render(r"\<<vault:x>> and <<vault:x>>", &[("x", "v")]).unwrap(),
+            "<<vault:x>> and v"
+        );
+        assert_eq!(
+            Template::parse(r"\<<vault:not a name").unwrap().names(),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn values_are_never_expanded_again() {
+        assert_eq!(
+            render("<<vault:a>>", &[("a", "<<vault:b>>"), ("b", "no")]).unwrap(),
+            "<<vault:b>>"
+        );
+    }
+
+    #[test]
+    fn malformed_placeholders_report_their_offset() {
+        assert_eq!(offset_of("ab <<vault:x"), 3);
+        assert_eq!(offset_of("ab <<vault:"), 3);
+        assert_eq!(offset_of("x <<vault: x>>"), 2);
+        assert_eq!(offset_of("x <<vault:a b>>"), 2);
+        assert_eq!(offset_of("<<vault:>>"), 0);
+        assert_eq!(offset_of("<<vault:-a>>"), 0);
+        assert_eq!(offset_of("<<vault:a>"), 0);
+        assert_eq!(offset_of(&format!("<<vault:{}>>", "a".repeat(129))), 0);
+        let err = Template::parse("é <<vault:a").unwrap_err();
+        assert!(err.to_string().contains("byte 3"), "{err}");
+    }
+
+    #[test]
+    fn unknown_names_are_all_listed() {
+        let err = render(
+            "<<vault:a>> <<vault:b>> <<vault:c>> <<vault:b>>",
+            &[("a", "1")],
+        )
+        .unwrap_err();
+        let names: Vec<_> = err.errors().iter().filter_map(Error::secret_name).collect();
+        assert_eq!(names, ["b", "c"]);
+    }
+
+    #[test]
+    fn names_are_distinct_in_order() {
+        let t = Template::parse("<<vault:b>><<vault:a>><<vault:b>>").unwrap();
+        assert_eq!(t.names(), ["b", "a"]);
+        assert!(!t.is_literal());
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_and_rendering_never_panic(text in ".{0,200}") {
+            if let Ok(template) = Template::parse(&text) {
+                let values = template.names().iter().map(|n| (n.to_string(), SecretString::from("v"))).collect();
+                let _ = template.render_with(&values, |v, out| out.push_str(v));
+            }
+        }
+
+        #[test]
+        fn near_misses_never_panic(text in "(<<vault:|\\\\|[a-z ]|>>|<|>){0,40}") {
+            let _ = Template::parse(&text);
+        }
+    }
+}
