@@ -5,7 +5,7 @@
 #[path = "support/loopback.rs"]
 mod loopback;
 
-use request_vault::{ExposeSecret, OnePassword, RequestTemplate, Vault};
+use request_vault::{ExposeSecret, OnePassword, RequestTemplate, Vault, VaultKey};
 use reqwest::Method;
 
 #[tokio::main(flavor = "current_thread")]
@@ -40,6 +40,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let response = vault.send(&template).await?;
     println!("sent: {}", response.status());
     println!("{}", vault.redactor().redact(&received.await?));
+
+    // Storage: an age-encrypted file under a vault key. Keep the key somewhere safe (a
+    // keychain, a secret manager), never next to the file.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("quickstart.age");
+    let key = VaultKey::generate();
+    let stored = Vault::create(&path, &key)?;
+    stored.set("api-key", "s3cr3t-api-key")?;
+    stored.save()?;
+    let reopened = Vault::open(&path, &key)?;
+    println!(
+        "reopened {} with key {}…: api-key has {} characters",
+        path.display(),
+        &key.recipient()[..12],
+        reopened.resolve("api-key").await?.expose_secret().len()
+    );
 
     // Errors say what and where, and never show a value.
     vault.set_enabled("db-password", false)?;

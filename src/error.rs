@@ -9,6 +9,7 @@
 //! No message ever contains a secret value, a token or key material: messages carry secret
 //! *names*, references, hosts and byte offsets, which are not secret.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::provider::ProviderError;
@@ -171,6 +172,67 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// The vault is locked: values were wiped from memory until [`Vault::unlock`](crate::Vault::unlock).
+    #[error("the vault is locked; unlock it with its key first")]
+    Locked,
+    /// The key does not open the vault file (a damaged recipient line in the file's header
+    /// cannot be told apart from a wrong key).
+    #[error("the key does not open {} (or the file's header is damaged)", .path.display())]
+    WrongKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The vault file (or an export) is damaged, truncated or not a vault.
+    #[error("{} is damaged or not a vault file: {reason}", .path.display())]
+    Corrupt {
+        /// The file (empty for data given in memory).
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The vault file was written by a newer version of this crate.
+    #[error("{} has format version {found}, but this version of request-vault reads version {supported} at most: upgrade request-vault", .path.display())]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The file's version.
+        found: u32,
+        /// The newest version this crate reads.
+        supported: u32,
+    },
+    /// Reading or writing the vault file failed.
+    #[error("{what} {} failed: {source}", .path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process saved the vault file since this vault read it; saving now would lose
+    /// that write.
+    #[error("{} was changed by another process since it was opened; open it again and reapply the change", .path.display())]
+    Conflict {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The vault has no file (it was made with `Vault::new`, not `create` or `open`).
+    #[error("this vault has no file: create one with Vault::create")]
+    NoFile,
+    /// A key or passphrase is malformed.
+    #[error("the vault key is not an age X25519 secret key (AGE-SECRET-KEY-1…)")]
+    InvalidKey,
+    /// A passphrase is too short.
+    #[error("the passphrase is too short: use at least {min} characters")]
+    WeakPassphrase {
+        /// The least number of characters.
+        min: usize,
+    },
+    /// Encrypting failed.
+    #[error("encrypting the vault failed")]
+    Encryption,
     /// Several secrets failed at once; each error names its secret.
     #[error("{} secrets could not be resolved: {}", .0.len(), join_errors(.0))]
     Multiple(Vec<Error>),
@@ -220,6 +282,18 @@ pub enum ErrorKind {
     InvalidRequest,
     /// Sending a request failed, or it redirected too often.
     Http,
+    /// The vault is locked (*unresolved*).
+    Locked,
+    /// The key does not open the vault.
+    WrongKey,
+    /// The vault file or export is damaged.
+    Corrupt,
+    /// The vault file is of a newer format.
+    UnsupportedVersion,
+    /// Reading or writing the file failed, another process changed it, or there is none.
+    Storage,
+    /// A key or passphrase is malformed or too weak.
+    InvalidKey,
     /// Several errors at once; see [`Error::errors`].
     Multiple,
 }
@@ -239,6 +313,7 @@ impl ErrorKind {
                 | ErrorKind::IntegrationRemoved
                 | ErrorKind::Provider
                 | ErrorKind::DomainNotAllowed
+                | ErrorKind::Locked
         )
     }
 }
@@ -263,6 +338,14 @@ impl Error {
                 ErrorKind::InvalidRequest
             }
             Error::Http { .. } | Error::TooManyRedirects { .. } => ErrorKind::Http,
+            Error::Locked => ErrorKind::Locked,
+            Error::WrongKey { .. } => ErrorKind::WrongKey,
+            Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            Error::Io { .. } | Error::Conflict { .. } | Error::NoFile | Error::Encryption => {
+                ErrorKind::Storage
+            }
+            Error::InvalidKey | Error::WeakPassphrase { .. } => ErrorKind::InvalidKey,
             Error::Multiple(_) => ErrorKind::Multiple,
         }
     }

@@ -43,22 +43,28 @@
 mod cache;
 mod domain;
 mod error;
+mod exchange;
 mod info;
+mod key;
 mod name;
 pub mod onepassword;
+mod persist;
 pub mod provider;
 mod redact;
 mod request;
 mod resolve;
 mod retry;
 mod send;
+mod store;
 mod template;
 mod vault;
 
 pub use async_trait::async_trait;
 pub use domain::DomainPattern;
 pub use error::{BoxError, Error, ErrorKind, Result};
+pub use exchange::{ImportOptions, ImportReport, OnClash};
 pub use info::{SecretInfo, SecretKind};
+pub use key::{MIN_PASSPHRASE_LEN, VaultKey};
 pub use name::{MAX_NAME_LEN, SecretName};
 pub use onepassword::{OnePassword, OnePasswordBuilder, SecretReference};
 pub use provider::{ExternalProvider, ProviderError, ProviderErrorKind};

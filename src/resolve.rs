@@ -176,6 +176,9 @@ impl Vault {
 
     /// The cached value of an enabled linked secret whose provider is registered.
     fn cached(&self, state: &State, name: &str) -> Option<SecretString> {
+        if state.locked {
+            return None;
+        }
         let entry = state.entries.get(name).filter(|entry| entry.enabled)?;
         match &entry.value {
             EntryValue::Linked(key) if state.providers.contains_key(&key.provider) => {
@@ -188,6 +191,9 @@ impl Vault {
     /// What resolving `name` takes, decided under the read lock.
     fn plan(&self, state: &State, name: &str) -> Result<Plan> {
         name::check(name)?;
+        if state.locked {
+            return Err(Error::Locked);
+        }
         let entry = state
             .entries
             .get(name)

@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub(crate) fetch_permits: Arc<Semaphore>,
     /// The client `send` uses; built on first use unless one was given.
     pub(crate) client: OnceLock<reqwest::Client>,
+    /// The vault's file and key, when it has one.
+    pub(crate) file: std::sync::Mutex<Option<crate::persist::FileState>>,
 }
 
 #[derive(Default)]
@@ -62,6 +64,8 @@ pub(crate) struct State {
     /// Ids of providers removed with `remove_provider`, to tell "integration removed" apart
     /// from "never added".
     pub(crate) removed: BTreeSet<String>,
+    /// Whether local values were wiped by `lock`.
+    pub(crate) locked: bool,
 }
 
 /// One secret as the vault keeps it.
@@ -79,7 +83,7 @@ pub(crate) enum EntryValue {
 }
 
 impl Entry {
-    fn new(value: EntryValue) -> Self {
+    pub(crate) fn new(value: EntryValue) -> Self {
         let now = SystemTime::now();
         Entry {
             value,
@@ -156,6 +160,7 @@ impl VaultBuilder {
                 cache: Cache::new(self.cache_ttl),
                 fetch_permits: Arc::new(Semaphore::new(self.provider_concurrency)),
                 client,
+                file: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -193,6 +198,15 @@ impl Vault {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The write lock, for a change: refused while the vault is locked.
+    fn change(&self) -> Result<RwLockWriteGuard<'_, State>> {
+        let state = self.write();
+        if state.locked {
+            return Err(Error::Locked);
+        }
+        Ok(state)
+    }
+
     /// Stores a local secret, creating it or replacing its value.
     ///
     /// Allowed domains and the enabled flag of an existing secret are kept.
@@ -204,7 +218,7 @@ impl Vault {
     pub fn set(&self, name: &str, value: impl Into<SecretString>) -> Result<()> {
         name::check(name)?;
         let value = value.into();
-        let mut state = self.write();
+        let mut state = self.change()?;
         match state.entries.get_mut(name) {
             Some(entry) => match entry.value {
                 EntryValue::Linked(_) => return Err(Error::ReadOnly { name: name.into() }),
@@ -230,7 +244,7 @@ impl Vault {
     /// - [`Error::InvalidName`] when `name` breaks the naming rules.
     pub fn unset(&self, name: &str) -> Result<bool> {
         name::check(name)?;
-        let removed = self.write().entries.remove(name);
+        let removed = self.change()?.entries.remove(name);
         tracing::debug!(secret = name, existed = removed.is_some(), "unset secret");
         Ok(removed.is_some())
     }
@@ -245,7 +259,7 @@ impl Vault {
     pub fn rename(&self, old: &str, new: &str) -> Result<()> {
         name::check(old)?;
         name::check(new)?;
-        let mut state = self.write();
+        let mut state = self.change()?;
         if !state.entries.contains_key(old) {
             return Err(Error::not_found(old));
         }
@@ -305,7 +319,7 @@ impl Vault {
 
     fn update(&self, name: &str, change: impl FnOnce(&mut Entry)) -> Result<()> {
         name::check(name)?;
-        let mut state = self.write();
+        let mut state = self.change()?;
         let entry = state
             .entries
             .get_mut(name)
@@ -388,7 +402,7 @@ impl Vault {
         })?;
         provider.check_reference(reference)?;
         let key = Arc::new(CacheKey::new(provider.id(), reference));
-        let mut state = self.write();
+        let mut state = self.change()?;
         match state.entries.get_mut(name) {
             Some(entry) => {
                 entry.value = EntryValue::Linked(key);

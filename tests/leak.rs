@@ -227,3 +227,62 @@ async fn onepassword_shows_no_token_and_no_value() {
     printed.assert_clean("1Password Debug, errors and infos");
     Printed(captured.text().into_bytes()).assert_clean("tracing output of 1Password");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn vault_files_keys_and_passphrases_stay_hidden() {
+    use request_vault::{ImportOptions, SecretString, VaultKey};
+    const PASSPHRASE: &str = "passphrase-Canary-5a5a";
+    let captured = Captured::default();
+    let _guard = captured.install();
+    let mut printed = Printed::default();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.age");
+    let key = VaultKey::generate();
+    let key_text = key.expose_secret().to_owned();
+    let vault = Vault::create(&path, &key).unwrap();
+    vault.set("api-key", SECRET).unwrap();
+    vault.save().unwrap();
+    assert!(
+        !contains_bytes(&std::fs::read(&path).unwrap(), SECRET.as_bytes()),
+        "the file is encrypted"
+    );
+    printed.0.extend_from_slice(format!("{key:?}").as_bytes());
+    printed.both(&vault);
+    let wrong = VaultKey::generate();
+    printed.error(Vault::open(&path, &wrong).unwrap_err());
+    vault.lock();
+    printed.error(vault.unlock(&wrong).unwrap_err());
+    printed.error(vault.save().unwrap_err());
+    printed.error(vault.resolve("api-key").await.unwrap_err());
+    vault.unlock(&key).unwrap();
+    let passphrase_key = VaultKey::from_passphrase(SecretString::from(PASSPHRASE)).unwrap();
+    printed
+        .0
+        .extend_from_slice(format!("{passphrase_key:?}").as_bytes());
+    printed.error(VaultKey::from_passphrase(SecretString::from("Canary-shrt")).unwrap_err());
+    printed.error(format!("{key_text}x").parse::<VaultKey>().unwrap_err());
+    let export = vault.export_encrypted(PASSPHRASE).unwrap();
+    assert!(!contains_bytes(&export, SECRET.as_bytes()));
+    printed.error(
+        Vault::new()
+            .import(
+                &export,
+                ImportOptions::new().password("not-the-Canary-5a5a"),
+            )
+            .unwrap_err(),
+    );
+    std::fs::write(&path, b"garbage").unwrap();
+    printed.error(Vault::open(&path, &key).unwrap_err());
+    for needle in [key_text.as_str(), PASSPHRASE] {
+        assert!(
+            !contains_bytes(&printed.0, needle.as_bytes()),
+            "a key leaks"
+        );
+        assert!(
+            !contains_bytes(captured.text().as_bytes(), needle.as_bytes()),
+            "a key leaks into tracing"
+        );
+    }
+    printed.assert_clean("vault file errors");
+    Printed(captured.text().into_bytes()).assert_clean("tracing of vault files");
+}
