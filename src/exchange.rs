@@ -100,7 +100,7 @@ impl Vault {
         let password = password.into();
         check_passphrase(&password)?;
         let plaintext = self.export_document(true)?.encode();
-        store::encrypt(&plaintext, &VaultKey::from_passphrase(password)?)
+        store::encrypt(&plaintext, &VaultKey::from_passphrase(password))
     }
 
     /// Exports every secret with its value in plain JSON. Anyone who sees the output sees
@@ -166,9 +166,7 @@ impl Vault {
                     path: path.to_owned(),
                 });
             }
-            let key = VaultKey::from_passphrase(password).map_err(|_| Error::WrongKey {
-                path: path.to_owned(),
-            })?;
+            let key = VaultKey::from_passphrase(password);
             plaintext = store::decrypt(data, &key, path)?;
             &plaintext
         } else {

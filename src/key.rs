@@ -57,18 +57,22 @@ impl VaultKey {
     }
 
     /// A key derived from a passphrase with scrypt (age's passphrase recipient). Opening and
-    /// saving take about a second each, by design.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::WeakPassphrase`] when the passphrase is shorter than
-    /// [`MIN_PASSPHRASE_LEN`] characters.
-    pub fn from_passphrase(passphrase: SecretString) -> Result<Self, Error> {
-        check_passphrase(&passphrase)?;
-        Ok(VaultKey {
+    /// saving take about a second each, by design. [`Vault::create`](crate::Vault::create)
+    /// and [`Vault::rekey`](crate::Vault::rekey) refuse passphrases shorter than
+    /// [`MIN_PASSPHRASE_LEN`] characters; opening accepts whatever the file was made with.
+    pub fn from_passphrase(passphrase: SecretString) -> Self {
+        VaultKey {
             kind: Kind::Passphrase,
             text: passphrase,
-        })
+        }
+    }
+
+    /// Refuses a passphrase key too weak to protect a new file.
+    pub(crate) fn check_strength(&self) -> Result<(), Error> {
+        match self.kind {
+            Kind::Passphrase => check_passphrase(&self.text),
+            Kind::X25519(_) => Ok(()),
+        }
     }
 
     /// The public recipient (`age1…`) of an X25519 key, which anyone may know; for a

@@ -32,8 +32,10 @@ impl VaultBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when a file exists at `path` already or it cannot be written.
+    /// - [`Error::WeakPassphrase`] for a passphrase key shorter than 12 characters;
+    /// - [`Error::Io`] when a file exists at `path` already or it cannot be written.
     pub fn create(self, path: impl AsRef<Path>, key: &VaultKey) -> Result<Vault> {
+        key.check_strength()?;
         let vault = self.build();
         let path = path.as_ref().to_owned();
         let bytes = store::encrypt(&Document::new(Vec::new()).encode(), key)?;
@@ -215,8 +217,10 @@ impl Vault {
     ///
     /// # Errors
     ///
-    /// As [`save`](Self::save); on error the old key stays in use.
+    /// [`Error::WeakPassphrase`] for a passphrase key shorter than 12 characters, and the
+    /// errors of [`save`](Self::save); on error the old key stays in use.
     pub fn rekey(&self, new_key: &VaultKey) -> Result<()> {
+        new_key.check_strength()?;
         let old = {
             let mut file = self.file();
             let file = file.as_mut().ok_or(Error::NoFile)?;

@@ -255,11 +255,17 @@ async fn vault_files_keys_and_passphrases_stay_hidden() {
     printed.error(vault.save().unwrap_err());
     printed.error(vault.resolve("api-key").await.unwrap_err());
     vault.unlock(&key).unwrap();
-    let passphrase_key = VaultKey::from_passphrase(SecretString::from(PASSPHRASE)).unwrap();
+    let passphrase_key = VaultKey::from_passphrase(SecretString::from(PASSPHRASE));
     printed
         .0
         .extend_from_slice(format!("{passphrase_key:?}").as_bytes());
-    printed.error(VaultKey::from_passphrase(SecretString::from("Canary-shrt")).unwrap_err());
+    printed.error(
+        vault
+            .rekey(&VaultKey::from_passphrase(SecretString::from(
+                "Canary-shrt",
+            )))
+            .unwrap_err(),
+    );
     printed.error(format!("{key_text}x").parse::<VaultKey>().unwrap_err());
     let export = vault.export_encrypted(PASSPHRASE).unwrap();
     assert!(!contains_bytes(&export, SECRET.as_bytes()));

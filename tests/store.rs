@@ -257,19 +257,20 @@ async fn rekey_moves_the_file_to_the_new_key() {
 
 #[tokio::test]
 async fn passphrase_keys_work_and_short_ones_are_refused() {
-    let err = VaultKey::from_passphrase(SecretString::from("too short")).unwrap_err();
-    assert!(matches!(err, Error::WeakPassphrase { min: 12 }), "{err}");
     let dir = dir();
     let path = dir.path().join("vault.age");
-    let key =
-        VaultKey::from_passphrase(SecretString::from("correct horse battery staple")).unwrap();
+    let weak = VaultKey::from_passphrase(SecretString::from("too short"));
+    let err = Vault::create(&path, &weak).unwrap_err();
+    assert!(matches!(err, Error::WeakPassphrase { min: 12 }), "{err}");
+    assert!(!path.exists(), "nothing was written");
+    let key = VaultKey::from_passphrase(SecretString::from("correct horse battery staple"));
     assert_eq!(key.recipient(), "scrypt");
     let vault = Vault::create(&path, &key).unwrap();
     vault.set("k", "v").unwrap();
     vault.save().unwrap();
     let reopened = Vault::open(&path, &key).unwrap();
     assert_eq!(value(&reopened, "k").await, "v");
-    let wrong = VaultKey::from_passphrase(SecretString::from("incorrect horse battery")).unwrap();
+    let wrong = VaultKey::from_passphrase(SecretString::from("incorrect horse battery"));
     assert_eq!(
         Vault::open(&path, &wrong).unwrap_err().kind(),
         ErrorKind::WrongKey
@@ -279,6 +280,10 @@ async fn passphrase_keys_work_and_short_ones_are_refused() {
             .unwrap_err()
             .kind(),
         ErrorKind::WrongKey
+    );
+    assert_eq!(
+        reopened.rekey(&weak).unwrap_err().kind(),
+        ErrorKind::InvalidKey
     );
 }
 
