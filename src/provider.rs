@@ -59,6 +59,8 @@ use crate::error::{BoxError, Error};
 
 pub use crate::retry::RetryPolicy;
 
+pub mod conformance;
+
 /// How many references the default [`ExternalProvider::resolve_all`] resolves at once.
 pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 8;
 

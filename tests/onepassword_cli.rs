@@ -3,70 +3,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::op::{StandIn, token};
 use request_vault::onepassword::ServiceAccountToken;
 use request_vault::{
     ErrorKind, ExposeSecret, ExternalProvider, OnePassword, ProviderErrorKind, Vault,
 };
-
-/// A generated token: `ops_` + base64url JSON with the documented members.
-fn token(address: &str, email: &str) -> String {
-    let json = serde_json::json!({
-        "email": email,
-        "signInAddress": address,
-        "secretKey": "A3-TESTKEY-SECRET-9z8y7x",
-        "srpX": "5eb1f0aa00ff",
-        "muk": {"alg": "A256GCM", "ext": true, "k": "muk-secret-material", "key_ops": ["encrypt", "decrypt"], "kty": "oct", "kid": "mp"},
-        "userAuth": {"method": "SRPg-4096", "alg": "PBES2g-HS256", "iterations": 650000, "salt": "c2FsdA"},
-        "deviceUuid": "devdevdevdevdevdevdevdevde",
-        "throttleSecret": {"seed": "throttle-secret", "uuid": "u"},
-    });
-    format!("ops_{}", URL_SAFE_NO_PAD.encode(json.to_string()))
-}
-
-/// A copy of the stand-in `op` in its own directory, with its data.
-struct StandIn {
-    dir: tempfile::TempDir,
-    token: String,
-}
-
-impl StandIn {
-    fn new(data: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op");
-        std::fs::copy(&script, dir.path().join("op")).unwrap();
-        let tsv: String = data.iter().map(|(r, v)| format!("{r}\t{v}\n")).collect();
-        std::fs::write(dir.path().join("data.tsv"), tsv).unwrap();
-        let token = token("example.1password.com", "ci-bot@example.1password.com");
-        std::fs::write(dir.path().join("token"), &token).unwrap();
-        StandIn { dir, token }
-    }
-
-    fn program(&self) -> PathBuf {
-        self.dir.path().join("op")
-    }
-
-    fn provider(&self) -> OnePassword {
-        OnePassword::builder()
-            .op_path(self.program())
-            .timeout(Duration::from_secs(20))
-            .service_account(self.token.clone())
-            .unwrap()
-    }
-
-    fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("calls.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
 
 fn data() -> Vec<(&'static str, &'static str)> {
     vec![

@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod http;
+pub mod op;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -17,7 +18,7 @@ use request_vault::{
 };
 
 /// Serves `<scheme>://<key>` references from a map, counting calls.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MapProvider {
     id: String,
     scheme: String,
@@ -78,6 +79,16 @@ impl MapProvider {
             )
             .with_reference(reference)),
         }
+    }
+}
+
+// Hand-written: a provider's Debug must not show the values it holds.
+impl std::fmt::Debug for MapProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapProvider")
+            .field("id", &self.id)
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
     }
 }
 
