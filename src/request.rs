@@ -17,7 +17,7 @@ use crate::template::{Template, parse_in};
 
 /// Everything but RFC 3986's unreserved characters: a value encoded with it stays exactly
 /// one path segment or query component.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
