@@ -43,6 +43,7 @@
 mod cache;
 mod domain;
 mod error;
+mod escape;
 mod exchange;
 mod info;
 mod key;

@@ -9,7 +9,7 @@ use percent_encoding::utf8_percent_encode;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::request::{COMPONENT, json_escape};
+use crate::escape::{COMPONENT, json_escape};
 use crate::vault::{EntryValue, Vault};
 
 /// Masks secret values in text (logs, captured requests, error bodies), in the forms they
