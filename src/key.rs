@@ -1,14 +1,4 @@
 //! [`VaultKey`]: the key a vault file is encrypted under.
-//!
-//! Either an age X25519 identity (`AGE-SECRET-KEY-1…`, made by [`VaultKey::generate`]), or a
-//! passphrase (age's scrypt recipient, [`VaultKey::from_passphrase`]).
-//!
-//! # Where to keep the key
-//!
-//! Not next to the vault file. Keep a generated key in the operating system's keychain or a
-//! secret manager (a 1Password item, say), or hand it to the process through its environment
-//! from such a place; keep a passphrase in a person's head or password manager. Anyone with
-//! the key and the file can read every local secret, with this crate or the `age` CLI.
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,7 +7,16 @@ use age::secrecy::{ExposeSecret, SecretString};
 
 use crate::error::Error;
 
-/// The key of a vault file. Its `Debug` never shows key material.
+/// The key of a vault file: an age X25519 identity (`AGE-SECRET-KEY-1…`, made by
+/// [`VaultKey::generate`]) or a passphrase (age's scrypt recipient,
+/// [`VaultKey::from_passphrase`]). Its `Debug` never shows key material.
+///
+/// # Where to keep the key
+///
+/// Not next to the vault file. Keep a generated key in the operating system's keychain or a
+/// secret manager (a 1Password item, say), or hand it to the process through its environment
+/// from such a place; keep a passphrase in a person's head or password manager. Anyone with
+/// the key and the file can read every local secret, with this crate or the `age` CLI.
 ///
 /// ```
 /// use request_vault::{ExposeSecret, VaultKey};
