@@ -159,7 +159,7 @@ impl fmt::Display for ReferenceErrorKind {
     }
 }
 
-/// Why a string is not a valid [`SecretReference`], and where.
+/// Why a string is not a valid [`SecretReference`](super::SecretReference), and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferenceError {
     pub(super) input: String,
