@@ -365,6 +365,15 @@ impl Error {
         }
     }
 
+    /// The byte offset of the problem in a malformed template or reference.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            Error::InvalidTemplate { offset, .. } => Some(*offset),
+            Error::InvalidReference { offset, .. } => *offset,
+            _ => None,
+        }
+    }
+
     /// The provider's error, when a provider failed.
     pub fn provider_error(&self) -> Option<&ProviderError> {
         match self {
@@ -431,6 +440,15 @@ mod tests {
         let disabled = Error::Disabled { name: "a".into() };
         assert!(disabled.kind().is_unresolved());
         assert_eq!(disabled.secret_name(), Some("a"));
+    }
+
+    #[test]
+    fn offsets_of_malformed_input() {
+        let template = crate::Template::parse("ab <<vault:x").unwrap_err();
+        assert_eq!(template.offset(), Some(3));
+        let reference = Error::from("op://a/b".parse::<crate::SecretReference>().unwrap_err());
+        assert_eq!(reference.offset(), Some(8));
+        assert_eq!(Error::not_found("a").offset(), None);
     }
 
     #[test]

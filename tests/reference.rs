@@ -168,9 +168,9 @@ const VALID: &[Valid] = &[
         "i",
         None,
         "f",
-        Some(Attribute::Otp),
+        Some(Attribute::Totp),
         None,
-        "op://v/i/f?attribute=otp",
+        "",
     ),
     (
         "op://v/i/f?attribute=size",
@@ -535,6 +535,16 @@ fn errors_carry_hints_where_they_help() {
 }
 
 #[test]
+fn segments_compare_with_strings_exactly() {
+    let r: SecretReference = "op://Prod/Postgres/Admin/email".parse().unwrap();
+    assert_eq!(r.vault(), "Prod");
+    assert_eq!(*r.item(), *"Postgres");
+    assert_ne!(r.vault(), "prod");
+    assert_eq!(r.section().map(|s| &**s), Some("Admin"));
+    assert_eq!(r.field().len(), 5);
+}
+
+#[test]
 fn segments_match_case_insensitively_and_know_ids() {
     let r: SecretReference = "op://prod/POSTGRES/abcdefghijklmnopqrstuvwxyz"
         .parse()
@@ -553,14 +563,15 @@ fn attributes_know_what_they_apply_to() {
     assert!(Attribute::Otp.applies_to_fields() && !Attribute::Otp.applies_to_files());
     assert!(Attribute::Content.applies_to_files() && !Attribute::Content.applies_to_fields());
     assert!(Attribute::Id.applies_to_files() && Attribute::Id.applies_to_fields());
-    assert_eq!(Attribute::ALL.len(), 8);
+    assert_eq!(Attribute::ALL.len(), 9);
+    assert!(Attribute::Totp.is_otp() && Attribute::Otp.is_otp() && !Attribute::Value.is_otp());
 }
 
 #[test]
 fn serde_round_trips_as_a_string() {
     let r: SecretReference = "op://dev/stripe/api keys/secret?attr=totp".parse().unwrap();
     let json = serde_json::to_string(&r).unwrap();
-    assert_eq!(json, "\"op://dev/stripe/api keys/secret?attribute=otp\"");
+    assert_eq!(json, "\"op://dev/stripe/api keys/secret?attribute=totp\"");
     assert_eq!(serde_json::from_str::<SecretReference>(&json).unwrap(), r);
     assert!(serde_json::from_str::<SecretReference>("\"op://a/b\"").is_err());
 }

@@ -24,10 +24,15 @@ pub(crate) struct ItemSummary {
     pub(crate) state: Option<String>,
 }
 
+/// Whether an item `state` is archived or deleted: such items are ignored, as 1Password
+/// ignores them.
+pub(crate) fn is_inactive(state: Option<&str>) -> bool {
+    state.is_some_and(|s| s.eq_ignore_ascii_case("ARCHIVED") || s.eq_ignore_ascii_case("DELETED"))
+}
+
 impl ItemSummary {
-    /// Archived and deleted items are not matched by name, as 1Password does.
     pub(crate) fn is_active(&self) -> bool {
-        self.state.is_none()
+        !is_inactive(self.state.as_deref())
     }
 }
 
@@ -113,5 +118,19 @@ impl std::fmt::Debug for Item {
             .field("title", &self.title)
             .field("fields", &self.fields)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_archived_and_deleted_items_are_inactive() {
+        assert!(is_inactive(Some("ARCHIVED")));
+        assert!(is_inactive(Some("deleted")));
+        assert!(!is_inactive(None));
+        assert!(!is_inactive(Some("")));
+        assert!(!is_inactive(Some("ACTIVE")));
     }
 }

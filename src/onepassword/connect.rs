@@ -340,7 +340,7 @@ impl Connect {
                 .boxed()
             })
             .await?;
-        if item.state.is_some() {
+        if api::is_inactive(item.state.as_deref()) {
             return Err(Arc::new(error(
                 ProviderErrorKind::NotFound,
                 format!("item `{}` ({}) is archived", item.title, item.id),

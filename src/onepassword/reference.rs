@@ -76,6 +76,40 @@ impl fmt::Display for Segment {
     }
 }
 
+impl std::ops::Deref for Segment {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Segment {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Exact comparison, as written; use [`Segment::matches`] for 1Password's case-insensitive
+/// matching.
+impl PartialEq<str> for Segment {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Segment {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Segment {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == *other
+    }
+}
+
 /// Whether `text` has the shape of a 1Password ID.
 pub fn is_id(text: &str) -> bool {
     text.len() == ID_LEN
@@ -96,8 +130,10 @@ pub enum Attribute {
     Id,
     /// The field's purpose (`USERNAME`, `PASSWORD`, `NOTES`), empty when it has none.
     Purpose,
-    /// The current one-time password of a one-time password field (`otp` or `totp`).
+    /// The current one-time password of a one-time password field (`otp`).
     Otp,
+    /// The same as [`Attribute::Otp`], as spelled `totp`.
+    Totp,
     /// A file's content.
     Content,
     /// A file's size in bytes.
@@ -108,18 +144,19 @@ pub enum Attribute {
 
 impl Attribute {
     /// Every attribute, in the order the docs list them.
-    pub const ALL: [Attribute; 8] = [
+    pub const ALL: [Attribute; 9] = [
         Attribute::Type,
         Attribute::Value,
         Attribute::Id,
         Attribute::Purpose,
         Attribute::Otp,
+        Attribute::Totp,
         Attribute::Content,
         Attribute::Size,
         Attribute::Name,
     ];
 
-    /// The attribute as written in a query (`otp` for one-time passwords).
+    /// The attribute as written in a query.
     pub fn as_str(self) -> &'static str {
         match self {
             Attribute::Value => "value",
@@ -127,6 +164,7 @@ impl Attribute {
             Attribute::Id => "id",
             Attribute::Purpose => "purpose",
             Attribute::Otp => "otp",
+            Attribute::Totp => "totp",
             Attribute::Content => "content",
             Attribute::Size => "size",
             Attribute::Name => "name",
@@ -142,7 +180,13 @@ impl Attribute {
                 | Attribute::Id
                 | Attribute::Purpose
                 | Attribute::Otp
+                | Attribute::Totp
         )
+    }
+
+    /// Whether the attribute asks for a one-time password (`otp` or `totp`).
+    pub fn is_otp(self) -> bool {
+        matches!(self, Attribute::Otp | Attribute::Totp)
     }
 
     /// Whether the attribute applies to files.
@@ -164,7 +208,8 @@ impl Attribute {
             "type" => Attribute::Type,
             "id" => Attribute::Id,
             "purpose" => Attribute::Purpose,
-            "otp" | "totp" => Attribute::Otp,
+            "otp" => Attribute::Otp,
+            "totp" => Attribute::Totp,
             "content" => Attribute::Content,
             "size" => Attribute::Size,
             "name" => Attribute::Name,

@@ -143,7 +143,7 @@ fn field_attribute(
         Attribute::Type => text(&field.kind),
         Attribute::Id => text(&field.id),
         Attribute::Purpose => text(field.purpose.as_deref().unwrap_or("")),
-        Attribute::Otp => match &field.totp {
+        Attribute::Otp | Attribute::Totp => match &field.totp {
             Some(code) => Ok(SecretString::from(code.as_str())),
             None => Err(error(
                 ProviderErrorKind::Unsupported,
