@@ -380,8 +380,7 @@ impl Connect {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(retry_after);
         let body = response.bytes().await.unwrap_or_default();
         let message = serde_json::from_slice::<api::ErrorBody>(&body)
             .map(|b| b.message)
@@ -425,6 +424,16 @@ impl Connect {
         )
         .with_source(source.without_url())
     }
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP date (RFC 9110, section 10.2.3).
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 fn check_token(token: &SecretString) -> Result<(), ProviderError> {
@@ -489,5 +498,20 @@ impl std::fmt::Debug for Connect {
         f.debug_struct("Connect")
             .field("host", &self.host)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(30);
+        let waited = retry_after(&httpdate::fmt_http_date(soon)).unwrap();
+        assert!(waited > Duration::from_secs(25) && waited <= Duration::from_secs(30), "{waited:?}");
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon"), None);
     }
 }
