@@ -104,14 +104,14 @@ impl Vault {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let mut seen = std::collections::HashSet::new();
-        let mut distinct: Vec<String> = Vec::new();
-        for name in names {
-            let name = name.as_ref();
-            if seen.insert(name.to_owned()) {
-                distinct.push(name.to_owned());
-            }
-        }
+        let given: Vec<I::Item> = names.into_iter().collect();
+        let mut seen = std::collections::HashSet::with_capacity(given.len());
+        let distinct: Vec<String> = given
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|name| seen.insert(*name))
+            .map(str::to_owned)
+            .collect();
         let outcomes = self.resolve_names(&distinct).await;
         let mut values = HashMap::with_capacity(outcomes.len());
         let mut errors = Vec::new();
