@@ -433,7 +433,10 @@ fn retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 fn check_token(token: &SecretString) -> Result<(), ProviderError> {
@@ -510,8 +513,14 @@ mod tests {
         assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
         let soon = std::time::SystemTime::now() + Duration::from_secs(30);
         let waited = retry_after(&httpdate::fmt_http_date(soon)).unwrap();
-        assert!(waited > Duration::from_secs(25) && waited <= Duration::from_secs(30), "{waited:?}");
-        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert!(
+            waited > Duration::from_secs(25) && waited <= Duration::from_secs(30),
+            "{waited:?}"
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(retry_after("soon"), None);
     }
 }
