@@ -52,7 +52,8 @@ impl Vault {
     /// - [`Error::Disabled`] when it is disabled;
     /// - [`Error::IntegrationRemoved`] when its provider was removed, [`Error::NoProvider`]
     ///   when its provider was never added;
-    /// - [`Error::Provider`] when the provider fails.
+    /// - [`Error::Provider`] when the provider fails;
+    /// - [`Error::Locked`] while the vault is locked.
     pub async fn resolve(&self, name: &str) -> Result<SecretString> {
         let (provider, key) = {
             let state = self.read();

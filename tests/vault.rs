@@ -377,3 +377,22 @@ fn errors_display_what_and_where() {
         "secret `api-key` is not allowed for host `evil.example`"
     );
 }
+
+/// Every public future is `Send`, so that it can run on a multi-threaded runtime.
+#[test]
+fn public_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let vault = Vault::new();
+    let client = reqwest::Client::new();
+    let template = request_vault::RequestTemplate::new(reqwest::Method::GET, "https://a.example/");
+    let parsed = request_vault::Template::parse("x").unwrap();
+    assert_send(&vault.resolve("a"));
+    assert_send(&vault.resolve_all(["a"]));
+    assert_send(&vault.render("x"));
+    assert_send(&vault.render_template(&parsed));
+    assert_send(&vault.render_request(&client, &template));
+    assert_send(&vault.send(&template));
+    let op = request_vault::OnePassword::connect("http://127.0.0.1:1", "t").unwrap();
+    assert_send(&op.check());
+    assert_send(&request_vault::ExternalProvider::resolve(&op, "op://a/b/c"));
+}
