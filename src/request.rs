@@ -344,7 +344,7 @@ impl Parsed {
             let value = header_value(template, values, part, "")?;
             has_content_type |= name == reqwest::header::CONTENT_TYPE;
             if !template.is_literal() {
-                secret_headers.push((name.clone(), owned(template.names())));
+                secret_headers.push((name.clone(), template.names().to_vec()));
             }
             builder = builder.header(name, value);
         }
@@ -363,14 +363,14 @@ impl Parsed {
                 reason: "the header could not be built".to_owned(),
             })?;
             value.set_sensitive(true);
-            let mut names = owned(user.names());
-            names.extend(owned(password.names()));
+            let mut names = user.names().to_vec();
+            names.extend(password.names().to_vec());
             secret_headers.push((authorization.clone(), names));
             builder = builder.header(&authorization, value);
         }
         if let Some(token) = &self.bearer {
             let value = header_value(token, values, "bearer token", "Bearer ")?;
-            secret_headers.push((authorization.clone(), owned(token.names())));
+            secret_headers.push((authorization.clone(), token.names().to_vec()));
             builder = builder.header(&authorization, value);
         }
         match &self.body {
@@ -445,10 +445,6 @@ impl Parsed {
         }
         Ok(url)
     }
-}
-
-fn owned(names: &[String]) -> Vec<String> {
-    names.to_vec()
 }
 
 /// A parse failure kept by the template (errors are not `Clone`; this is).

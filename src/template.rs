@@ -11,6 +11,9 @@ use crate::name::{self, MAX_NAME_LEN};
 const OPEN: &str = "<<vault:";
 const CLOSE: &str = ">>";
 
+/// The most bytes any escaping of this crate writes for one byte of a value.
+const MAX_ESCAPE_GROWTH: usize = 6;
+
 /// One piece of a parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Piece {
@@ -99,13 +102,14 @@ impl Template {
         }
         Error::gather(missing)?;
         // Sized up front so that the buffer holding secrets is never grown (growing would
-        // leave a copy behind in freed memory); escaping rarely more than doubles a value.
+        // leave a copy behind in freed memory): no escape used here writes more than 6 bytes
+        // per input byte (JSON's `\u00XX`; percent-encoding writes 3).
         let capacity = self.literal_len
             + self
                 .pieces
                 .iter()
                 .map(|p| match p {
-                    Piece::Placeholder { name, .. } => found[*name].len() * 2,
+                    Piece::Placeholder { name, .. } => found[*name].len() * MAX_ESCAPE_GROWTH,
                     Piece::Literal(_) => 0,
                 })
                 .sum::<usize>();

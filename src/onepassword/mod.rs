@@ -68,7 +68,8 @@ pub(crate) fn reference_error(e: ReferenceError) -> ProviderError {
     )
 }
 
-fn configuration(e: ProviderError) -> Error {
+/// Wraps a provider failure that concerns no vault secret (construction, `check`).
+fn into_error(e: ProviderError) -> Error {
     Error::Provider {
         name: None,
         source: Arc::new(e),
@@ -186,7 +187,7 @@ impl OnePasswordBuilder {
                 .connect_timeout(self.connect_timeout)
                 .build()
                 .map_err(|e| {
-                    configuration(
+                    into_error(
                         error(
                             ProviderErrorKind::Configuration,
                             "cannot build the HTTP client".to_owned(),
@@ -201,8 +202,7 @@ impl OnePasswordBuilder {
             concurrency: self.concurrency,
             cache_ttl: self.cache_ttl,
         };
-        let transport =
-            connect::Connect::new(host, token.into(), settings).map_err(configuration)?;
+        let transport = connect::Connect::new(host, token.into(), settings).map_err(into_error)?;
         Ok(OnePassword {
             transport: Arc::new(Transport::Connect(Arc::new(transport))),
         })
@@ -237,11 +237,11 @@ impl OnePasswordBuilder {
             (None, None, Some(token)) | (Some(_), None, Some(token)) | (None, Some(_), Some(token)) => {
                 self.service_account(token)
             }
-            (Some(_), None, None) | (None, Some(_), None) => Err(configuration(error(
+            (Some(_), None, None) | (None, Some(_), None) => Err(into_error(error(
                 ProviderErrorKind::Configuration,
                 "set both OP_CONNECT_HOST and OP_CONNECT_TOKEN to use a Connect server".to_owned(),
             ))),
-            (None, None, None) => Err(configuration(error(
+            (None, None, None) => Err(into_error(error(
                 ProviderErrorKind::Configuration,
                 "no 1Password credentials in the environment: set OP_CONNECT_HOST and OP_CONNECT_TOKEN, or OP_SERVICE_ACCOUNT_TOKEN".to_owned(),
             ))),
@@ -291,9 +291,7 @@ impl OnePassword {
     /// malformed; the old credentials are kept then.
     pub fn reauthenticate(&self, token: impl Into<SecretString>) -> Result<(), Error> {
         match &*self.transport {
-            Transport::Connect(connect) => {
-                connect.reauthenticate(token.into()).map_err(configuration)
-            }
+            Transport::Connect(connect) => connect.reauthenticate(token.into()).map_err(into_error),
             Transport::Cli(cli) => {
                 cli.reauthenticate(ServiceAccountToken::parse(token.into())?);
                 Ok(())
@@ -314,7 +312,7 @@ impl OnePassword {
             Transport::Connect(connect) => connect.check().await,
             Transport::Cli(cli) => cli.check().await,
         };
-        outcome.map_err(configuration)
+        outcome.map_err(into_error)
     }
 }
 
