@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use request_vault::{
-    Error, ExposeSecret, ExternalProvider, ProviderError, SecretString, Vault, async_trait,
+    ExposeSecret, ExternalProvider, ProviderError, SecretString, Vault, async_trait,
 };
 
 /// Answers every reference with a fixed value; only the first fetch reaches it.
@@ -22,7 +22,7 @@ impl ExternalProvider for Fixed {
     fn scheme(&self) -> &str {
         "fixed"
     }
-    fn check_reference(&self, _reference: &str) -> Result<(), Error> {
+    fn check_reference(&self, _reference: &str) -> Result<(), request_vault::ProviderError> {
         Ok(())
     }
     async fn resolve(&self, _reference: &str) -> Result<SecretString, ProviderError> {

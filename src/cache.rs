@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::provider::{ProviderError, ProviderErrorKind};
+use crate::provider::{ProviderError, ProviderErrorKind, Resolved};
 
 /// Identifies one cached value: which provider, which reference.
 ///
@@ -72,8 +72,12 @@ impl Hasher for KeyHasher {
 /// What one fetch produced, as shared between the callers awaiting it.
 pub(crate) type Outcome = Result<SecretString, Arc<ProviderError>>;
 
-/// What a batch fetch produces: one result per requested reference, in order.
-pub(crate) type BatchOutcome = Vec<Result<SecretString, ProviderError>>;
+/// What a batch fetch produces: one result per requested reference, in order, each value
+/// with how long it may be cached at most.
+pub(crate) type BatchOutcome = Vec<Result<Resolved, ProviderError>>;
+
+/// One reference's result as the batch's callers share it.
+type Shareable = Result<Resolved, Arc<ProviderError>>;
 
 type SharedFetch = Shared<BoxFuture<'static, Outcome>>;
 
@@ -213,7 +217,7 @@ impl Cache {
                 results
                     .into_iter()
                     .map(|r| r.map_err(Arc::new))
-                    .collect::<Vec<Outcome>>()
+                    .collect::<Vec<Shareable>>()
             })
             .boxed()
             .shared();
@@ -234,7 +238,7 @@ impl Cache {
     /// The future of one reference of a batch: takes its result and settles its slot.
     fn slot_fetch(
         self: &Arc<Self>,
-        batch: Shared<BoxFuture<'static, Vec<Outcome>>>,
+        batch: Shared<BoxFuture<'static, Vec<Shareable>>>,
         index: usize,
         key: Arc<CacheKey>,
         id: u64,
@@ -255,26 +259,31 @@ impl Cache {
             if let Some(cache) = cache.upgrade() {
                 cache.settle(&key, id, &outcome);
             }
-            outcome
+            outcome.map(Resolved::into_value)
         }
         .boxed()
         .shared()
     }
 
     /// Replaces the pending slot `id` (if it is still there) with the value, or removes it.
-    fn settle(self: &Arc<Self>, key: &Arc<CacheKey>, id: u64, outcome: &Outcome) {
+    fn settle(self: &Arc<Self>, key: &Arc<CacheKey>, id: u64, outcome: &Shareable) {
         let mut state = self.state();
         let current = matches!(state.slots.get(key), Some(Slot::Pending { id: pending, .. }) if *pending == id);
         if !current {
             return; // cleared or forgotten meanwhile: do not bring the value back
         }
+        // A value the backend leased is never kept past its lease.
+        let ttl = match outcome {
+            Ok(resolved) => resolved.max_age().map_or(self.ttl, |age| age.min(self.ttl)),
+            Err(_) => Duration::ZERO,
+        };
         match outcome {
-            Ok(value) if !self.ttl.is_zero() => {
-                let expires_at = Instant::now() + self.ttl;
+            Ok(resolved) if !ttl.is_zero() => {
+                let expires_at = crate::provider::memo::expiry(ttl);
                 let timer = self.arm_timer(key, id, expires_at);
                 let slot = Slot::Ready(Ready {
                     id,
-                    value: value.clone(),
+                    value: resolved.value().clone(),
                     fetched_at: SystemTime::now(),
                     expires_at,
                     _timer: timer,
@@ -367,7 +376,7 @@ mod tests {
             async move {
                 references
                     .iter()
-                    .map(|r| Ok(SecretString::from(format!("value of {r}"))))
+                    .map(|r| Ok(Resolved::new(format!("value of {r}"))))
                     .collect()
             }
             .boxed()
@@ -446,6 +455,34 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ProviderErrorKind::Protocol);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_caps_the_ttl() {
+        let cache = Cache::new(Duration::from_secs(3600));
+        let leased = |_: Vec<String>| -> BoxFuture<'static, BatchOutcome> {
+            async { vec![Ok(Resolved::new("v").with_max_age(Duration::from_secs(30)))] }.boxed()
+        };
+        cache
+            .lookup(&[key("a")], leased)
+            .remove(0)
+            .value()
+            .await
+            .unwrap();
+        assert!(cache.get(&key("a")).is_some());
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(cache.get(&key("a")).is_none(), "not kept past the lease");
+    }
+
+    #[tokio::test]
+    async fn a_huge_ttl_does_not_panic() {
+        let cache = Cache::new(Duration::MAX);
+        let calls = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
+            lookup.value().await.unwrap();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -12,10 +12,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::provider::ProviderError;
-
-/// A boxed error used as the source of errors that wrap another crate's error.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::provider::BoxError;
+use crate::provider::{ProviderError, ProviderErrorKind};
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -82,6 +80,17 @@ pub enum Error {
         name: Option<String>,
         /// The URI scheme, or the provider id the secret was linked through.
         scheme: String,
+    },
+    /// The reference is for one of the crate's own providers, but the cargo feature that
+    /// builds it is off (or an attribute it asks for needs a feature that is off).
+    #[error(
+        "`{scheme}://` references need the `{feature}` cargo feature of request-vault, which this build leaves out"
+    )]
+    FeatureDisabled {
+        /// The URI scheme.
+        scheme: String,
+        /// The cargo feature to enable.
+        feature: &'static str,
     },
     /// The provider the secret is linked through was removed from the vault.
     #[error(
@@ -327,7 +336,7 @@ impl Error {
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::ReadOnly { .. } => ErrorKind::ReadOnly,
             Error::Disabled { .. } => ErrorKind::Disabled,
-            Error::NoProvider { .. } => ErrorKind::NoProvider,
+            Error::NoProvider { .. } | Error::FeatureDisabled { .. } => ErrorKind::NoProvider,
             Error::IntegrationRemoved { .. } => ErrorKind::IntegrationRemoved,
             Error::InvalidReference { .. } => ErrorKind::InvalidReference,
             Error::Provider { .. } => ErrorKind::Provider,
@@ -399,6 +408,20 @@ impl Error {
         }
     }
 
+    /// The one conversion from a provider's failure: an invalid reference becomes
+    /// [`Error::InvalidReference`] (with its offset), anything else [`Error::Provider`],
+    /// naming the secret when there is one.
+    pub(crate) fn from_provider(name: Option<String>, source: Arc<ProviderError>) -> Self {
+        if source.kind() == ProviderErrorKind::InvalidReference {
+            return Error::InvalidReference {
+                reference: source.reference().unwrap_or_default().to_owned(),
+                offset: source.offset(),
+                source: source.message().to_owned().into(),
+            };
+        }
+        Error::Provider { name, source }
+    }
+
     /// Wraps a reqwest error, dropping its URL (which may hold rendered secrets).
     pub(crate) fn http(source: reqwest::Error) -> Self {
         Error::Http {
@@ -410,6 +433,25 @@ impl Error {
         Error::NotFound {
             name: name.to_owned(),
         }
+    }
+}
+
+impl From<ProviderError> for Error {
+    /// A provider failure that concerns no vault secret (a provider's construction or
+    /// `check`, a reference checked by hand).
+    fn from(mut source: ProviderError) -> Self {
+        if source.kind() == ProviderErrorKind::InvalidReference {
+            // The provider's own parse error, when it gave one, says it best.
+            let detail = source
+                .take_source()
+                .unwrap_or_else(|| source.message().to_owned().into());
+            return Error::InvalidReference {
+                reference: source.reference().unwrap_or_default().to_owned(),
+                offset: source.offset(),
+                source: detail,
+            };
+        }
+        Error::from_provider(None, Arc::new(source))
     }
 }
 
@@ -446,8 +488,11 @@ mod tests {
     fn offsets_of_malformed_input() {
         let template = crate::Template::parse("ab <<vault:x").unwrap_err();
         assert_eq!(template.offset(), Some(3));
-        let reference = Error::from("op://a/b".parse::<crate::SecretReference>().unwrap_err());
-        assert_eq!(reference.offset(), Some(8));
+        #[cfg(feature = "onepassword")]
+        {
+            let reference = Error::from("op://a/b".parse::<crate::SecretReference>().unwrap_err());
+            assert_eq!(reference.offset(), Some(8));
+        }
         assert_eq!(Error::not_found("a").offset(), None);
     }
 

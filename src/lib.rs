@@ -53,23 +53,27 @@
 //! [`Vault::send`] renders and sends, following redirects itself and re-checking each hop;
 //! [`Vault::redactor`] masks secrets in logs, also in their encoded forms.
 //!
-//! # 1Password
+//! # 1Password and other secret managers
 //!
-//! [`OnePassword`] resolves secret references such as `op://Prod/Postgres/password`, through
-//! a Connect server or a service account (the `op` CLI). References are parsed exactly
-//! ([`SecretReference`]) and checked offline when linked.
+//! [`OnePassword`] (feature `onepassword`, on by default) resolves secret references such as
+//! `op://Prod/Postgres/password`, through a Connect server, a service account or the `op`
+//! CLI's own sign-in. References are parsed exactly ([`SecretReference`]) and checked
+//! offline when linked; see the [`onepassword`] module for a worked example.
 //!
-//! ```no_run
-//! # use request_vault::{OnePassword, Vault};
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), request_vault::Error> {
-//! let vault = Vault::new();
-//! vault.add_provider(OnePassword::from_env()?);
-//! vault.link("db", "op://Prod/Postgres/password")?;
-//! vault.link("otp", "op://dev/stripe/api keys/secret?attribute=otp")?;
-//! let values = vault.resolve_all(["db", "otp"]).await?; // one request per item
-//! # Ok(()) }
-//! ```
+//! Each secret manager is one cargo feature, so that a build compiles only what it uses:
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `onepassword` (default) | [`OnePassword`]: `op://` references |
+//! | `ssh` | the `ssh-format=openssh` attribute of `op://` references |
+//! | `file` (default) | the age-encrypted vault file, lock/unlock, export and import |
+//! | `aws` | AWS Secrets Manager: `awssecrets://` references |
+//! | `hashicorp` | HashiCorp Vault: `vault://` references |
+//! | `azure` | Azure Key Vault: `azurekeyvault://` references |
+//! | `conformance` | [`provider::conformance`], the suite a provider should pass |
+//!
+//! A reference for a provider whose feature is off is refused by [`Vault::link`] with
+//! [`Error::FeatureDisabled`], naming the feature to enable.
 //!
 //! # Storage
 //!
@@ -87,40 +91,60 @@
 //!
 //! [`ExternalProvider`] is the trait a secret manager implements; see the [`provider`]
 //! module for a worked example and [`provider::conformance`] for the suite a provider should
-//! pass. [`Vault::link`] picks the provider by the reference's URI scheme.
+//! pass (feature `conformance`). [`Vault::link`] picks the provider by the reference's URI
+//! scheme.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The crate docs link to every feature's items; a build that leaves some out has no target.
+#![cfg_attr(
+    not(all(feature = "onepassword", feature = "file", feature = "conformance")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 mod cache;
 mod domain;
 mod error;
 mod escape;
-mod exchange;
 mod info;
-mod key;
 mod name;
-pub mod onepassword;
-mod persist;
 pub mod provider;
 mod redact;
 mod request;
 mod resolve;
-mod retry;
 mod send;
-mod store;
 mod template;
 mod vault;
+
+#[cfg(feature = "file")]
+mod exchange;
+#[cfg(feature = "file")]
+mod key;
+#[cfg(feature = "file")]
+mod persist;
+#[cfg(feature = "file")]
+mod store;
+
+#[cfg(feature = "onepassword")]
+#[cfg_attr(docsrs, doc(cfg(feature = "onepassword")))]
+pub mod onepassword;
 
 pub use async_trait::async_trait;
 pub use domain::DomainPattern;
 pub use error::{BoxError, Error, ErrorKind, Result};
+#[cfg(feature = "file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use exchange::{ImportOptions, ImportReport, OnClash};
 pub use info::{SecretInfo, SecretKind};
+#[cfg(feature = "file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use key::{MIN_PASSPHRASE_LEN, VaultKey};
 pub use name::{MAX_NAME_LEN, SecretName};
+#[cfg(feature = "onepassword")]
+#[cfg_attr(docsrs, doc(cfg(feature = "onepassword")))]
 pub use onepassword::{OnePassword, OnePasswordBuilder, SecretReference};
-pub use provider::{ExternalProvider, ProviderError, ProviderErrorKind};
+pub use provider::{ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind, Resolved};
 pub use redact::Redactor;
 pub use request::RequestTemplate;
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
@@ -129,6 +153,6 @@ pub use template::Template;
 pub use vault::{DEFAULT_CACHE_TTL, Vault, VaultBuilder};
 
 /// The README's examples, run as doc tests so that they stay true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "onepassword", feature = "file"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -15,6 +15,7 @@ use crate::cache::{BatchOutcome, CacheKey};
 use crate::error::{Error, Result};
 use crate::name;
 use crate::provider::ExternalProvider;
+use crate::provider::batch::Slots;
 use crate::vault::{EntryValue, State, Vault};
 
 /// What resolving one name takes.
@@ -71,10 +72,10 @@ impl Vault {
             .lookup(std::slice::from_ref(&key), self.fetcher(provider, false));
         let mut outcome = Err(Error::not_found(name));
         for lookup in lookups {
-            outcome = lookup.value().await.map_err(|source| Error::Provider {
-                name: Some(name.to_owned()),
-                source,
-            });
+            outcome = lookup
+                .value()
+                .await
+                .map_err(|source| Error::from_provider(Some(name.to_owned()), source));
         }
         outcome
     }
@@ -130,16 +131,15 @@ impl Vault {
 
     /// Resolves distinct `names`, one outcome per name, in order.
     pub(crate) async fn resolve_names(&self, names: &[String]) -> Vec<Result<SecretString>> {
-        let mut outcomes: Vec<Option<Result<SecretString>>> = Vec::with_capacity(names.len());
+        let mut outcomes = Slots::new(names.len());
         let mut groups: BTreeMap<String, Group> = BTreeMap::new();
         {
             let state = self.read();
             for (index, name) in names.iter().enumerate() {
                 match self.plan(&state, name) {
-                    Ok(Plan::Local(value)) => outcomes.push(Some(Ok(value))),
-                    Err(error) => outcomes.push(Some(Err(error))),
+                    Ok(Plan::Local(value)) => outcomes.set(index, Ok(value)),
+                    Err(error) => outcomes.set(index, Err(error)),
                     Ok(Plan::Linked { provider, key }) => {
-                        outcomes.push(None);
                         groups
                             .entry(key.provider.clone())
                             .or_insert_with(|| (provider, Vec::new()))
@@ -163,16 +163,11 @@ impl Vault {
         )
         .await;
         for (index, outcome) in fetched {
-            outcomes[index] = Some(outcome.map_err(|source| Error::Provider {
-                name: Some(names[index].clone()),
-                source,
-            }));
+            let outcome =
+                outcome.map_err(|source| Error::from_provider(Some(names[index].clone()), source));
+            outcomes.set(index, outcome);
         }
-        outcomes
-            .into_iter()
-            .zip(names)
-            .map(|(outcome, name)| outcome.unwrap_or_else(|| Err(Error::not_found(name))))
-            .collect()
+        outcomes.finish(|index| Err(Error::not_found(&names[index])))
     }
 
     /// The cached value of an enabled linked secret whose provider is registered.
@@ -243,10 +238,10 @@ impl Vault {
                     "fetching from provider"
                 );
                 match references.as_slice() {
-                    [one] if !batch => vec![provider.resolve(one).await],
+                    [one] if !batch => vec![provider.resolve_leased(one).await],
                     _ => {
                         let refs: Vec<&str> = references.iter().map(String::as_str).collect();
-                        provider.resolve_all(&refs).await
+                        provider.resolve_all_leased(&refs).await
                     }
                 }
             }

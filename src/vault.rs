@@ -15,10 +15,9 @@ use crate::domain::DomainPattern;
 use crate::error::{Error, Result};
 use crate::info::{SecretInfo, SecretKind};
 use crate::name;
-use crate::provider::{DEFAULT_PROVIDER_CONCURRENCY, ExternalProvider};
+use crate::provider::{self, DEFAULT_PROVIDER_CONCURRENCY, ExternalProvider, ProviderContext};
 
-/// How long fetched values are cached unless configured otherwise: one hour, as Postman.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60 * 60);
+pub use crate::provider::DEFAULT_CACHE_TTL;
 
 /// A vault of named secrets.
 ///
@@ -52,6 +51,7 @@ pub(crate) struct Inner {
     /// The client `send` uses; built on first use unless one was given.
     pub(crate) client: OnceLock<reqwest::Client>,
     /// The vault's file and key, when it has one.
+    #[cfg(feature = "file")]
     pub(crate) file: std::sync::Mutex<Option<crate::persist::FileState>>,
 }
 
@@ -160,6 +160,7 @@ impl VaultBuilder {
                 cache: Cache::new(self.cache_ttl),
                 fetch_permits: Arc::new(Semaphore::new(self.provider_concurrency)),
                 client,
+                #[cfg(feature = "file")]
                 file: std::sync::Mutex::new(None),
             }),
         }
@@ -338,6 +339,7 @@ impl Vault {
     /// Registers a provider already behind an `Arc`, as [`add_provider`](Self::add_provider).
     pub fn add_shared_provider(&self, provider: Arc<dyn ExternalProvider>) {
         let id = provider.id().to_owned();
+        provider.attach(&ProviderContext::new(self.inner.cache.ttl()));
         let mut state = self.write();
         state
             .schemes
@@ -378,16 +380,26 @@ impl Vault {
     /// - [`Error::InvalidName`] when `name` breaks the naming rules;
     /// - [`Error::InvalidReference`] when the reference has no `scheme://` or the provider
     ///   finds it malformed;
-    /// - [`Error::NoProvider`] when no provider handles its scheme.
+    /// - [`Error::NoProvider`] when no provider handles its scheme;
+    /// - [`Error::FeatureDisabled`] when the scheme is one of the crate's own providers
+    ///   (`op`, `awssecrets`, `vault`, `azurekeyvault`) whose cargo feature is off.
+    ///
+    /// A `ref+` prefix (`ref+vault://…`, as `vals` writes references) is accepted.
     pub fn link(&self, name: &str, reference: &str) -> Result<()> {
         name::check(name)?;
-        let Some((scheme, _)) = reference.split_once("://") else {
+        let Some((scheme, _)) = provider::strip_ref_prefix(reference).split_once("://") else {
             return Err(Error::InvalidReference {
                 reference: reference.to_owned(),
                 offset: Some(0),
                 source: "a reference starts with a scheme such as `op://`".into(),
             });
         };
+        if let Some(feature) = provider::disabled_feature(scheme) {
+            return Err(Error::FeatureDisabled {
+                scheme: scheme.to_owned(),
+                feature,
+            });
+        }
         let provider = {
             let state = self.read();
             state
@@ -400,7 +412,7 @@ impl Vault {
             name: None,
             scheme: scheme.to_owned(),
         })?;
-        provider.check_reference(reference)?;
+        provider.check_reference(reference).map_err(Error::from)?;
         let key = Arc::new(CacheKey::new(provider.id(), reference));
         let mut state = self.change()?;
         match state.entries.get_mut(name) {

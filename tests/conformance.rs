@@ -86,7 +86,7 @@ impl ExternalProvider for Broken {
     fn scheme(&self) -> &str {
         "broken"
     }
-    fn check_reference(&self, _reference: &str) -> Result<(), request_vault::Error> {
+    fn check_reference(&self, _reference: &str) -> Result<(), request_vault::ProviderError> {
         Ok(())
     }
     async fn resolve(

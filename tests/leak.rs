@@ -204,6 +204,7 @@ async fn onepassword_shows_no_token_and_no_value() {
     }
     for reference in [
         "op://Prod/Postgres/password?attribute=otp",
+        #[cfg(feature = "ssh")]
         "op://Prod/Postgres/password?ssh-format=openssh",
         "op://Prod/Postgres/password?attribute=size",
         "op://Prod/Nope/password",

@@ -192,11 +192,14 @@ async fn every_reference_form_resolves() {
     for (reference, expected) in &cases {
         assert_eq!(value(&op, reference).await, *expected, "{reference}");
     }
-    let openssh = value(&op, "op://Prod/ssh keys/private key?ssh-format=openssh").await;
-    assert!(
-        openssh.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"),
-        "{openssh}"
-    );
+    #[cfg(feature = "ssh")]
+    {
+        let openssh = value(&op, "op://Prod/ssh keys/private key?ssh-format=openssh").await;
+        assert!(
+            openssh.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"),
+            "{openssh}"
+        );
+    }
 }
 
 #[tokio::test]

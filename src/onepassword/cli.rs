@@ -19,10 +19,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use zeroize::Zeroizing;
 
+use super::reference::SecretReference;
 use super::token::ServiceAccountToken;
 use super::{error, reference_error};
-use crate::onepassword::SecretReference;
-use crate::provider::{ProviderError, ProviderErrorKind};
+use crate::provider::batch::Slots;
+use crate::provider::{ProviderError, ProviderErrorKind, strip_ref_prefix};
 
 /// Where to get `op`, said when it is missing.
 const INSTALL_HINT: &str = "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/) and put `op` on PATH, or set its path with OnePasswordBuilder::op_path";
@@ -63,46 +64,55 @@ impl Cli {
         &self,
         references: &[&str],
     ) -> Vec<Result<SecretString, ProviderError>> {
-        let mut results: Vec<Option<Result<SecretString, ProviderError>>> = references
-            .iter()
-            .map(|r| {
-                SecretReference::parse(r)
-                    .err()
-                    .map(|e| Err(reference_error(e).with_reference(*r)))
-            })
-            .collect();
-        let pending: Vec<usize> = (0..references.len())
-            .filter(|&i| results[i].is_none())
-            .collect();
-        if pending.is_empty() {
-            return results.into_iter().flatten().collect();
-        }
-        let batch: Vec<&str> = pending.iter().map(|&i| references[i]).collect();
-        match self.inject(&batch).await {
-            Ok(values) => {
-                for (index, value) in pending.iter().zip(values) {
-                    results[*index] = Some(value.map_err(|e| e.with_reference(references[*index])));
-                }
-            }
-            Err(failure) if batch.len() > 1 && !concerns_everything(&failure) => {
-                let reads = join_all(batch.iter().map(|r| self.read(r))).await;
-                for (index, value) in pending.iter().zip(reads) {
-                    results[*index] = Some(value.map_err(|e| e.with_reference(references[*index])));
-                }
-            }
-            Err(failure) => {
-                for &index in &pending {
-                    results[index] =
-                        Some(Err(failure.duplicate().with_reference(references[index])));
-                }
+        let mut results = Slots::new(references.len());
+        let mut pending = Vec::new();
+        for (index, reference) in references.iter().enumerate() {
+            let bare = strip_ref_prefix(reference);
+            match SecretReference::parse(bare) {
+                Ok(_) => pending.push(index),
+                Err(e) => results.set(index, Err(reference_error(e).with_reference(*reference))),
             }
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned())))
-            })
-            .collect()
+        if !pending.is_empty() {
+            let batch: Vec<&str> = pending
+                .iter()
+                .map(|&i| strip_ref_prefix(references[i]))
+                .collect();
+            match self.inject(&batch).await {
+                Ok(values) => {
+                    for (index, value) in pending.iter().zip(values) {
+                        results.set(
+                            *index,
+                            value.map_err(|e| e.with_reference(references[*index])),
+                        );
+                    }
+                }
+                Err(failure) if batch.len() > 1 && !concerns_everything(&failure) => {
+                    let reads = join_all(batch.iter().map(|r| self.read(r))).await;
+                    for (index, value) in pending.iter().zip(reads) {
+                        results.set(
+                            *index,
+                            value.map_err(|e| e.with_reference(references[*index])),
+                        );
+                    }
+                }
+                Err(failure) => {
+                    for &index in &pending {
+                        results.set(
+                            index,
+                            Err(failure.duplicate().with_reference(references[index])),
+                        );
+                    }
+                }
+            }
+        }
+        results.finish(|index| {
+            Err(error(
+                ProviderErrorKind::Protocol,
+                "`op` gave no result".to_owned(),
+            )
+            .with_reference(references[index]))
+        })
     }
 
     /// One `op inject` for the whole batch; one value per reference, in order.

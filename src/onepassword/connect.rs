@@ -13,18 +13,20 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 use url::Url;
 use zeroize::Zeroizing;
 
 use super::api;
-use super::memo::Memo;
 use super::reference::{SecretReference, Segment};
 use super::select::{Selected, file_text, select};
-use super::{error, reference_error};
-use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
+use super::{PROVIDER_ID, error, reference_error};
+use crate::provider::batch::Slots;
+use crate::provider::http;
+use crate::provider::memo::Memo;
+use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy, strip_ref_prefix};
 
 /// Characters escaped in a URL path segment.
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -131,7 +133,7 @@ impl Connect {
     ) -> Vec<Result<SecretString, ProviderError>> {
         let parsed: Vec<Result<SecretReference, ProviderError>> = references
             .iter()
-            .map(|r| SecretReference::parse(r).map_err(reference_error))
+            .map(|r| SecretReference::parse(strip_ref_prefix(r)).map_err(reference_error))
             .collect();
 
         // Phase 1: vault names to IDs.
@@ -204,8 +206,7 @@ impl Connect {
             .collect();
 
         // Phase 4: pick fields and files; download each wanted file once.
-        let mut results: Vec<Option<Result<SecretString, ProviderError>>> =
-            Vec::with_capacity(parsed.len());
+        let mut results = Slots::new(parsed.len());
         let mut downloads: Vec<(usize, ItemKey, String)> = Vec::new();
         for (index, (raw, reference)) in references.iter().zip(&parsed).enumerate() {
             let outcome = match reference {
@@ -217,7 +218,6 @@ impl Connect {
                             Ok(Selected::Text(value)) => Ok(value),
                             Ok(Selected::FileContent(file)) => {
                                 downloads.push((index, key, file.id.clone()));
-                                results.push(None);
                                 continue;
                             }
                             Err(error) => Err(error),
@@ -225,7 +225,7 @@ impl Connect {
                     }
                 }
             };
-            results.push(Some(outcome.map_err(|e| e.with_reference(*raw))));
+            results.set(index, outcome.map_err(|e| e.with_reference(*raw)));
         }
         let mut wanted_files: Vec<(ItemKey, String)> = Vec::new();
         for (_, key, file) in &downloads {
@@ -244,7 +244,7 @@ impl Connect {
                         seg(&key.1),
                         seg(&file)
                     );
-                    let content = this.get(&path).await.map(Zeroizing::new).map_err(Arc::new);
+                    let content = this.get(&path).await.map_err(Arc::new);
                     ((key, file), content)
                 }
             }))
@@ -264,14 +264,15 @@ impl Connect {
                     "the file vanished from its item".to_owned(),
                 )),
             };
-            results[index] = Some(outcome.map_err(|e| e.with_reference(references[index])));
+            results.set(
+                index,
+                outcome.map_err(|e| e.with_reference(references[index])),
+            );
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned())))
-            })
-            .collect()
+        results.finish(|index| {
+            Err(error(ProviderErrorKind::Protocol, "no result".to_owned())
+                .with_reference(references[index]))
+        })
     }
 
     async fn vault_id(self: &Arc<Self>, segment: &Segment) -> Outcome<String> {
@@ -350,7 +351,7 @@ impl Connect {
     }
 
     /// `GET /v1/<path>` with the token, retried per the policy.
-    async fn get(&self, path: &str) -> Result<Vec<u8>, ProviderError> {
+    async fn get(&self, path: &str) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
         let url = self.base.join(path).map_err(|_| {
             error(
                 ProviderErrorKind::Configuration,
@@ -360,83 +361,32 @@ impl Connect {
         self.retry.run(|| self.get_once(url.clone(), true)).await
     }
 
-    async fn get_once(&self, url: Url, authorized: bool) -> Result<Vec<u8>, ProviderError> {
+    async fn get_once(
+        &self,
+        url: Url,
+        authorized: bool,
+    ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
         let _permit = self.requests.acquire().await.ok();
         let mut request = self.http.get(url.clone());
         if authorized {
             request = request.header(AUTHORIZATION, self.authorization()?);
         }
         tracing::trace!(url = %url, "Connect request");
-        let response = request.send().await.map_err(|e| self.transport_error(e))?;
-        let status = response.status();
-        if status.is_success() {
-            return response
-                .bytes()
-                .await
-                .map(|body| body.to_vec())
-                .map_err(|e| self.transport_error(e));
+        let target = format!("the Connect server at {}", self.host);
+        let reply = http::execute(PROVIDER_ID, &target, request).await?;
+        if reply.is_success() {
+            return Ok(reply.body);
         }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(retry_after);
-        let body = response.bytes().await.unwrap_or_default();
-        let message = serde_json::from_slice::<api::ErrorBody>(&body)
+        let message = serde_json::from_slice::<api::ErrorBody>(&reply.body)
             .map(|b| b.message)
-            .ok()
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-        let kind = match status.as_u16() {
-            401 => ProviderErrorKind::Unauthorized,
-            403 => ProviderErrorKind::Forbidden,
-            404 => ProviderErrorKind::NotFound,
-            429 => ProviderErrorKind::RateLimited,
-            500..=599 => ProviderErrorKind::Unavailable,
-            _ => ProviderErrorKind::Protocol,
-        };
-        let mut failure = error(kind, format!("{message} (HTTP {})", status.as_u16()));
-        if let Some(after) = retry_after {
-            failure = failure.with_retry_after(after);
-        }
-        Err(failure)
+            .unwrap_or_default();
+        Err(reply.error(PROVIDER_ID, &message))
     }
 
     fn authorization(&self) -> Result<HeaderValue, ProviderError> {
         let token = self.token.read().unwrap_or_else(|p| p.into_inner());
-        let text = Zeroizing::new(format!("Bearer {}", token.expose_secret()));
-        let mut value = HeaderValue::from_str(&text).map_err(|_| invalid_token())?;
-        value.set_sensitive(true);
-        Ok(value)
+        http::bearer(token.expose_secret()).ok_or_else(invalid_token)
     }
-
-    fn transport_error(&self, source: reqwest::Error) -> ProviderError {
-        let (kind, what) = if source.is_timeout() {
-            (ProviderErrorKind::Timeout, "timed out")
-        } else if source.is_connect() {
-            (ProviderErrorKind::Unavailable, "could not connect")
-        } else {
-            (ProviderErrorKind::Unavailable, "failed in transit")
-        };
-        error(
-            kind,
-            format!("the request to the Connect server at {} {what}", self.host),
-        )
-        .with_source(source.without_url())
-    }
-}
-
-/// A `Retry-After` value: delay-seconds or an HTTP date (RFC 9110, section 10.2.3).
-fn retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
 }
 
 fn check_token(token: &SecretString) -> Result<(), ProviderError> {
@@ -459,13 +409,7 @@ fn seg(text: &str) -> String {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ProviderError> {
-    // serde_json's error names a line and column, never the input's content.
-    serde_json::from_slice(body).map_err(|e| {
-        error(
-            ProviderErrorKind::Protocol,
-            format!("the Connect server sent {what} in a form this client cannot read: {e}"),
-        )
-    })
+    http::parse_json(PROVIDER_ID, body, what)
 }
 
 /// The one match's ID, or NotFound / Ambiguous listing the candidates.
@@ -501,26 +445,5 @@ impl std::fmt::Debug for Connect {
         f.debug_struct("Connect")
             .field("host", &self.host)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_takes_seconds_or_a_date() {
-        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
-        let soon = std::time::SystemTime::now() + Duration::from_secs(30);
-        let waited = retry_after(&httpdate::fmt_http_date(soon)).unwrap();
-        assert!(
-            waited > Duration::from_secs(25) && waited <= Duration::from_secs(30),
-            "{waited:?}"
-        );
-        assert_eq!(
-            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after("soon"), None);
     }
 }

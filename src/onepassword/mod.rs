@@ -28,10 +28,18 @@
 mod api;
 mod cli;
 mod connect;
-mod memo;
 pub mod reference;
 mod select;
+#[cfg(feature = "ssh")]
 mod ssh;
+#[cfg(not(feature = "ssh"))]
+mod ssh {
+    //! Without the `ssh` feature, `ssh-format=openssh` is refused when linked; a reference
+    //! resolved without linking fails with this reason.
+    pub(crate) fn to_openssh(_: &str) -> Result<zeroize::Zeroizing<String>, &'static str> {
+        Err("this build of request-vault leaves out the `ssh` cargo feature that converts SSH keys")
+    }
+}
 pub mod token;
 
 use std::path::PathBuf;
@@ -46,9 +54,10 @@ pub use reference::{
 };
 pub use token::ServiceAccountToken;
 
-use crate::error::Error;
-use crate::provider::{ExternalProvider, ProviderError, ProviderErrorKind, RetryPolicy};
-use crate::vault::DEFAULT_CACHE_TTL;
+use crate::Error;
+use crate::provider::{
+    DEFAULT_CACHE_TTL, ExternalProvider, ProviderError, ProviderErrorKind, RetryPolicy,
+};
 
 /// How many requests to a Connect server run at once unless configured: enough for a batch
 /// of 20 items to take one round trip (Connect servers run close to their clients).
@@ -62,18 +71,7 @@ pub(crate) fn error(kind: ProviderErrorKind, message: String) -> ProviderError {
 }
 
 pub(crate) fn reference_error(e: ReferenceError) -> ProviderError {
-    error(
-        ProviderErrorKind::Configuration,
-        format!("invalid secret reference: {e}"),
-    )
-}
-
-/// Wraps a provider failure that concerns no vault secret (construction, `check`).
-fn into_error(e: ProviderError) -> Error {
-    Error::Provider {
-        name: None,
-        source: Arc::new(e),
-    }
+    ProviderError::from(e)
 }
 
 /// Resolves `op://` references from 1Password. Cheap to clone; clones share credentials,
@@ -187,7 +185,7 @@ impl OnePasswordBuilder {
                 .connect_timeout(self.connect_timeout)
                 .build()
                 .map_err(|e| {
-                    into_error(
+                    Error::from(
                         error(
                             ProviderErrorKind::Configuration,
                             "cannot build the HTTP client".to_owned(),
@@ -202,7 +200,7 @@ impl OnePasswordBuilder {
             concurrency: self.concurrency,
             cache_ttl: self.cache_ttl,
         };
-        let transport = connect::Connect::new(host, token.into(), settings).map_err(into_error)?;
+        let transport = connect::Connect::new(host, token.into(), settings).map_err(Error::from)?;
         Ok(OnePassword {
             transport: Arc::new(Transport::Connect(Arc::new(transport))),
         })
@@ -237,11 +235,11 @@ impl OnePasswordBuilder {
             (None, None, Some(token)) | (Some(_), None, Some(token)) | (None, Some(_), Some(token)) => {
                 self.service_account(token)
             }
-            (Some(_), None, None) | (None, Some(_), None) => Err(into_error(error(
+            (Some(_), None, None) | (None, Some(_), None) => Err(Error::from(error(
                 ProviderErrorKind::Configuration,
                 "set both OP_CONNECT_HOST and OP_CONNECT_TOKEN to use a Connect server".to_owned(),
             ))),
-            (None, None, None) => Err(into_error(error(
+            (None, None, None) => Err(Error::from(error(
                 ProviderErrorKind::Configuration,
                 "no 1Password credentials in the environment: set OP_CONNECT_HOST and OP_CONNECT_TOKEN, or OP_SERVICE_ACCOUNT_TOKEN".to_owned(),
             ))),
@@ -291,7 +289,9 @@ impl OnePassword {
     /// malformed; the old credentials are kept then.
     pub fn reauthenticate(&self, token: impl Into<SecretString>) -> Result<(), Error> {
         match &*self.transport {
-            Transport::Connect(connect) => connect.reauthenticate(token.into()).map_err(into_error),
+            Transport::Connect(connect) => {
+                connect.reauthenticate(token.into()).map_err(Error::from)
+            }
             Transport::Cli(cli) => {
                 cli.reauthenticate(ServiceAccountToken::parse(token.into())?);
                 Ok(())
@@ -312,7 +312,7 @@ impl OnePassword {
             Transport::Connect(connect) => connect.check().await,
             Transport::Cli(cli) => cli.check().await,
         };
-        outcome.map_err(into_error)
+        outcome.map_err(Error::from)
     }
 }
 
@@ -326,10 +326,16 @@ impl ExternalProvider for OnePassword {
         reference::SCHEME
     }
 
-    fn check_reference(&self, reference: &str) -> Result<(), Error> {
-        SecretReference::parse(reference)
-            .map(drop)
-            .map_err(Error::from)
+    fn check_reference(&self, reference: &str) -> Result<(), ProviderError> {
+        let parsed = SecretReference::parse(crate::provider::strip_ref_prefix(reference))?;
+        if parsed.ssh_format().is_some() && !cfg!(feature = "ssh") {
+            return Err(error(
+                ProviderErrorKind::Unsupported,
+                "`ssh-format=openssh` needs the `ssh` cargo feature of request-vault, which this build leaves out".to_owned(),
+            )
+            .with_reference(reference));
+        }
+        Ok(())
     }
 
     async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {

@@ -15,7 +15,7 @@ use serde::de::IgnoredAny;
 use zeroize::Zeroizing;
 
 use super::{PROVIDER_ID, error};
-use crate::error::Error;
+use crate::Error;
 use crate::provider::ProviderErrorKind;
 
 /// The prefix every service-account token starts with.
@@ -66,13 +66,10 @@ impl ServiceAccountToken {
     /// The message never contains the token.
     pub fn parse(token: SecretString) -> Result<Self, Error> {
         let invalid = |why: &str| -> Error {
-            Error::Provider {
-                name: None,
-                source: std::sync::Arc::new(error(
-                    ProviderErrorKind::Configuration,
-                    format!("the service-account token is malformed: {why}"),
-                )),
-            }
+            Error::from(error(
+                ProviderErrorKind::Configuration,
+                format!("the service-account token is malformed: {why}"),
+            ))
         };
         let text = token.expose_secret().trim();
         let Some(body) = text.strip_prefix(TOKEN_PREFIX) else {

@@ -10,7 +10,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use request_vault::provider::conformance::{Case, check};
-//! use request_vault::{Error, ExternalProvider, ProviderError, ProviderErrorKind, SecretString, async_trait};
+//! use request_vault::{ExternalProvider, ProviderError, ProviderErrorKind, SecretString, async_trait};
 //!
 //! #[derive(Debug)]
 //! struct Fixed;
@@ -19,9 +19,9 @@
 //! impl ExternalProvider for Fixed {
 //!     fn id(&self) -> &str { "fixed" }
 //!     fn scheme(&self) -> &str { "fixed" }
-//!     fn check_reference(&self, reference: &str) -> Result<(), Error> {
+//!     fn check_reference(&self, reference: &str) -> Result<(), ProviderError> {
 //!         if reference.starts_with("fixed://") && reference.len() > 8 { return Ok(()); }
-//!         Err(Error::InvalidReference { reference: reference.into(), offset: Some(0), source: "expected fixed://NAME".into() })
+//!         Err(ProviderError::invalid_reference("fixed", reference, 0, "expected fixed://NAME"))
 //!     }
 //!     async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
 //!         match reference {
@@ -121,13 +121,17 @@ pub async fn check(provider: Arc<dyn ExternalProvider>, cases: &[Case]) -> Vec<S
                 "check_reference accepted malformed `{}`",
                 case.reference
             )),
-            (Expected::Invalid, Err(e)) if e.kind() != crate::ErrorKind::InvalidReference => {
+            (Expected::Invalid, Err(e)) if e.kind() != ProviderErrorKind::InvalidReference => {
                 failures.push(format!(
                     "check_reference of `{}` failed with {:?}, not InvalidReference",
                     case.reference,
                     e.kind()
                 ))
             }
+            (Expected::Invalid, Err(e)) if e.offset().is_none() => failures.push(format!(
+                "check_reference of `{}` names no byte offset",
+                case.reference
+            )),
             (Expected::Invalid, Err(_)) => {}
             (_, Err(e)) => {
                 failures.push(format!("check_reference refused `{}`: {e}", case.reference))

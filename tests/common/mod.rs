@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod http;
+#[cfg(feature = "onepassword")]
 pub mod op;
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use request_vault::{
-    Error, ExternalProvider, ProviderError, ProviderErrorKind, SecretString, async_trait,
+    ExternalProvider, ProviderError, ProviderErrorKind, SecretString, async_trait,
 };
 
 /// Serves `<scheme>://<key>` references from a map, counting calls.
@@ -102,15 +103,16 @@ impl ExternalProvider for MapProvider {
         &self.scheme
     }
 
-    fn check_reference(&self, reference: &str) -> Result<(), Error> {
+    fn check_reference(&self, reference: &str) -> Result<(), ProviderError> {
         let prefix = format!("{}://", self.scheme);
         match reference.strip_prefix(&prefix) {
             Some(rest) if !rest.is_empty() => Ok(()),
-            _ => Err(Error::InvalidReference {
-                reference: reference.to_owned(),
-                offset: Some(prefix.len().min(reference.len())),
-                source: "expected <scheme>://<key>".into(),
-            }),
+            _ => Err(ProviderError::invalid_reference(
+                self.id.clone(),
+                reference,
+                prefix.len().min(reference.len()),
+                "expected <scheme>://<key>",
+            )),
         }
     }
 

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use super::EXPECTED_SHAPE;
-use crate::error::Error;
+use crate::Error;
+use crate::provider::ProviderError;
 
 /// Which segment of a reference an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -215,12 +216,23 @@ impl fmt::Display for ReferenceError {
 
 impl std::error::Error for ReferenceError {}
 
-impl From<ReferenceError> for Error {
+impl From<ReferenceError> for ProviderError {
+    /// An [`InvalidReference`](crate::ProviderErrorKind::InvalidReference) error of the
+    /// 1Password provider, with the reference, the offset and this error as its source.
     fn from(error: ReferenceError) -> Self {
-        Error::InvalidReference {
-            reference: error.input.clone(),
-            offset: Some(error.offset),
-            source: Box::new(error),
-        }
+        ProviderError::invalid_reference(
+            super::super::PROVIDER_ID,
+            error.input.clone(),
+            error.offset,
+            error.to_string(),
+        )
+        .with_source(error)
+    }
+}
+
+impl From<ReferenceError> for Error {
+    /// [`Error::InvalidReference`], through the crate's one conversion from provider errors.
+    fn from(error: ReferenceError) -> Self {
+        Error::from(ProviderError::from(error))
     }
 }

@@ -1,128 +1,13 @@
-//! The [`ExternalProvider`] trait that links vault secrets to external secret managers.
+//! [`ProviderError`]: what a provider reports when it fails, and its [`ProviderErrorKind`].
 //!
-//! A provider turns a reference string (`op://Prod/Postgres/password` for 1Password) into a
-//! value. It holds only what is specific to its backend: the vault around it does the
-//! caching, the TTL, the sharing of concurrent fetches and the domain checks. A provider is
-//! registered with [`Vault::add_provider`](crate::Vault::add_provider) and used as
-//! `Arc<dyn ExternalProvider>`; [`Vault::link`](crate::Vault::link) picks it by the
-//! reference's URI scheme.
-//!
-//! # Writing a provider
-//!
-//! ```
-//! use request_vault::{async_trait, Error, ExternalProvider, ProviderError, ProviderErrorKind, SecretString, Vault};
-//!
-//! /// Serves `env://NAME` references from the process environment.
-//! #[derive(Debug)]
-//! struct Env;
-//!
-//! #[async_trait]
-//! impl ExternalProvider for Env {
-//!     fn id(&self) -> &str { "env" }
-//!     fn scheme(&self) -> &str { "env" }
-//!     fn check_reference(&self, reference: &str) -> Result<(), Error> {
-//!         match reference.strip_prefix("env://") {
-//!             Some(name) if !name.is_empty() => Ok(()),
-//!             _ => Err(Error::InvalidReference {
-//!                 reference: reference.to_owned(),
-//!                 offset: Some(0),
-//!                 source: "expected env://NAME".into(),
-//!             }),
-//!         }
-//!     }
-//!     async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
-//!         let name = &reference["env://".len()..];
-//!         std::env::var(name).map(SecretString::from).map_err(|_| {
-//!             ProviderError::new("env", ProviderErrorKind::NotFound, "no such environment variable")
-//!                 .with_reference(reference)
-//!         })
-//!     }
-//! }
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Error> {
-//! let vault = Vault::new();
-//! vault.add_provider(Env);
-//! vault.link("path", "env://PATH")?;
-//! assert_eq!(vault.describe("path")?.provider.as_deref(), Some("env"));
-//! # Ok(()) }
-//! ```
+//! Providers build these and nothing else; the vault owns the one conversion into the
+//! crate's [`Error`](crate::Error), so a backend never constructs core error variants.
 
 use std::fmt;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use futures_util::stream::{self, StreamExt};
-use secrecy::SecretString;
-
-use crate::error::{BoxError, Error};
-
-pub use crate::retry::RetryPolicy;
-
-pub mod conformance;
-
-/// How many references the default [`ExternalProvider::resolve_all`] resolves at once.
-pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 8;
-
-/// An external secret manager that resolves references to values.
-///
-/// The trait is object-safe; the vault holds providers as `Arc<dyn ExternalProvider>`.
-/// Implementations must never put a secret value or a credential into an error, a `Debug`
-/// output or a log line.
-#[async_trait]
-pub trait ExternalProvider: fmt::Debug + Send + Sync {
-    /// A stable identifier for this provider, such as `"1password"`.
-    fn id(&self) -> &str;
-
-    /// The URI scheme of the references this provider resolves, such as `"op"` for
-    /// `op://…`, without `://`.
-    fn scheme(&self) -> &str;
-
-    /// Checks a reference offline, without contacting the backend.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::InvalidReference`] when the reference is malformed, with the byte offset of
-    ///   the problem where there is one.
-    fn check_reference(&self, reference: &str) -> Result<(), Error>;
-
-    /// Fetches the value one reference points to.
-    ///
-    /// # Errors
-    ///
-    /// A [`ProviderError`] whose [`kind`](ProviderError::kind) says what failed:
-    /// - [`ProviderErrorKind::NotFound`] when nothing matches the reference;
-    /// - [`ProviderErrorKind::Ambiguous`] when several things match;
-    /// - [`ProviderErrorKind::Unauthorized`] / [`ProviderErrorKind::Forbidden`] for credentials;
-    /// - [`ProviderErrorKind::RateLimited`], [`ProviderErrorKind::Unavailable`],
-    ///   [`ProviderErrorKind::Timeout`] for transient failures that outlived the provider's
-    ///   own retries.
-    async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError>;
-
-    /// Fetches many references, returning one result per reference, in order.
-    ///
-    /// The default resolves up to [`DEFAULT_PROVIDER_CONCURRENCY`] references at a time with
-    /// [`resolve`](Self::resolve). Real providers override it to group requests (1Password
-    /// fetches each item once, however many of its fields are wanted).
-    ///
-    /// # Errors
-    ///
-    /// Each element carries its own error, as for [`resolve`](Self::resolve); one failing
-    /// reference does not fail the others.
-    async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
-        // Collected first: a lazy `map` here trips the compiler's higher-ranked lifetime check.
-        let fetches: Vec<_> = references.iter().map(|r| self.resolve(r)).collect();
-        stream::iter(fetches)
-            .buffered(DEFAULT_PROVIDER_CONCURRENCY)
-            .collect()
-            .await
-    }
-
-    /// Forgets whatever the provider caches of its own (name-to-ID maps, sessions).
-    ///
-    /// Called by [`Vault::clear_cache`](crate::Vault::clear_cache). The default does nothing.
-    fn clear_cache(&self) {}
-}
+/// A boxed error used as the source of errors that wrap another crate's error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What kind of failure a provider reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -149,6 +34,10 @@ pub enum ProviderErrorKind {
     Protocol,
     /// The provider is misconfigured (a missing program, a bad setting).
     Configuration,
+    /// A reference is malformed; [`ProviderError::offset`] points at the problem. Returned
+    /// by [`ExternalProvider::check_reference`](super::ExternalProvider::check_reference)
+    /// and by `resolve` for a reference that was never checked.
+    InvalidReference,
 }
 
 impl ProviderErrorKind {
@@ -174,11 +63,12 @@ impl ProviderErrorKind {
             ProviderErrorKind::Unsupported => "unsupported",
             ProviderErrorKind::Protocol => "unexpected response",
             ProviderErrorKind::Configuration => "misconfigured",
+            ProviderErrorKind::InvalidReference => "invalid reference",
         }
     }
 }
 
-/// A failure reported by an [`ExternalProvider`].
+/// A failure reported by an [`ExternalProvider`](super::ExternalProvider).
 ///
 /// Built by providers with [`ProviderError::new`] and the `with_*` methods; its message must
 /// not contain a secret value or a credential.
@@ -203,13 +93,14 @@ struct Details {
     kind: ProviderErrorKind,
     message: String,
     reference: Option<String>,
+    offset: Option<usize>,
     candidates: Vec<String>,
     retry_after: Option<Duration>,
     source: Option<BoxError>,
 }
 
 impl ProviderError {
-    /// A new error from provider `provider` (its [`ExternalProvider::id`]).
+    /// A new error from provider `provider` (its [`ExternalProvider::id`](super::ExternalProvider::id)).
     pub fn new(
         provider: impl Into<String>,
         kind: ProviderErrorKind,
@@ -220,6 +111,7 @@ impl ProviderError {
             kind,
             message: message.into(),
             reference: None,
+            offset: None,
             candidates: Vec::new(),
             retry_after: None,
             source: None,
@@ -230,6 +122,34 @@ impl ProviderError {
     #[must_use]
     pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
         self.0.reference = Some(reference.into());
+        self
+    }
+
+    /// A malformed reference: kind [`ProviderErrorKind::InvalidReference`], naming the
+    /// reference and the byte offset of the problem in it.
+    ///
+    /// ```
+    /// use request_vault::{ProviderError, ProviderErrorKind};
+    ///
+    /// let err = ProviderError::invalid_reference("env", "env:/PATH", 3, "expected `env://NAME`");
+    /// assert_eq!(err.kind(), ProviderErrorKind::InvalidReference);
+    /// assert_eq!(err.offset(), Some(3));
+    /// ```
+    pub fn invalid_reference(
+        provider: impl Into<String>,
+        reference: impl Into<String>,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        ProviderError::new(provider, ProviderErrorKind::InvalidReference, message)
+            .with_reference(reference)
+            .with_offset(offset)
+    }
+
+    /// Records the byte offset of the problem in the reference.
+    #[must_use]
+    pub fn with_offset(mut self, offset: usize) -> Self {
+        self.0.offset = Some(offset);
         self
     }
 
@@ -256,16 +176,23 @@ impl ProviderError {
 
     /// A copy of this error without its source (which cannot be cloned), for handing one
     /// shared failure to each reference that met it.
+    #[cfg_attr(not(feature = "onepassword"), allow(dead_code))]
     pub(crate) fn duplicate(&self) -> ProviderError {
         ProviderError(Box::new(Details {
             provider: self.0.provider.clone(),
             kind: self.0.kind,
             message: self.0.message.clone(),
             reference: self.0.reference.clone(),
+            offset: self.0.offset,
             candidates: self.0.candidates.clone(),
             retry_after: self.0.retry_after,
             source: None,
         }))
+    }
+
+    /// Takes the underlying error out, for the one conversion into the crate's `Error`.
+    pub(crate) fn take_source(&mut self) -> Option<BoxError> {
+        self.0.source.take()
     }
 
     /// The id of the provider that failed.
@@ -288,6 +215,12 @@ impl ProviderError {
         self.0.reference.as_deref()
     }
 
+    /// The byte offset of the problem in the reference, for
+    /// [`InvalidReference`](ProviderErrorKind::InvalidReference) errors.
+    pub fn offset(&self) -> Option<usize> {
+        self.0.offset
+    }
+
     /// The IDs of the candidates when the match was [ambiguous](ProviderErrorKind::Ambiguous).
     pub fn candidates(&self) -> &[String] {
         &self.0.candidates
@@ -306,7 +239,11 @@ impl fmt::Display for ProviderError {
             write!(f, " (candidates: {})", self.0.candidates.join(", "))?;
         }
         if let Some(reference) = &self.0.reference {
-            write!(f, " (reference `{reference}`)")?;
+            write!(f, " (reference `{reference}`")?;
+            if let Some(offset) = self.0.offset {
+                write!(f, " at byte {offset}")?;
+            }
+            f.write_str(")")?;
         }
         Ok(())
     }
@@ -345,5 +282,16 @@ mod tests {
         assert!(ProviderErrorKind::Timeout.is_transient());
         assert!(!ProviderErrorKind::NotFound.is_transient());
         assert!(!ProviderErrorKind::Unauthorized.is_transient());
+    }
+
+    #[test]
+    fn invalid_references_carry_their_offset() {
+        let err = ProviderError::invalid_reference("env", "env:/x", 3, "expected `env://NAME`");
+        assert_eq!(err.offset(), Some(3));
+        assert_eq!(err.duplicate().offset(), Some(3));
+        assert_eq!(
+            err.to_string(),
+            "invalid reference: expected `env://NAME` (reference `env:/x` at byte 3)"
+        );
     }
 }

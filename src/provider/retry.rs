@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::provider::ProviderError;
+use super::ProviderError;
 
 /// How a provider retries transient failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

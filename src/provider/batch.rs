@@ -1,0 +1,84 @@
+//! Batch assembly: one result per reference, in order, however the work was grouped, and the
+//! grouping itself (each distinct key once, in order of first appearance).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// One slot per reference of a batch, filled in any order. A slot left empty when the batch
+/// finishes becomes the error `missing` makes, so no reference ever goes without an answer.
+pub(crate) struct Slots<T> {
+    slots: Vec<Option<T>>,
+}
+
+impl<T> Slots<T> {
+    /// `len` empty slots.
+    pub(crate) fn new(len: usize) -> Self {
+        Slots {
+            slots: std::iter::repeat_with(|| None).take(len).collect(),
+        }
+    }
+
+    /// Fills slot `index` (a later fill replaces an earlier one).
+    pub(crate) fn set(&mut self, index: usize, value: T) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            *slot = Some(value);
+        }
+    }
+
+    /// Whether slot `index` is filled.
+    pub(crate) fn is_set(&self, index: usize) -> bool {
+        self.slots.get(index).is_some_and(Option::is_some)
+    }
+
+    /// The results in order; an empty slot becomes `missing(index)`.
+    pub(crate) fn finish(self, mut missing: impl FnMut(usize) -> T) -> Vec<T> {
+        self.slots
+            .into_iter()
+            .enumerate()
+            .map(|(index, slot)| slot.unwrap_or_else(|| missing(index)))
+            .collect()
+    }
+}
+
+/// The distinct keys in order of first appearance, and for each input the index of its key
+/// among them. Linear in the number of inputs.
+///
+/// Used so that a batch fetches each distinct secret (or item, or version) once however many
+/// references point into it.
+pub(crate) fn distinct<K: Eq + Hash + Clone>(
+    keys: impl IntoIterator<Item = K>,
+) -> (Vec<K>, Vec<usize>) {
+    let mut index: HashMap<K, usize> = HashMap::new();
+    let mut unique = Vec::new();
+    let positions = keys
+        .into_iter()
+        .map(|key| {
+            *index.entry(key.clone()).or_insert_with(|| {
+                unique.push(key);
+                unique.len() - 1
+            })
+        })
+        .collect();
+    (unique, positions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_slots_become_the_missing_value() {
+        let mut slots = Slots::new(3);
+        slots.set(2, "c");
+        slots.set(0, "a");
+        assert!(slots.is_set(0) && !slots.is_set(1));
+        assert_eq!(slots.finish(|_| "none"), ["a", "none", "c"]);
+    }
+
+    #[test]
+    fn distinct_keeps_first_appearance_order() {
+        let (unique, positions) = distinct(["b", "a", "b", "c", "a"]);
+        assert_eq!(unique, ["b", "a", "c"]);
+        assert_eq!(positions, [0, 1, 0, 2, 1]);
+    }
+}
