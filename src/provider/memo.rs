@@ -23,7 +23,7 @@ enum Slot<V> {
 }
 
 pub(crate) struct Memo<K, V> {
-    ttl: Duration,
+    ttl: Mutex<Duration>,
     state: Mutex<(HashMap<K, Slot<V>>, u64)>,
 }
 
@@ -34,9 +34,26 @@ where
 {
     pub(crate) fn new(ttl: Duration) -> Arc<Self> {
         Arc::new(Memo {
-            ttl,
+            ttl: Mutex::new(ttl),
             state: Mutex::new((HashMap::new(), 0)),
         })
+    }
+
+    /// How long values are kept.
+    pub(crate) fn ttl(&self) -> Duration {
+        *self
+            .ttl
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Changes how long values fetched from now on are kept (a provider following the
+    /// vault's TTL once it is attached). Values kept already keep their expiry.
+    pub(crate) fn set_ttl(&self, ttl: Duration) {
+        *self
+            .ttl
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = ttl;
     }
 
     fn state(&self) -> MutexGuard<'_, (HashMap<K, Slot<V>>, u64)> {
@@ -109,8 +126,8 @@ where
             return;
         }
         let ttl = match result {
-            Ok((_, Some(max_age))) => self.ttl.min(*max_age),
-            _ => self.ttl,
+            Ok((_, Some(max_age))) => self.ttl().min(*max_age),
+            _ => self.ttl(),
         };
         match result {
             Ok((value, _)) if !ttl.is_zero() => {
@@ -193,6 +210,18 @@ mod tests {
             2,
             "fetched again after the lease"
         );
+    }
+
+    #[tokio::test]
+    async fn set_ttl_applies_to_later_fetches() {
+        let memo = Memo::<u8, u32>::new(Duration::ZERO);
+        let calls = Arc::new(AtomicUsize::new(0));
+        memo.get_leased(1, counting(&calls, None)).await.unwrap();
+        memo.set_ttl(Duration::from_secs(60));
+        assert_eq!(memo.ttl(), Duration::from_secs(60));
+        memo.get_leased(1, counting(&calls, None)).await.unwrap();
+        memo.get_leased(1, counting(&calls, None)).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
