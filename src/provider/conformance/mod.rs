@@ -1,11 +1,20 @@
 //! The conformance suite every [`ExternalProvider`] should pass, run through
-//! `Arc<dyn ExternalProvider>` as the vault uses it.
+//! `Arc<dyn ExternalProvider>` as the vault uses it (feature `conformance`).
 //!
 //! Give it the provider and a few cases you know the answer to: references that resolve to
 //! a known value, references that fail with a known kind, and malformed references. It
-//! checks the trait's contract: a stable id and scheme, offline reference checks,
-//! `resolve_all` agreeing with `resolve` in order and length, errors that carry their
-//! reference, and no value in any `Debug` or error output.
+//! checks the trait's contract: a stable id and scheme; offline reference checks that
+//! refuse malformed references with a byte offset; `resolve_all` agreeing with `resolve` in
+//! order and length, also when a reference is repeated in one batch; errors that carry
+//! their reference and provider id; `clear_cache` leaving the provider working; concurrent
+//! callers of one secret through a [`Vault`](crate::Vault) sharing one fetch; and no value
+//! or credential ([`check_with`] and [`Options::credential`]) in any `Debug`, `Display` or
+//! error output.
+//!
+//! For HTTP backends, [`FaultProxy`] sits between the provider and its (real or stand-in)
+//! server and injects transient faults: 5xx and 429 answers with `Retry-After`, dropped
+//! connections and slow answers; [`check_faults`] runs the transient-fault cases through
+//! it.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -52,6 +61,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::provider::{ExternalProvider, ProviderErrorKind};
 
+mod faults;
+
+pub use faults::{Fault, FaultProxy, check_faults};
+
 /// One reference and what the provider should answer.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -92,9 +105,39 @@ impl Case {
     }
 }
 
+/// What else [`check_with`] should know about the provider.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    credentials: Vec<SecretString>,
+}
+
+impl Options {
+    /// No credentials to look for.
+    pub fn new() -> Self {
+        Options::default()
+    }
+
+    /// A credential the provider was built with (a token, a password, a key): it must never
+    /// show in the provider's `Debug` or in an error.
+    #[must_use]
+    pub fn credential(mut self, credential: impl Into<SecretString>) -> Self {
+        self.credentials.push(credential.into());
+        self
+    }
+}
+
 /// Runs the suite; returns a description of every failure (empty when the provider
 /// conforms). Descriptions never include values.
 pub async fn check(provider: Arc<dyn ExternalProvider>, cases: &[Case]) -> Vec<String> {
+    check_with(provider, cases, &Options::default()).await
+}
+
+/// Runs the suite as [`check`] does, also looking for the credentials in `options`.
+pub async fn check_with(
+    provider: Arc<dyn ExternalProvider>,
+    cases: &[Case],
+    options: &Options,
+) -> Vec<String> {
     let mut failures = Vec::new();
     let values: Vec<&str> = cases
         .iter()
@@ -102,6 +145,13 @@ pub async fn check(provider: Arc<dyn ExternalProvider>, cases: &[Case]) -> Vec<S
             Expected::Value(v) if !v.expose_secret().is_empty() => Some(v.expose_secret()),
             _ => None,
         })
+        .chain(
+            options
+                .credentials
+                .iter()
+                .map(ExposeSecret::expose_secret)
+                .filter(|c| !c.is_empty()),
+        )
         .collect();
     let leaks = |text: &str| values.iter().any(|v| text.contains(v));
 
@@ -217,9 +267,151 @@ pub async fn check(provider: Arc<dyn ExternalProvider>, cases: &[Case]) -> Vec<S
     if !provider.resolve_all(&[]).await.is_empty() {
         failures.push("resolve_all of nothing returned something".to_owned());
     }
+
+    // A reference repeated in one batch gets the same answer in each place.
+    if let Some((reference, single)) = references.first().zip(singles.first()) {
+        let twice = provider.resolve_all(&[reference, reference]).await;
+        let answers: Vec<_> = twice
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .map(|v| v.expose_secret().to_owned())
+                    .map_err(|e| e.kind())
+            })
+            .collect();
+        if answers.len() != 2 || answers.iter().any(|a| a != single) {
+            failures.push(format!(
+                "resolve_all with `{reference}` twice did not answer it twice as resolve does"
+            ));
+        }
+    }
+
+    // After clear_cache the provider still resolves, and says the same.
+    provider.clear_cache();
+    for ((reference, single), case) in references.iter().zip(&singles).zip(&resolvable) {
+        if matches!(case.expected, Expected::Value(_)) {
+            let again = provider
+                .resolve(reference)
+                .await
+                .map(|v| v.expose_secret().to_owned())
+                .map_err(|e| e.kind());
+            if again != *single {
+                failures.push(format!(
+                    "after clear_cache, resolve(`{reference}`) answers differently"
+                ));
+            }
+        }
+    }
+
+    // Concurrent callers through a vault share one fetch and agree.
+    if let Some(case) = resolvable
+        .iter()
+        .find(|c| matches!(c.expected, Expected::Value(_)))
+    {
+        failures.extend(concurrent_callers(Arc::clone(&provider), case).await);
+    }
+
     if leaks(&format!("{provider:?}")) {
-        failures.push("the provider's Debug shows a secret value".to_owned());
+        failures.push("the provider's Debug shows a secret value or credential".to_owned());
     }
     provider.clear_cache();
     failures
+}
+
+/// 16 tasks resolve one linked secret through a vault at once: the provider is asked once,
+/// and every task gets the expected value.
+async fn concurrent_callers(provider: Arc<dyn ExternalProvider>, case: &Case) -> Vec<String> {
+    let mut failures = Vec::new();
+    let Expected::Value(expected) = &case.expected else {
+        return failures;
+    };
+    provider.clear_cache();
+    let counting = Arc::new(Counting {
+        inner: provider,
+        calls: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let vault = crate::Vault::new();
+    vault.add_shared_provider(Arc::clone(&counting) as Arc<dyn ExternalProvider>);
+    if let Err(e) = vault.link("conformance", &case.reference) {
+        failures.push(format!("Vault::link of `{}` failed: {e}", case.reference));
+        return failures;
+    }
+    let callers = (0..16).map(|_| vault.resolve("conformance"));
+    let outcomes = futures_util::future::join_all(callers).await;
+    if outcomes.iter().any(|o| {
+        !o.as_ref()
+            .is_ok_and(|v| v.expose_secret() == expected.expose_secret())
+    }) {
+        failures.push(format!(
+            "16 concurrent resolves of `{}` through a vault did not all get its value",
+            case.reference
+        ));
+    }
+    let calls = counting.calls.load(std::sync::atomic::Ordering::SeqCst);
+    if calls != 1 {
+        failures.push(format!(
+            "16 concurrent resolves of `{}` through a vault made {calls} provider calls, not 1",
+            case.reference
+        ));
+    }
+    failures
+}
+
+/// Counts the calls the vault makes to a provider.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn ExternalProvider>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ExternalProvider for Counting {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    fn scheme(&self) -> &str {
+        self.inner.scheme()
+    }
+
+    fn check_reference(&self, reference: &str) -> Result<(), crate::ProviderError> {
+        self.inner.check_reference(reference)
+    }
+
+    async fn resolve(&self, reference: &str) -> Result<SecretString, crate::ProviderError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.resolve(reference).await
+    }
+
+    async fn resolve_all(
+        &self,
+        references: &[&str],
+    ) -> Vec<Result<SecretString, crate::ProviderError>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.resolve_all(references).await
+    }
+
+    async fn resolve_leased(
+        &self,
+        reference: &str,
+    ) -> Result<crate::provider::Resolved, crate::ProviderError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.resolve_leased(reference).await
+    }
+
+    async fn resolve_all_leased(
+        &self,
+        references: &[&str],
+    ) -> Vec<Result<crate::provider::Resolved, crate::ProviderError>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.resolve_all_leased(references).await
+    }
+
+    fn attach(&self, context: &crate::provider::ProviderContext) {
+        self.inner.attach(context);
+    }
+
+    fn clear_cache(&self) {
+        self.inner.clear_cache();
+    }
 }
