@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::primitives::Blob;
@@ -18,7 +17,10 @@ use request_vault::{
 /// Settings that keep a test off the real AWS: a region, static credentials, empty profile
 /// files, and fast retries.
 fn builder(endpoint: &str, files: &tempfile::TempDir) -> AwsSecretsManagerBuilder {
-    let (config, credentials) = (files.path().join("config"), files.path().join("credentials"));
+    let (config, credentials) = (
+        files.path().join("config"),
+        files.path().join("credentials"),
+    );
     std::fs::write(&config, "").unwrap();
     std::fs::write(&credentials, "").unwrap();
     AwsSecretsManager::builder()
@@ -66,7 +68,12 @@ macro_rules! moto_or_skip {
 async fn plain_json_binary_and_arn_references() {
     let moto = moto_or_skip!();
     create(moto, "t1/plain", "just-a-string").await;
-    let arn = create(moto, "t1/json", r#"{"user":"admin","db":{"password":"p@ss/w0rd"}}"#).await;
+    let arn = create(
+        moto,
+        "t1/json",
+        r#"{"user":"admin","db":{"password":"p@ss/w0rd"}}"#,
+    )
+    .await;
     moto::admin(&moto.url())
         .create_secret()
         .name("t1/binary")
@@ -81,7 +88,10 @@ async fn plain_json_binary_and_arn_references() {
         ("ref+awssecrets://t1/json#user", "admin"),
         ("awssecrets://t1/json#/db/password", "p@ss/w0rd"),
         (&format!("awssecrets://{arn}#user"), "admin"),
-        (&format!("awssecrets://{}#user", &arn[..arn.len() - 7]), "admin"),
+        (
+            &format!("awssecrets://{}#user", &arn[..arn.len() - 7]),
+            "admin",
+        ),
         ("awssecrets://t1/binary", "AJ+Slg=="),
         ("awssecrets://t1/plain?region=us-east-1", "just-a-string"),
     ];
@@ -96,10 +106,16 @@ async fn plain_json_binary_and_arn_references() {
         assert_eq!(got.unwrap().expose_secret(), *expected, "{reference}");
     }
 
-    let missing_key = provider.resolve("awssecrets://t1/json#nope").await.unwrap_err();
+    let missing_key = provider
+        .resolve("awssecrets://t1/json#nope")
+        .await
+        .unwrap_err();
     assert_eq!(missing_key.kind(), ProviderErrorKind::NotFound);
     assert!(missing_key.message().contains("db, user"), "{missing_key}");
-    let not_json = provider.resolve("awssecrets://t1/plain#k").await.unwrap_err();
+    let not_json = provider
+        .resolve("awssecrets://t1/plain#k")
+        .await
+        .unwrap_err();
     assert_eq!(not_json.kind(), ProviderErrorKind::Unsupported);
     assert!(!not_json.to_string().contains("just-a-string"));
 }
@@ -140,7 +156,11 @@ async fn version_stages_and_ids() {
     let results = provider.resolve_all(&refs).await;
     let values: Vec<_> = results
         .iter()
-        .map(|r| r.as_ref().map(|v| v.expose_secret().to_owned()).map_err(|e| e.kind()))
+        .map(|r| {
+            r.as_ref()
+                .map(|v| v.expose_secret().to_owned())
+                .map_err(|e| e.kind())
+        })
         .collect();
     assert_eq!(
         values,
@@ -188,9 +208,20 @@ async fn a_batch_fails_only_its_missing_and_deleted_members() {
     assert_eq!(gone.kind(), ProviderErrorKind::NotFound);
     assert!(gone.message().contains("scheduled for deletion"), "{gone}");
     assert_eq!(results[3].as_ref().unwrap().expose_secret(), "vb");
-    assert_eq!(results[4].as_ref().unwrap_err().kind(), ProviderErrorKind::NotFound);
-    assert_eq!(results[5].as_ref().unwrap_err().kind(), ProviderErrorKind::InvalidReference);
-    assert_eq!(proxy.count("BatchGetSecretValue"), 1, "{:?}", proxy.counts());
+    assert_eq!(
+        results[4].as_ref().unwrap_err().kind(),
+        ProviderErrorKind::NotFound
+    );
+    assert_eq!(
+        results[5].as_ref().unwrap_err().kind(),
+        ProviderErrorKind::InvalidReference
+    );
+    assert_eq!(
+        proxy.count("BatchGetSecretValue"),
+        1,
+        "{:?}",
+        proxy.counts()
+    );
     assert_eq!(proxy.count("GetSecretValue"), 0, "{:?}", proxy.counts());
 }
 
@@ -213,7 +244,10 @@ async fn a_hundred_keys_in_twenty_secrets_take_one_call_cold_and_none_warm() {
     for s in 0..20 {
         for k in 0..5 {
             vault
-                .link(&format!("s{s}-k{k}"), &format!("awssecrets://t4/secret{s}#key{k}"))
+                .link(
+                    &format!("s{s}-k{k}"),
+                    &format!("awssecrets://t4/secret{s}#key{k}"),
+                )
                 .unwrap();
         }
     }
@@ -238,13 +272,21 @@ async fn throttling_is_retried_then_reported() {
     proxy.throttle_next(2);
     let value = provider.resolve("awssecrets://t5/s").await.unwrap();
     assert_eq!(value.expose_secret(), "v5");
-    assert_eq!(proxy.count("GetSecretValue"), 3, "two throttled, one answered");
+    assert_eq!(
+        proxy.count("GetSecretValue"),
+        3,
+        "two throttled, one answered"
+    );
 
     proxy.reset();
     proxy.throttle_next(100);
     let err = provider.resolve("awssecrets://t5/s").await.unwrap_err();
     assert_eq!(err.kind(), ProviderErrorKind::RateLimited);
-    assert_eq!(proxy.count("GetSecretValue"), 3, "the policy's 3 attempts, no SDK retries");
+    assert_eq!(
+        proxy.count("GetSecretValue"),
+        3,
+        "the policy's 3 attempts, no SDK retries"
+    );
     proxy.throttle_next(0);
 }
 
@@ -270,12 +312,25 @@ async fn assume_role_goes_through_sts() {
     assert_eq!(value.expose_secret(), "v6");
 
     let seen = proxy.seen();
-    let assume = seen.iter().find(|s| s.operation == "AssumeRole").expect("an AssumeRole call");
-    assert!(assume.body.contains("ExternalId=partner-42"), "{}", assume.body);
+    let assume = seen
+        .iter()
+        .find(|s| s.operation == "AssumeRole")
+        .expect("an AssumeRole call");
+    assert!(
+        assume.body.contains("ExternalId=partner-42"),
+        "{}",
+        assume.body
+    );
     assert!(assume.body.contains("RoleSessionName=request-vault-test"));
     assert!(assume.body.contains("DurationSeconds=900"));
-    assert!(assume.authorization.contains(ACCESS_KEY_ID), "signed with the base keys");
-    let get = seen.iter().find(|s| s.operation == "GetSecretValue").unwrap();
+    assert!(
+        assume.authorization.contains(ACCESS_KEY_ID),
+        "signed with the base keys"
+    );
+    let get = seen
+        .iter()
+        .find(|s| s.operation == "GetSecretValue")
+        .unwrap();
     assert!(
         !get.authorization.contains(ACCESS_KEY_ID),
         "the secret is read with the role's keys"
@@ -287,10 +342,24 @@ async fn wrong_credentials_and_denied_access() {
     // A moto of its own: checking auth is a server-wide switch.
     let Some(moto) = Moto::start() else { return };
     create(&moto, "t7/s", "v7").await;
-    moto.query("iam", &[("Action", "CreateUser"), ("UserName", "nobody"), ("Version", "2010-05-08")])
-        .await;
+    moto.query(
+        "iam",
+        &[
+            ("Action", "CreateUser"),
+            ("UserName", "nobody"),
+            ("Version", "2010-05-08"),
+        ],
+    )
+    .await;
     let keys = moto
-        .query("iam", &[("Action", "CreateAccessKey"), ("UserName", "nobody"), ("Version", "2010-05-08")])
+        .query(
+            "iam",
+            &[
+                ("Action", "CreateAccessKey"),
+                ("UserName", "nobody"),
+                ("Version", "2010-05-08"),
+            ],
+        )
         .await;
     let user_key = xml_text(&keys, "AccessKeyId").unwrap().to_owned();
     let user_secret = xml_text(&keys, "SecretAccessKey").unwrap().to_owned();
@@ -307,12 +376,19 @@ async fn wrong_credentials_and_denied_access() {
     let unknown = resolve("AKIAUNKNOWNKEY000000".into(), "whatever-secret".into()).await;
     assert_eq!(unknown.kind(), ProviderErrorKind::Unauthorized, "{unknown}");
     let wrong_secret = resolve(user_key.clone(), "not-the-secret".into()).await;
-    assert_eq!(wrong_secret.kind(), ProviderErrorKind::Unauthorized, "{wrong_secret}");
+    assert_eq!(
+        wrong_secret.kind(),
+        ProviderErrorKind::Unauthorized,
+        "{wrong_secret}"
+    );
     let denied = resolve(user_key.clone(), user_secret.clone()).await;
     assert_eq!(denied.kind(), ProviderErrorKind::Forbidden, "{denied}");
     for err in [&unknown, &wrong_secret, &denied] {
         let text = format!("{err} {err:?}");
-        assert!(!text.contains(&user_secret) && !text.contains("not-the-secret"), "{text}");
+        assert!(
+            !text.contains(&user_secret) && !text.contains("not-the-secret"),
+            "{text}"
+        );
     }
 
     // check() passes on credentials that AWS accepts but may not list, and fails on others.
@@ -394,7 +470,11 @@ async fn nothing_leaks_into_debug_errors_or_logs() {
     let got = provider.resolve("awssecrets://t8/s#k").await.unwrap();
     assert_eq!(got.expose_secret(), value);
     let errors: Vec<String> = provider
-        .resolve_all(&["awssecrets://t8/s#nope", "awssecrets://t8/missing", "awssecrets://t8/s?version_stage=X"])
+        .resolve_all(&[
+            "awssecrets://t8/s#nope",
+            "awssecrets://t8/missing",
+            "awssecrets://t8/s?version_stage=X",
+        ])
         .await
         .into_iter()
         .map(|r| {
@@ -421,7 +501,7 @@ async fn conformance() {
     create(moto, "t9/plain", "plain9").await;
     let (provider, _files) = provider(&moto.url()).await;
     let failures = check(
-        Arc::new(provider),
+        std::sync::Arc::new(provider),
         &[
             Case::value("awssecrets://t9/json#user", "u9"),
             Case::value("ref+awssecrets://t9/json#/pass", "p9"),

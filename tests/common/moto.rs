@@ -6,6 +6,9 @@
 //! Without Python and moto the tests print why and skip; `REQUEST_VAULT_REQUIRE_EXTERNAL=1`
 //! turns that into a failure.
 
+// Shared by the tests and the bench, which each use a part.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -93,7 +96,8 @@ impl Moto {
         loop {
             if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                let request = "GET /moto-api/data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+                let request =
+                    "GET /moto-api/data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
                 if stream.write_all(request.as_bytes()).is_ok() {
                     let mut answer = [0u8; 12];
                     if std::io::Read::read(&mut stream, &mut answer).is_ok_and(|n| n > 0) {
