@@ -67,7 +67,7 @@
 //! | `onepassword` (default) | [`OnePassword`]: `op://` references |
 //! | `ssh` | the `ssh-format=openssh` attribute of `op://` references |
 //! | `file` (default) | the age-encrypted vault file, lock/unlock, export and import |
-//! | `aws` | AWS Secrets Manager: `awssecrets://` references |
+//! | `aws` | [`AwsSecretsManager`]: `awssecrets://` references (needs Rust 1.94.1) |
 //! | `hashicorp` | HashiCorp Vault: `vault://` references |
 //! | `azure` | Azure Key Vault: `azurekeyvault://` references |
 //! | `conformance` | [`provider::conformance`], the suite a provider should pass |
@@ -130,7 +130,14 @@ mod store;
 #[cfg_attr(docsrs, doc(cfg(feature = "onepassword")))]
 pub mod onepassword;
 
+#[cfg(feature = "aws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
+pub mod aws;
+
 pub use async_trait::async_trait;
+#[cfg(feature = "aws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
+pub use aws::{AwsSecretsManager, AwsSecretsManagerBuilder};
 pub use domain::DomainPattern;
 pub use error::{BoxError, Error, ErrorKind, Result};
 #[cfg(feature = "file")]

@@ -5,6 +5,8 @@
 
 pub mod connect;
 pub mod http;
+#[cfg(feature = "aws")]
+pub mod moto;
 #[cfg(feature = "onepassword")]
 pub mod op;
 

@@ -1,0 +1,425 @@
+//! [`AwsSecretsManagerBuilder`]: region, credentials, role, endpoints, retries and timeouts,
+//! turned into the AWS SDK's configuration.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_sdk_secretsmanager::config::retry::RetryConfig;
+use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::Error;
+use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
+
+use super::{AwsSecretsManager, PROVIDER_ID};
+
+/// The AWS SDK behaviour version this crate was written and tested against, set in code so
+/// that an SDK upgrade never changes defaults under a caller (and so that the library never
+/// turns on the SDK's `behavior-version-latest` feature for its users).
+fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
+/// How many Secrets Manager calls a batch makes at once unless configured.
+pub const DEFAULT_AWS_CONCURRENCY: usize = 8;
+
+/// A role to assume with STS before reading secrets, as Postman Vault offers: the role's
+/// ARN, and optionally an external ID, a session name and a session duration.
+///
+/// ```
+/// use std::time::Duration;
+/// use request_vault::aws::AssumeRole;
+///
+/// let role = AssumeRole::new("arn:aws:iam::123456789012:role/vault-reader")
+///     .external_id("partner-42")
+///     .session_name("request-vault")
+///     .duration(Duration::from_secs(900));
+/// assert_eq!(role.role_arn(), "arn:aws:iam::123456789012:role/vault-reader");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[must_use]
+pub struct AssumeRole {
+    role_arn: String,
+    external_id: Option<String>,
+    session_name: Option<String>,
+    duration: Option<Duration>,
+}
+
+impl AssumeRole {
+    /// The role `role_arn` (`arn:aws:iam::ACCOUNT:role/NAME`).
+    pub fn new(role_arn: impl Into<String>) -> Self {
+        AssumeRole {
+            role_arn: role_arn.into(),
+            external_id: None,
+            session_name: None,
+            duration: None,
+        }
+    }
+
+    /// The external ID the role's trust policy asks for.
+    pub fn external_id(mut self, external_id: impl Into<String>) -> Self {
+        self.external_id = Some(external_id.into());
+        self
+    }
+
+    /// The role session name (shown in CloudTrail); the SDK picks one when unset.
+    pub fn session_name(mut self, session_name: impl Into<String>) -> Self {
+        self.session_name = Some(session_name.into());
+        self
+    }
+
+    /// How long the assumed credentials last (STS allows 15 minutes up to the role's
+    /// maximum, one hour by default). They are renewed before they expire.
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    /// The role's ARN.
+    pub fn role_arn(&self) -> &str {
+        &self.role_arn
+    }
+}
+
+impl From<&str> for AssumeRole {
+    fn from(role_arn: &str) -> Self {
+        AssumeRole::new(role_arn)
+    }
+}
+
+impl From<String> for AssumeRole {
+    fn from(role_arn: String) -> Self {
+        AssumeRole::new(role_arn)
+    }
+}
+
+// Hand-written for symmetry with the builder; an external ID is not a secret but is kept
+// out of logs all the same.
+impl fmt::Debug for AssumeRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssumeRole")
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "<set>"))
+            .field("session_name", &self.session_name)
+            .field("duration", &self.duration)
+            .finish()
+    }
+}
+
+struct StaticKeys {
+    access_key_id: String,
+    secret_access_key: SecretString,
+}
+
+/// Options for an [`AwsSecretsManager`] provider. Anything left unset comes from the
+/// standard AWS chain (environment, shared config and credentials files with profiles and
+/// SSO, web identity, ECS and EC2 instance metadata), as [`AwsSecretsManager::from_env`]
+/// uses it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use request_vault::AwsSecretsManager;
+/// use request_vault::aws::AssumeRole;
+/// use request_vault::provider::RetryPolicy;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), request_vault::Error> {
+/// let provider = AwsSecretsManager::builder()
+///     .region("eu-west-1")
+///     .profile("ci")
+///     .assume_role(AssumeRole::new("arn:aws:iam::123456789012:role/vault-reader").external_id("x-42"))
+///     .timeout(Duration::from_secs(5))
+///     .retry(RetryPolicy::default().max_attempts(3))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Retries and timeouts
+///
+/// The SDK's own retries are turned off: each Secrets Manager call is one HTTP attempt,
+/// and the provider's [`RetryPolicy`] (see [`retry`](Self::retry)) retries throttling,
+/// timeouts, dropped connections and 5xx answers, so that one policy governs every
+/// provider of the crate and a call is never retried twice over. Each attempt is bounded by
+/// [`timeout`](Self::timeout) (30 s unless set) and its connection by
+/// [`connect_timeout`](Self::connect_timeout) (10 s unless set). Credential providers
+/// (STS for an assumed role, SSO, instance metadata) keep the SDK's standard retries, as
+/// their answers are cached and renewed ahead of expiry.
+#[must_use]
+pub struct AwsSecretsManagerBuilder {
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    sts_endpoint_url: Option<String>,
+    keys: Option<StaticKeys>,
+    session_token: Option<SecretString>,
+    profile: Option<String>,
+    profile_files: Option<(PathBuf, PathBuf)>,
+    assume_role: Option<AssumeRole>,
+    retry: RetryPolicy,
+    timeout: Duration,
+    connect_timeout: Duration,
+    concurrency: usize,
+}
+
+impl Default for AwsSecretsManagerBuilder {
+    fn default() -> Self {
+        AwsSecretsManagerBuilder {
+            region: None,
+            endpoint_url: None,
+            sts_endpoint_url: None,
+            keys: None,
+            session_token: None,
+            profile: None,
+            profile_files: None,
+            assume_role: None,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            concurrency: DEFAULT_AWS_CONCURRENCY,
+        }
+    }
+}
+
+impl AwsSecretsManagerBuilder {
+    /// The region secrets are read from, unless a reference names its own (an ARN's region,
+    /// or `?region=`). Unset: `AWS_REGION`, the profile, or instance metadata.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sends Secrets Manager calls to `url` instead of AWS's endpoint: a VPC endpoint, an
+    /// emulator such as moto or LocalStack, a proxy. Only Secrets Manager is redirected
+    /// (STS, SSO and instance metadata are not; see
+    /// [`sts_endpoint_url`](Self::sts_endpoint_url)). `AWS_ENDPOINT_URL_SECRETS_MANAGER`
+    /// does the same from the environment.
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Sends the STS calls of [`assume_role`](Self::assume_role) to `url` (an emulator, a
+    /// VPC endpoint). `AWS_ENDPOINT_URL_STS` does the same from the environment.
+    pub fn sts_endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.sts_endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Static credentials: an access key ID and its secret access key (kept as a
+    /// [`SecretString`], never printed). Replaces the credential chain.
+    pub fn static_credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<SecretString>,
+    ) -> Self {
+        self.keys = Some(StaticKeys {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+        });
+        self
+    }
+
+    /// The session token that goes with temporary [static
+    /// credentials](Self::static_credentials) (`AWS_SESSION_TOKEN`'s counterpart).
+    pub fn session_token(mut self, token: impl Into<SecretString>) -> Self {
+        self.session_token = Some(token.into());
+        self
+    }
+
+    /// The named profile of the shared config and credentials files (`AWS_PROFILE`'s
+    /// counterpart), for its credentials (keys, SSO, a role, a process) and its region.
+    pub fn profile(mut self, name: impl Into<String>) -> Self {
+        self.profile = Some(name.into());
+        self
+    }
+
+    /// Reads profiles from these files instead of `~/.aws/config` and
+    /// `~/.aws/credentials` (`AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE`'s
+    /// counterparts).
+    pub fn profile_files(
+        mut self,
+        config: impl Into<PathBuf>,
+        credentials: impl Into<PathBuf>,
+    ) -> Self {
+        self.profile_files = Some((config.into(), credentials.into()));
+        self
+    }
+
+    /// Assumes a role with STS (an ARN, or an [`AssumeRole`] with an external ID, a session
+    /// name and a duration) using the other credentials, and reads secrets as that role.
+    pub fn assume_role(mut self, role: impl Into<AssumeRole>) -> Self {
+        self.assume_role = Some(role.into());
+        self
+    }
+
+    /// How transient failures (throttling, timeouts, dropped connections, 5xx) are retried.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The longest one attempt of a Secrets Manager call may take.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest connecting to Secrets Manager may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How many Secrets Manager calls a batch makes at once (at least 1).
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = limit.max(1);
+        self
+    }
+
+    /// Loads the configuration (resolving what was left unset through the standard AWS
+    /// chain) and builds the provider. Credentials are fetched lazily, on the first call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when a session token
+    /// is given without static credentials, or an endpoint URL is not an http(s) URL.
+    /// Missing credentials or region are reported by [`AwsSecretsManager::check`] and by
+    /// the first resolve, since a reference may name its own region.
+    pub async fn build(self) -> Result<AwsSecretsManager, Error> {
+        let configuration = |message: String| {
+            Error::from(ProviderError::new(
+                PROVIDER_ID,
+                ProviderErrorKind::Configuration,
+                message,
+            ))
+        };
+        if self.session_token.is_some() && self.keys.is_none() {
+            return Err(configuration(
+                "a session token needs static credentials (`.static_credentials(id, secret)`)"
+                    .to_owned(),
+            ));
+        }
+        for url in [&self.endpoint_url, &self.sts_endpoint_url]
+            .into_iter()
+            .flatten()
+        {
+            match url::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                _ => {
+                    return Err(configuration(format!(
+                        "the endpoint URL `{url}` is not an http(s) URL"
+                    )));
+                }
+            }
+        }
+
+        let description = self.describe();
+        let mut loader = aws_config::defaults(behavior_version())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(self.connect_timeout)
+                    .operation_attempt_timeout(self.timeout)
+                    .build(),
+            );
+        if let Some(region) = &self.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some((config, credentials)) = &self.profile_files {
+            loader = loader.profile_files(
+                EnvConfigFiles::builder()
+                    .with_file(EnvConfigFileKind::Config, config)
+                    .with_file(EnvConfigFileKind::Credentials, credentials)
+                    .build(),
+            );
+        }
+        if let Some(keys) = &self.keys {
+            loader = loader.credentials_provider(Credentials::new(
+                keys.access_key_id.clone(),
+                keys.secret_access_key.expose_secret(),
+                self.session_token
+                    .as_ref()
+                    .map(|token| token.expose_secret().to_owned()),
+                None,
+                "request-vault",
+            ));
+        }
+        let mut sdk_config = loader.load().await;
+
+        if let Some(role) = &self.assume_role {
+            sdk_config = assume(&sdk_config, role, self.sts_endpoint_url.as_deref()).await;
+        }
+
+        let mut config = aws_sdk_secretsmanager::config::Builder::from(&sdk_config);
+        if let Some(url) = &self.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        Ok(AwsSecretsManager::new(
+            config.build(),
+            sdk_config.region().map(|r| r.as_ref().to_owned()),
+            self.retry,
+            self.concurrency,
+            description,
+        ))
+    }
+
+    fn describe(&self) -> String {
+        let credentials = match (&self.keys, &self.profile) {
+            (Some(_), _) => "static credentials".to_owned(),
+            (None, Some(profile)) => format!("profile `{profile}`"),
+            (None, None) => "the default credential chain".to_owned(),
+        };
+        match &self.assume_role {
+            Some(role) => format!("{credentials}, assuming role `{}`", role.role_arn),
+            None => credentials,
+        }
+    }
+}
+
+/// The configuration with credentials of `role`, assumed with the configuration's own.
+async fn assume(base: &SdkConfig, role: &AssumeRole, sts_endpoint_url: Option<&str>) -> SdkConfig {
+    // Credential calls keep the SDK's standard retries (see the builder's docs).
+    let mut sts = base.to_builder().retry_config(RetryConfig::standard());
+    if let Some(url) = sts_endpoint_url {
+        sts = sts.endpoint_url(url);
+    }
+    let mut provider = AssumeRoleProvider::builder(role.role_arn.clone()).configure(&sts.build());
+    if let Some(external_id) = &role.external_id {
+        provider = provider.external_id(external_id);
+    }
+    if let Some(session_name) = &role.session_name {
+        provider = provider.session_name(session_name);
+    }
+    if let Some(duration) = role.duration {
+        provider = provider.session_length(duration);
+    }
+    let provider = provider.build().await;
+    base.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+// Hand-written: the builder holds credentials.
+impl fmt::Debug for AwsSecretsManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsSecretsManagerBuilder")
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("sts_endpoint_url", &self.sts_endpoint_url)
+            .field("credentials", &self.describe())
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
