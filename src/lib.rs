@@ -130,7 +130,13 @@ mod store;
 #[cfg_attr(docsrs, doc(cfg(feature = "onepassword")))]
 pub mod onepassword;
 
+#[cfg(feature = "azure")]
+mod azure;
+
 pub use async_trait::async_trait;
+#[cfg(feature = "azure")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
+pub use azure::{AzureKeyVault, AzureKeyVaultBuilder};
 pub use domain::DomainPattern;
 pub use error::{BoxError, Error, ErrorKind, Result};
 #[cfg(feature = "file")]
