@@ -144,7 +144,7 @@ impl AzureKeyVaultBuilder {
         self
     }
 
-    /// The Key Vault REST API version to ask for ([`API_VERSION`] unless set).
+    /// The Key Vault REST API version to ask for (`7.5` unless set).
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();
         self
@@ -156,8 +156,7 @@ impl AzureKeyVaultBuilder {
         self
     }
 
-    /// How many secrets a batch fetches at once ([`DEFAULT_CONCURRENCY`] unless set; at
-    /// least 1).
+    /// How many secrets a batch fetches at once (16 unless set; at least 1).
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.concurrency = limit.max(1);
         self

@@ -79,8 +79,25 @@ pub const DEFAULT_DNS_SUFFIX: &str = "vault.azure.net";
 /// How many secrets a batch fetches at once unless configured.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
-/// Resolves `azurekeyvault://` references from Azure Key Vault. Cheap to clone; clones share
-/// credentials and tokens.
+/// Resolves `azurekeyvault://VAULT/SECRET[/VERSION][#KEY]` references (a `ref+` prefix is
+/// accepted) from Azure Key Vault, signed in with Microsoft Entra ID. Cheap to clone; clones
+/// share credentials and tokens.
+///
+/// - `VAULT` is reached at `https://VAULT.vault.azure.net` (see
+///   [`dns_suffix`](AzureKeyVaultBuilder::dns_suffix) and
+///   [`vault_url`](AzureKeyVaultBuilder::vault_url)); `VERSION` pins a version; `#KEY` or
+///   `#/a/b` picks a field of a JSON value. Names follow Key Vault's rules and are checked
+///   offline, with the byte offset of a problem.
+/// - Tokens are kept until shortly before they expire (one request per tenant and scope) and
+///   renewed once when a vault refuses one. Key Vault's authentication challenge is followed
+///   as the official SDKs do; a challenge naming a resource outside the vault's domain is
+///   refused ([`ProviderErrorKind::Unauthorized`](crate::ProviderErrorKind::Unauthorized))
+///   and no token is requested for it.
+/// - A disabled secret fails with [`ProviderErrorKind::Forbidden`](crate::ProviderErrorKind::Forbidden)
+///   and says so; an expired or not-yet-valid one is served (Key Vault treats `exp` and `nbf`
+///   as informational) with a `tracing` warning naming the secret. A missing one is
+///   `NotFound`, throttling is retried (honouring `Retry-After`) and then `RateLimited`.
+/// - A batch fetches each distinct (vault, secret, version) once.
 ///
 /// Build one with [`AzureKeyVault::from_env`] or [`AzureKeyVault::builder`]:
 ///
@@ -89,7 +106,7 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 ///
 /// let provider = AzureKeyVault::builder()
 ///     .dns_suffix("vault.azure.cn")
-///     .authority_host("https://login.chinacloudapi.cn")?
+///     .authority_host("https://login.chinacloudapi.cn")
 ///     .client_secret("00000000-0000-0000-0000-000000000000", "app-client-id", "client-secret")?;
 /// # Ok::<(), request_vault::Error>(())
 /// ```

@@ -779,7 +779,7 @@ fn vault_request(state: &State, vault: &str, request: &Request) -> Option<Reply>
         }
         None => {}
     }
-    if request.query.get("api-version").is_none() {
+    if !request.query.contains_key("api-version") {
         return kv_error(
             400,
             "BadParameter",
