@@ -473,6 +473,76 @@ mod tests {
         assert_eq!(err.kind(), ProviderErrorKind::Configuration);
     }
 
+    fn endpoints(imds: &str) -> Endpoints {
+        Endpoints {
+            http: reqwest::Client::new(),
+            authority_host: Url::parse(DEFAULT_AUTHORITY_HOST).unwrap(),
+            imds_endpoint: Url::parse(imds).unwrap(),
+            retry: RetryPolicy::never(),
+            cli_timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// An address on loopback where nothing listens.
+    fn closed_port() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}/metadata/identity/oauth2/token")
+    }
+
+    #[tokio::test]
+    async fn the_chain_falls_through_to_the_cli_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let az = dir.path().join("az");
+        std::fs::write(
+            &az,
+            "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/calls\"\necho '{\"accessToken\": \"cli-token\", \"expires_on\": 4000000000}'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let chain = from_env(|_| None, az.clone()).unwrap();
+        let endpoints = endpoints(&closed_port());
+        let token = chain
+            .token(&endpoints, None, "https://vault.azure.net/.default")
+            .await
+            .unwrap();
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&token.token),
+            "cli-token"
+        );
+        assert!(token.lifetime > Duration::from_secs(3600));
+        let Credential::Chain { chosen, .. } = &chain else {
+            unreachable!()
+        };
+        assert_eq!(*chosen.lock().unwrap(), Some(1), "the CLI is kept");
+        chain
+            .token(&endpoints, Some("t2"), "https://vault.azure.net/.default")
+            .await
+            .unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert!(
+            calls.lines().nth(1).unwrap().ends_with("--tenant t2"),
+            "{calls}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_chain_says_what_it_tried() {
+        let chain = from_env(|_| None, PathBuf::from("/nonexistent/az")).unwrap();
+        let err = chain
+            .token(
+                &endpoints(&closed_port()),
+                None,
+                "https://vault.azure.net/.default",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ProviderErrorKind::Configuration);
+        assert!(err.message().contains("managed identity (IMDS):"), "{err}");
+        assert!(err.message().contains("Azure CLI:"), "{err}");
+    }
+
     #[test]
     fn managed_identities_ignore_challenged_tenants() {
         let managed = Credential::ManagedIdentity {
