@@ -3,7 +3,7 @@
 //! secret reads) and a warm one (all cached: no request). The request counts are asserted
 //! once and printed; criterion measures the wall time of each.
 
-#[path = "../tests/common/azure.rs"]
+#[path = "../tests/common/azure/mod.rs"]
 mod azure;
 
 use azure::{AzureServer, CLIENT_ID, CLIENT_SECRET, TENANT};

@@ -206,7 +206,15 @@ impl std::fmt::Debug for AzureKeyVault {
                 "authority_host",
                 &self.client.endpoints.authority_host.as_str(),
             )
-            .field("vault_urls", &self.client.vault_urls)
+            .field(
+                "vault_urls",
+                &self
+                    .client
+                    .vault_urls
+                    .iter()
+                    .map(|(vault, url)| (vault.as_str(), url.as_str()))
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            )
             .field("api_version", &self.client.api_version)
             .finish_non_exhaustive()
     }
