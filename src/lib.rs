@@ -133,11 +133,17 @@ pub mod onepassword;
 #[cfg(feature = "aws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
 pub mod aws;
+#[cfg(feature = "azure")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
+pub mod azure;
 
 pub use async_trait::async_trait;
 #[cfg(feature = "aws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
 pub use aws::{AwsSecretsManager, AwsSecretsManagerBuilder};
+#[cfg(feature = "azure")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
+pub use azure::{AzureKeyVault, AzureKeyVaultBuilder};
 pub use domain::DomainPattern;
 pub use error::{BoxError, Error, ErrorKind, Result};
 #[cfg(feature = "file")]

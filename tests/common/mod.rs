@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "azure")]
+pub mod azure;
 pub mod connect;
 pub mod http;
 #[cfg(feature = "aws")]

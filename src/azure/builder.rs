@@ -1,0 +1,407 @@
+//! [`AzureKeyVaultBuilder`]: the settings of an [`AzureKeyVault`] (cloud, URLs, HTTP client,
+//! retries) and the methods that end it by picking a credential.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::Error;
+use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
+
+use super::client::Client;
+use super::credential::{
+    self, Credential, DEFAULT_AUTHORITY_HOST, DEFAULT_IMDS_ENDPOINT, Endpoints, ManagedSource,
+};
+use super::reference::check_vault_name;
+use super::{API_VERSION, AzureKeyVault, DEFAULT_CONCURRENCY, DEFAULT_DNS_SUFFIX, PROVIDER_ID};
+
+/// Settings for an [`AzureKeyVault`]; end with the method that picks the credential
+/// ([`client_secret`](Self::client_secret), [`managed_identity`](Self::managed_identity),
+/// [`workload_identity`](Self::workload_identity), [`azure_cli`](Self::azure_cli) or
+/// [`from_env`](Self::from_env)).
+///
+/// ```
+/// use std::time::Duration;
+/// use request_vault::AzureKeyVault;
+/// use request_vault::provider::RetryPolicy;
+///
+/// let provider = AzureKeyVault::builder()
+///     .dns_suffix("vault.usgovcloudapi.net")
+///     .authority_host("https://login.microsoftonline.us")
+///     .vault_url("prod-kv", "https://prod-kv.privatelink.vaultcore.usgovcloudapi.net")
+///     .retry(RetryPolicy::default().max_attempts(3))
+///     .timeout(Duration::from_secs(10))
+///     .user_assigned_identity("11111111-2222-3333-4444-555555555555")?;
+/// # Ok::<(), request_vault::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AzureKeyVaultBuilder {
+    client: Option<reqwest::Client>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    dns_suffix: String,
+    vault_urls: Vec<(String, String)>,
+    vaults: Vec<String>,
+    authority_host: Option<String>,
+    imds_endpoint: String,
+    retry: RetryPolicy,
+    api_version: String,
+    az_path: Option<PathBuf>,
+    concurrency: usize,
+}
+
+impl Default for AzureKeyVaultBuilder {
+    fn default() -> Self {
+        AzureKeyVaultBuilder {
+            client: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            dns_suffix: DEFAULT_DNS_SUFFIX.to_owned(),
+            vault_urls: Vec::new(),
+            vaults: Vec::new(),
+            authority_host: None,
+            imds_endpoint: DEFAULT_IMDS_ENDPOINT.to_owned(),
+            retry: RetryPolicy::default(),
+            api_version: API_VERSION.to_owned(),
+            az_path: None,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+fn configuration(message: impl Into<String>) -> Error {
+    Error::from(ProviderError::new(
+        PROVIDER_ID,
+        ProviderErrorKind::Configuration,
+        message,
+    ))
+}
+
+impl AzureKeyVaultBuilder {
+    /// The HTTP client for every request (TLS roots, proxies, DNS overrides); its own
+    /// timeouts then apply.
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The longest one request (or one `az` run) may take. Default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest connecting may take. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The Key Vault DNS suffix of the cloud: `vault.azure.net` (default), `vault.azure.cn`,
+    /// `vault.usgovcloudapi.net`. Vaults are reached at `https://VAULT.{suffix}`, tokens are
+    /// requested for `https://{suffix}/.default`, and challenges must name that resource.
+    pub fn dns_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.dns_suffix = suffix.into().trim().trim_matches('.').to_ascii_lowercase();
+        self
+    }
+
+    /// Reaches vault `vault` at `base_url` (`https://…`, a private endpoint or a test
+    /// server) instead of `https://VAULT.{suffix}`.
+    pub fn vault_url(mut self, vault: impl Into<String>, base_url: impl Into<String>) -> Self {
+        self.vault_urls.push((vault.into(), base_url.into()));
+        self
+    }
+
+    /// Names a vault for [`AzureKeyVault::check`] to list before any reference names it.
+    pub fn vault(mut self, vault: impl Into<String>) -> Self {
+        self.vaults.push(vault.into());
+        self
+    }
+
+    /// The Microsoft Entra ID host tokens are requested from: `https://login.microsoftonline.com`
+    /// (default; `AZURE_AUTHORITY_HOST` for [`from_env`](Self::from_env)),
+    /// `https://login.chinacloudapi.cn`, `https://login.microsoftonline.us`.
+    pub fn authority_host(mut self, host: impl Into<String>) -> Self {
+        self.authority_host = Some(host.into());
+        self
+    }
+
+    /// The Instance Metadata Service token endpoint managed identities use on VMs. Default
+    /// `http://169.254.169.254/metadata/identity/oauth2/token`.
+    pub fn imds_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.imds_endpoint = endpoint.into();
+        self
+    }
+
+    /// How transient failures (timeouts, dropped connections, 429, 5xx) are retried.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The Key Vault REST API version to ask for (`7.5` unless set).
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = version.into();
+        self
+    }
+
+    /// Where the Azure CLI is, when `az` is not on `PATH`.
+    pub fn az_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.az_path = Some(path.into());
+        self
+    }
+
+    /// How many secrets a batch fetches at once (16 unless set; at least 1).
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = limit.max(1);
+        self
+    }
+
+    /// Signs in as an app registration with a client secret.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when the tenant is
+    /// not a GUID or domain name, the client ID or secret is empty, or a setting is invalid
+    /// (a URL that is not `https://`, a malformed vault name).
+    pub fn client_secret(
+        self,
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: impl Into<SecretString>,
+    ) -> Result<AzureKeyVault, Error> {
+        let credential =
+            credential::client_secret(tenant_id.into(), client_id.into(), secret.into())?;
+        self.build(credential, None)
+    }
+
+    /// Signs in with the host's managed identity, system-assigned: App Service's
+    /// `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` when set, else IMDS.
+    ///
+    /// # Errors
+    ///
+    /// As [`client_secret`](Self::client_secret), for the settings and `IDENTITY_ENDPOINT`.
+    pub fn managed_identity(self) -> Result<AzureKeyVault, Error> {
+        self.managed(None)
+    }
+
+    /// Signs in with a user-assigned managed identity, by its client ID.
+    ///
+    /// # Errors
+    ///
+    /// As [`managed_identity`](Self::managed_identity).
+    pub fn user_assigned_identity(
+        self,
+        client_id: impl Into<String>,
+    ) -> Result<AzureKeyVault, Error> {
+        self.managed(Some(client_id.into()))
+    }
+
+    fn managed(self, client_id: Option<String>) -> Result<AzureKeyVault, Error> {
+        let source = credential::managed_source(&|name| env_var(name))?;
+        self.build(Credential::ManagedIdentity { source, client_id }, None)
+    }
+
+    /// Signs in with a managed identity through an App Service–style endpoint given here
+    /// rather than in `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`.
+    ///
+    /// # Errors
+    ///
+    /// As [`client_secret`](Self::client_secret), and when `endpoint` is not a URL.
+    pub fn app_service_identity(
+        self,
+        endpoint: &str,
+        header: impl Into<SecretString>,
+        client_id: Option<String>,
+    ) -> Result<AzureKeyVault, Error> {
+        let endpoint = Url::parse(endpoint)
+            .map_err(|_| configuration("the managed identity endpoint is not a URL"))?;
+        let source = ManagedSource::AppService {
+            endpoint,
+            header: header.into(),
+        };
+        self.build(Credential::ManagedIdentity { source, client_id }, None)
+    }
+
+    /// Signs in with workload identity federation from the environment the Azure Workload
+    /// Identity webhook sets: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
+    /// `AZURE_FEDERATED_TOKEN_FILE` (`AZURE_AUTHORITY_HOST` too, unless set here).
+    ///
+    /// # Errors
+    ///
+    /// As [`client_secret`](Self::client_secret), and when a variable is missing.
+    pub fn workload_identity(self) -> Result<AzureKeyVault, Error> {
+        let (Some(tenant), Some(client_id), Some(file)) = (
+            env_var("AZURE_TENANT_ID"),
+            env_var("AZURE_CLIENT_ID"),
+            env_var("AZURE_FEDERATED_TOKEN_FILE"),
+        ) else {
+            return Err(configuration(
+                "workload identity needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE",
+            ));
+        };
+        self.workload_identity_file(tenant, client_id, file)
+    }
+
+    /// Signs in with workload identity federation: the token in `token_file` (read anew at
+    /// each token request) is the client assertion for `client_id` in `tenant_id`.
+    ///
+    /// # Errors
+    ///
+    /// As [`client_secret`](Self::client_secret). A missing or empty file is reported when
+    /// a token is first needed.
+    pub fn workload_identity_file(
+        self,
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        token_file: impl Into<PathBuf>,
+    ) -> Result<AzureKeyVault, Error> {
+        let credential =
+            credential::workload_identity(tenant_id.into(), client_id.into(), token_file.into())?;
+        let authority = env_var("AZURE_AUTHORITY_HOST");
+        self.build(credential, authority)
+    }
+
+    /// Signs in as the Azure CLI's signed-in user (`az account get-access-token`).
+    ///
+    /// # Errors
+    ///
+    /// As [`client_secret`](Self::client_secret), for the settings. A missing `az` is
+    /// reported when a token is first needed, with how to install it.
+    pub fn azure_cli(self) -> Result<AzureKeyVault, Error> {
+        let program = self.az_program();
+        self.build(Credential::AzureCli { program }, None)
+    }
+
+    /// Signs in as the environment says; see [`AzureKeyVault::from_env`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when the environment
+    /// is half set (`AZURE_CLIENT_SECRET` without the tenant or client ID, say) or a setting
+    /// is invalid. Which credential works is found out when a token is first needed.
+    pub fn from_env(self) -> Result<AzureKeyVault, Error> {
+        let credential = credential::from_env(env_var, self.az_program())?;
+        self.build(credential, env_var("AZURE_AUTHORITY_HOST"))
+    }
+
+    fn az_program(&self) -> PathBuf {
+        self.az_path.clone().unwrap_or_else(|| PathBuf::from("az"))
+    }
+
+    fn build(
+        self,
+        credential: Credential,
+        env_authority: Option<String>,
+    ) -> Result<AzureKeyVault, Error> {
+        if self.dns_suffix.is_empty()
+            || !self
+                .dns_suffix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            return Err(configuration(format!(
+                "`{}` is not a DNS suffix such as `vault.azure.net`",
+                self.dns_suffix
+            )));
+        }
+        let authority = self
+            .authority_host
+            .or(env_authority)
+            .unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
+        let authority_host = https_url("the authority host", &authority)?;
+        let imds_endpoint = Url::parse(&self.imds_endpoint)
+            .ok()
+            .filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.username().is_empty()
+                    && u.password().is_none()
+            })
+            .ok_or_else(|| configuration("the IMDS endpoint is not an http(s) URL"))?;
+        let mut vault_urls = BTreeMap::new();
+        for (vault, url) in &self.vault_urls {
+            check_vault(vault)?;
+            let url = https_url(&format!("the URL of vault `{vault}`"), url)?;
+            vault_urls.insert(vault.to_ascii_lowercase(), url);
+        }
+        for vault in &self.vaults {
+            check_vault(vault)?;
+        }
+        let http = match self.client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.connect_timeout)
+                .build()
+                .map_err(|e| {
+                    Error::from(
+                        ProviderError::new(
+                            PROVIDER_ID,
+                            ProviderErrorKind::Configuration,
+                            "cannot build the HTTP client",
+                        )
+                        .with_source(e),
+                    )
+                })?,
+        };
+        let endpoints = Endpoints {
+            http,
+            authority_host,
+            imds_endpoint,
+            retry: self.retry,
+            cli_timeout: self.timeout,
+        };
+        let client = Client::new(
+            endpoints,
+            credential,
+            self.dns_suffix,
+            self.api_version,
+            vault_urls,
+        );
+        for vault in &self.vaults {
+            client.saw(vault);
+        }
+        Ok(AzureKeyVault {
+            client: Arc::new(client),
+            concurrency: self.concurrency,
+        })
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn check_vault(vault: &str) -> Result<(), Error> {
+    check_vault_name(vault).map_err(|(_, message)| configuration(format!("`{vault}`: {message}")))
+}
+
+/// An `https://` URL without credentials, query or fragment, ending in `/` so that paths
+/// join under it.
+fn https_url(what: &str, text: &str) -> Result<Url, Error> {
+    let mut url =
+        Url::parse(text.trim()).map_err(|_| configuration(format!("{what} is not a URL")))?;
+    if url.scheme() != "https" {
+        return Err(configuration(format!(
+            "{what} must be an https:// URL (tokens travel over it)"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(configuration(format!("{what} must not hold credentials")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(configuration(format!(
+            "{what} must have no query or fragment"
+        )));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
