@@ -51,6 +51,8 @@ pub(crate) struct ConnectSettings {
     pub(crate) retry: RetryPolicy,
     pub(crate) concurrency: usize,
     pub(crate) cache_ttl: Duration,
+    /// Whether the listings' TTL follows the vault's once attached (none was set).
+    pub(crate) follow_vault_ttl: bool,
 }
 
 pub(crate) struct Connect {
@@ -59,6 +61,7 @@ pub(crate) struct Connect {
     base: Url,
     token: RwLock<SecretString>,
     retry: RetryPolicy,
+    follow_vault_ttl: bool,
     requests: Semaphore,
     vaults: Arc<Memo<(), Arc<Vec<api::Vault>>>>,
     listings: Arc<Memo<String, Arc<Vec<api::ItemSummary>>>>,
@@ -89,6 +92,7 @@ impl Connect {
             base,
             token: RwLock::new(token),
             retry: settings.retry,
+            follow_vault_ttl: settings.follow_vault_ttl,
             requests: Semaphore::new(settings.concurrency.max(1)),
             vaults: Memo::new(settings.cache_ttl),
             listings: Memo::new(settings.cache_ttl),
@@ -105,6 +109,14 @@ impl Connect {
         *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
         self.clear_cache();
         Ok(())
+    }
+
+    /// Keeps listings for `ttl` from now on, unless the builder set a TTL of its own.
+    pub(crate) fn follow_ttl(&self, ttl: Duration) {
+        if self.follow_vault_ttl {
+            self.vaults.set_ttl(ttl);
+            self.listings.set_ttl(ttl);
+        }
     }
 
     pub(crate) fn clear_cache(&self) {
@@ -193,16 +205,64 @@ impl Connect {
                 wanted_items.push(key);
             }
         }
-        let items: HashMap<ItemKey, Outcome<Arc<api::Item>>> =
-            join_all(wanted_items.into_iter().map(|key| {
+        let mut items = self.fetch_items(wanted_items).await;
+
+        // Phase 3b: a segment shaped like an ID that matched no ID is a title (as the
+        // Connect SDKs treat it): look the pair up in the listings, then fetch what it names.
+        let segments = |r: &SecretReference| {
+            (
+                r.vault().as_str().to_ascii_lowercase(),
+                r.item().as_str().to_ascii_lowercase(),
+            )
+        };
+        let mut relocate: Vec<(Segment, Segment)> = Vec::new();
+        for reference in parsed.iter().flatten() {
+            let missed = item_of(reference)
+                .and_then(|key| items[&key].clone().map(drop))
+                .is_err_and(|e| e.kind() == ProviderErrorKind::NotFound);
+            if missed
+                && (reference.vault().is_id() || reference.item().is_id())
+                && !relocate.iter().any(|(v, i)| {
+                    v.matches(reference.vault().as_str()) && i.matches(reference.item().as_str())
+                })
+            {
+                relocate.push((reference.vault().clone(), reference.item().clone()));
+            }
+        }
+        let relocated: HashMap<(String, String), Outcome<ItemKey>> =
+            join_all(relocate.into_iter().map(|(vault, item)| {
                 let this = Arc::clone(self);
+                let tentative = vault_ids[&vault.as_str().to_ascii_lowercase()].clone();
                 async move {
-                    let item = this.item(&key).await;
-                    (key, item)
+                    let key = this.relocate(&vault, &item, tentative).await;
+                    (
+                        (
+                            vault.as_str().to_ascii_lowercase(),
+                            item.as_str().to_ascii_lowercase(),
+                        ),
+                        key,
+                    )
                 }
             }))
             .await
             .into_iter()
+            .collect();
+        let mut more: Vec<ItemKey> = Vec::new();
+        for key in relocated.values().flatten() {
+            if !items.contains_key(key) && !more.contains(key) {
+                more.push(key.clone());
+            }
+        }
+        items.extend(self.fetch_items(more).await);
+        let item_of = |r: &SecretReference| -> Outcome<ItemKey> {
+            relocated
+                .get(&segments(r))
+                .cloned()
+                .unwrap_or_else(|| item_of(r))
+        };
+        let items: HashMap<ItemKey, Outcome<Arc<api::Item>>> = items
+            .into_iter()
+            .map(|(key, item)| (key, item.and_then(active)))
             .collect();
 
         // Phase 4: pick fields and files; download each wanted file once.
@@ -275,10 +335,18 @@ impl Connect {
         })
     }
 
+    /// A vault's ID: a segment shaped like an ID stands for itself (no request) until the
+    /// server says there is no such vault; a name is looked up in the vault listing.
     async fn vault_id(self: &Arc<Self>, segment: &Segment) -> Outcome<String> {
         if segment.is_id() {
             return Ok(segment.as_str().to_owned());
         }
+        self.vault_in_listing(segment).await
+    }
+
+    /// The vault the listing names `segment`: the one with that ID, or else the one with
+    /// that name (case-insensitively).
+    async fn vault_in_listing(self: &Arc<Self>, segment: &Segment) -> Outcome<String> {
         let this = Arc::clone(self);
         let vaults = self
             .vaults
@@ -290,8 +358,10 @@ impl Connect {
                 .boxed()
             })
             .await?;
-        let matches: Vec<&api::Vault> =
-            vaults.iter().filter(|v| segment.matches(&v.name)).collect();
+        let mut matches: Vec<&api::Vault> = vaults.iter().filter(|v| v.id == **segment).collect();
+        if matches.is_empty() {
+            matches = vaults.iter().filter(|v| segment.matches(&v.name)).collect();
+        }
         one_of(
             matches,
             |v| &v.id,
@@ -300,10 +370,18 @@ impl Connect {
         )
     }
 
+    /// An item's ID in `vault`: as [`vault_id`](Self::vault_id), with the vault's item
+    /// listing.
     async fn item_id(self: &Arc<Self>, vault: &str, segment: &Segment) -> Outcome<String> {
         if segment.is_id() {
             return Ok(segment.as_str().to_owned());
         }
+        self.item_in_listing(vault, segment).await
+    }
+
+    /// The item of `vault`'s listing that `segment` names: the one with that ID, or else the
+    /// active one with that title (case-insensitively).
+    async fn item_in_listing(self: &Arc<Self>, vault: &str, segment: &Segment) -> Outcome<String> {
         let this = Arc::clone(self);
         let path = format!("vaults/{}/items", seg(vault));
         let items = self
@@ -316,10 +394,14 @@ impl Connect {
                 .boxed()
             })
             .await?;
-        let matches: Vec<&api::ItemSummary> = items
-            .iter()
-            .filter(|item| item.is_active() && segment.matches(&item.title))
-            .collect();
+        let mut matches: Vec<&api::ItemSummary> =
+            items.iter().filter(|item| item.id == **segment).collect();
+        if matches.is_empty() {
+            matches = items
+                .iter()
+                .filter(|item| item.is_active() && segment.matches(&item.title))
+                .collect();
+        }
         one_of(
             matches,
             |i| &i.id,
@@ -328,11 +410,46 @@ impl Connect {
         )
     }
 
+    /// Where a reference whose ID-shaped vault or item segment matched no ID really points:
+    /// each such segment looked up in its listing, by ID and then by name. `tentative` is
+    /// what phase 1 made of the vault segment.
+    async fn relocate(
+        self: &Arc<Self>,
+        vault: &Segment,
+        item: &Segment,
+        tentative: Outcome<String>,
+    ) -> Outcome<ItemKey> {
+        let vault_id = if vault.is_id() {
+            self.vault_in_listing(vault).await?
+        } else {
+            tentative?
+        };
+        let item_id = self.item_in_listing(&vault_id, item).await?;
+        Ok((vault_id, item_id))
+    }
+
+    /// Fetches each item once (concurrent batches share fetches under way).
+    async fn fetch_items(
+        self: &Arc<Self>,
+        keys: Vec<ItemKey>,
+    ) -> HashMap<ItemKey, Outcome<Arc<api::Item>>> {
+        join_all(keys.into_iter().map(|key| {
+            let this = Arc::clone(self);
+            async move {
+                let item = this.item(&key).await;
+                (key, item)
+            }
+        }))
+        .await
+        .into_iter()
+        .collect()
+    }
+
+    /// `GET /v1/vaults/{vault}/items/{item}`, archived or not.
     async fn item(self: &Arc<Self>, key: &ItemKey) -> Outcome<Arc<api::Item>> {
         let this = Arc::clone(self);
         let path = format!("vaults/{}/items/{}", seg(&key.0), seg(&key.1));
-        let item = self
-            .items
+        self.items
             .get(key.clone(), move || {
                 async move {
                     let body = this.get(&path).await?;
@@ -340,14 +457,7 @@ impl Connect {
                 }
                 .boxed()
             })
-            .await?;
-        if api::is_inactive(item.state.as_deref()) {
-            return Err(Arc::new(error(
-                ProviderErrorKind::NotFound,
-                format!("item `{}` ({}) is archived", item.title, item.id),
-            )));
-        }
-        Ok(item)
+            .await
     }
 
     /// `GET /v1/<path>` with the token, retried per the policy.
@@ -410,6 +520,17 @@ fn seg(text: &str) -> String {
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ProviderError> {
     http::parse_json(PROVIDER_ID, body, what)
+}
+
+/// The item, unless it is archived or deleted (1Password ignores those).
+fn active(item: Arc<api::Item>) -> Outcome<Arc<api::Item>> {
+    if api::is_inactive(item.state.as_deref()) {
+        return Err(Arc::new(error(
+            ProviderErrorKind::NotFound,
+            format!("item `{}` ({}) is archived", item.title, item.id),
+        )));
+    }
+    Ok(item)
 }
 
 /// The one match's ID, or NotFound / Ambiguous listing the candidates.

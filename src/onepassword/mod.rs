@@ -56,7 +56,8 @@ pub use token::ServiceAccountToken;
 
 use crate::Error;
 use crate::provider::{
-    DEFAULT_CACHE_TTL, ExternalProvider, ProviderError, ProviderErrorKind, RetryPolicy,
+    DEFAULT_CACHE_TTL, ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind,
+    RetryPolicy,
 };
 
 /// How many requests to a Connect server run at once unless configured: enough for a batch
@@ -108,7 +109,7 @@ pub struct OnePasswordBuilder {
     connect_timeout: Duration,
     concurrency: usize,
     retry: RetryPolicy,
-    cache_ttl: Duration,
+    cache_ttl: Option<Duration>,
     op_path: Option<PathBuf>,
     client: Option<reqwest::Client>,
 }
@@ -120,7 +121,7 @@ impl Default for OnePasswordBuilder {
             connect_timeout: Duration::from_secs(10),
             concurrency: DEFAULT_CONNECT_CONCURRENCY,
             retry: RetryPolicy::default(),
-            cache_ttl: DEFAULT_CACHE_TTL,
+            cache_ttl: None,
             op_path: None,
             client: None,
         }
@@ -153,9 +154,14 @@ impl OnePasswordBuilder {
         self
     }
 
-    /// How long vault and item listings (name-to-ID maps) are kept. Default one hour.
+    /// How long vault and item listings (name-to-ID maps) are kept.
+    ///
+    /// Unless set, they are kept as long as the vault the provider is added to keeps values
+    /// ([`VaultBuilder::cache_ttl`](crate::VaultBuilder::cache_ttl)), and
+    /// [`DEFAULT_CACHE_TTL`] (one hour) before it is added to one. Set, it holds whatever
+    /// the vault's TTL.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
+        self.cache_ttl = Some(ttl);
         self
     }
 
@@ -198,7 +204,8 @@ impl OnePasswordBuilder {
             http,
             retry: self.retry,
             concurrency: self.concurrency,
-            cache_ttl: self.cache_ttl,
+            cache_ttl: self.cache_ttl.unwrap_or(DEFAULT_CACHE_TTL),
+            follow_vault_ttl: self.cache_ttl.is_none(),
         };
         let transport = connect::Connect::new(host, token.into(), settings).map_err(Error::from)?;
         Ok(OnePassword {
@@ -349,6 +356,14 @@ impl ExternalProvider for OnePassword {
         match &*self.transport {
             Transport::Connect(connect) => connect.resolve_all(references).await,
             Transport::Cli(cli) => cli.resolve_all(references).await,
+        }
+    }
+
+    /// Lets the listings follow the vault's TTL, unless
+    /// [`OnePasswordBuilder::cache_ttl`] set one.
+    fn attach(&self, context: &ProviderContext) {
+        if let Transport::Connect(connect) = &*self.transport {
+            connect.follow_ttl(context.cache_ttl());
         }
     }
 
