@@ -82,9 +82,22 @@ impl Connect {
             .ok_or_else(|| {
                 error(
                     ProviderErrorKind::Configuration,
-                    format!("the Connect host `{host}` is not an http(s) URL such as http://localhost:8080"),
+                    format!(
+                        "the Connect host `{}` is not an http(s) URL such as http://localhost:8080",
+                        without_userinfo(host)
+                    ),
                 )
             })?;
+        // A password in the host would show wherever the host is shown (Debug, errors).
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(error(
+                ProviderErrorKind::Configuration,
+                format!(
+                    "the Connect host `{}` holds a user name or password (`user:…@`), which Connect does not use: give the host alone, such as http://localhost:8080, and the Connect token to the provider",
+                    without_userinfo(host)
+                ),
+            ));
+        }
         check_token(&token)?;
         Ok(Connect {
             http: settings.http,
@@ -512,6 +525,18 @@ fn invalid_token() -> ProviderError {
         ProviderErrorKind::Configuration,
         "the Connect token is empty or holds characters a token cannot hold".to_owned(),
     )
+}
+
+/// `host` for messages, with anything before an `@` (a user name or password) hidden.
+fn without_userinfo(host: &str) -> String {
+    let host = host.trim();
+    match host.rfind('@') {
+        None => host.to_owned(),
+        Some(at) => {
+            let start = host.find("://").map_or(0, |i| i + 3).min(at);
+            format!("{}***{}", &host[..start], &host[at..])
+        }
+    }
 }
 
 fn seg(text: &str) -> String {
