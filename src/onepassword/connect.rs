@@ -4,7 +4,16 @@
 //! need it: the vault listing (one, cached for the TTL) maps vault names to IDs; one item
 //! listing per vault (cached) maps item titles to IDs; each distinct item is fetched once;
 //! then each reference picks its field or file, and file contents are downloaded once each.
-//! IDs skip the listings. Concurrent batches share listings and item fetches under way.
+//! Concurrent batches share listings and item fetches under way.
+//!
+//! IDs skip the listings: a segment shaped like an ID (26 characters `[a-z0-9]`) is used as
+//! one, which costs nothing more for real IDs. When the server answers 404 for it, the
+//! segment may be a title shaped like an ID, as the Connect SDKs allow: the vault listing
+//! (for a vault segment) and the vault's item listing (for an item segment) are searched,
+//! by ID first and then by name, and what they name is fetched. That costs one request more
+//! than naming the item by a plain title (the 404), and the listings are then kept. Listing
+//! first instead would cost every real ID a listing; 403 answers (a vault outside the
+//! token's scope) are not retried by title.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
