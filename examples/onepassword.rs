@@ -1,9 +1,11 @@
 //! Resolves 1Password secret references given on the command line, with the credentials in
-//! the environment (`OP_CONNECT_HOST` + `OP_CONNECT_TOKEN`, or `OP_SERVICE_ACCOUNT_TOKEN`),
+//! the environment (`OP_CONNECT_HOST` + `OP_CONNECT_TOKEN`, or `OP_SERVICE_ACCOUNT_TOKEN`) or,
+//! when there are none, with the `op` CLI's own sign-in (the 1Password app or `op signin`),
 //! and prints only each value's length and a redacted preview.
 //!
 //! ```sh
 //! OP_SERVICE_ACCOUNT_TOKEN=ops_… cargo run --example onepassword -- "op://Prod/Postgres/password"
+//! cargo run --example onepassword -- "op://Private/GitHub/token"   # signed in to the app
 //! ```
 
 use request_vault::{ExposeSecret, OnePassword, Vault};
@@ -15,7 +17,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: onepassword <op://vault/item/[section/]field> …");
         std::process::exit(2);
     }
-    let provider = OnePassword::from_env()?;
+    let has_credentials = [
+        "OP_CONNECT_HOST",
+        "OP_CONNECT_TOKEN",
+        "OP_SERVICE_ACCOUNT_TOKEN",
+    ]
+    .iter()
+    .any(|variable| std::env::var_os(variable).is_some());
+    let provider = if has_credentials {
+        OnePassword::from_env()?
+    } else {
+        OnePassword::cli()?
+    };
     println!("provider: {provider:?}");
     provider.check().await?;
 

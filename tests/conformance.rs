@@ -38,6 +38,8 @@ fn onepassword_cases() -> Vec<Case> {
         Case::invalid("op://Prod/Postgres"),
         Case::invalid("https://Prod/Postgres/password"),
         Case::invalid("op://Prod/Postgres/password?attribute=nope"),
+        Case::invalid("OP://Prod/Postgres/password"),
+        Case::invalid("op://Prod/Postgres/password?attribute=OTP"),
     ]
 }
 
@@ -71,6 +73,16 @@ async fn onepassword_over_op_conforms() {
         ("op://Prod/Postgres/username", "admin"),
     ]);
     assert_conforms(check(Arc::new(op.provider()), &onepassword_cases()).await);
+}
+
+#[tokio::test]
+async fn onepassword_over_the_op_sign_in_conforms() {
+    let op = StandIn::new(&[
+        ("op://Prod/Postgres/password", "pg-conformance"),
+        ("op://Prod/Postgres/username", "admin"),
+    ]);
+    op.sign_in(Some("signed-in"));
+    assert_conforms(check(Arc::new(op.cli_provider()), &onepassword_cases()).await);
 }
 
 /// A provider that breaks the contract: its batch answers in the wrong order, and its

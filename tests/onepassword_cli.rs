@@ -284,3 +284,146 @@ fn from_env_child() {
         (Err(err), _) => panic!("{err}"),
     }
 }
+
+#[tokio::test]
+async fn cli_sign_in_resolves_without_a_token() {
+    let op = StandIn::new(&data());
+    op.sign_in(Some("signed-in"));
+    let provider = op.cli_provider();
+    provider.check().await.unwrap();
+    let results = provider
+        .resolve_all(&["op://Prod/Postgres/password", "op://prod/postgres/USERNAME"])
+        .await;
+    let values: Vec<String> = results
+        .into_iter()
+        .map(|r| r.unwrap().expose_secret().to_owned())
+        .collect();
+    assert_eq!(values, ["pg-pa55word", "admin"]);
+    let calls = op.calls();
+    assert_eq!(calls.len(), 2, "whoami, then one inject: {calls:?}");
+    for call in &calls {
+        assert!(
+            call.ends_with("connect_host=unset sa_token=unset"),
+            "{calls:?}"
+        );
+    }
+    let debug = format!("{provider:?}");
+    assert!(debug.contains("sign_in: \"op\""), "{debug}");
+
+    // Through a vault, as a developer would use it.
+    let vault = Vault::new();
+    vault.add_provider(provider.clone());
+    vault.link("db", "op://Prod/Postgres/password").unwrap();
+    assert_eq!(
+        vault.resolve("db").await.unwrap().expose_secret(),
+        "pg-pa55word"
+    );
+
+    // It has no token to swap.
+    let err = provider.reauthenticate(op.token.clone()).unwrap_err();
+    assert_eq!(
+        err.provider_error().unwrap().kind(),
+        ProviderErrorKind::Configuration,
+        "{err}"
+    );
+    assert!(err.to_string().contains("op signin"), "{err}");
+    assert!(!err.to_string().contains(&op.token), "{err}");
+}
+
+#[tokio::test]
+async fn cli_check_says_when_op_is_not_signed_in() {
+    let op = StandIn::new(&data());
+    let provider = op.cli_provider();
+    for (state, said) in [
+        (None, "You are not currently signed in"),
+        (Some("locked"), "account is not signed in"),
+    ] {
+        op.sign_in(state);
+        let err = provider.check().await.unwrap_err();
+        let failure = err.provider_error().unwrap();
+        assert_eq!(failure.kind(), ProviderErrorKind::Unauthorized, "{err}");
+        let text = err.to_string();
+        assert!(text.contains(said), "{text}");
+        assert!(text.contains("sign in with `op signin`"), "{text}");
+        assert!(text.contains("1Password app"), "{text}");
+
+        // Resolving says the same, for the whole batch, in one call.
+        let before = op.calls().len();
+        let results = provider
+            .resolve_all(&["op://Prod/Postgres/password", "op://Prod/Missing/password"])
+            .await;
+        for result in results {
+            let err = result.unwrap_err();
+            assert_eq!(err.kind(), ProviderErrorKind::Unauthorized, "{err}");
+            assert!(err.to_string().contains("op signin"), "{err}");
+        }
+        assert_eq!(op.calls().len(), before + 1);
+    }
+    op.sign_in(Some("signed-in"));
+    provider.check().await.unwrap();
+}
+
+#[test]
+fn cli_needs_op_to_be_found() {
+    let err = OnePassword::builder()
+        .op_path("/nonexistent/bin/op")
+        .cli()
+        .unwrap_err();
+    assert_eq!(
+        err.provider_error().unwrap().kind(),
+        ProviderErrorKind::Configuration
+    );
+    assert!(
+        err.to_string().contains("install the 1Password CLI"),
+        "{err}"
+    );
+}
+
+/// The `op` child of a provider using the CLI's own sign-in never receives a service-account
+/// token or Connect variables, even when the caller's environment holds them: this test binary
+/// runs the ignored `cli_child_environment` with such variables planted.
+#[test]
+fn cli_keeps_service_credentials_from_op() {
+    let planted = token("example.1password.com", "planted@example.com");
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "cli_child_environment",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("OP_SERVICE_ACCOUNT_TOKEN", &planted)
+        .env("OP_CONNECT_HOST", "http://127.0.0.1:9")
+        .env("OP_CONNECT_TOKEN", "planted-connect-token")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("1 passed"), "the child ran: {stdout}");
+}
+
+#[tokio::test]
+#[ignore = "run by cli_keeps_service_credentials_from_op in a child process"]
+async fn cli_child_environment() {
+    assert!(std::env::var_os("OP_SERVICE_ACCOUNT_TOKEN").is_some());
+    let op = StandIn::new(&data());
+    op.sign_in(Some("signed-in"));
+    let provider = op.cli_provider();
+    provider.check().await.unwrap();
+    assert_eq!(
+        provider
+            .resolve("op://Prod/Postgres/password")
+            .await
+            .unwrap()
+            .expose_secret(),
+        "pg-pa55word"
+    );
+    let calls = op.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    for call in &calls {
+        assert!(
+            call.ends_with("connect_host=unset sa_token=unset"),
+            "{calls:?}"
+        );
+    }
+}

@@ -553,6 +553,25 @@ fn construction_errors_are_clear() {
     assert!(err.to_string().contains("is not an http(s) URL"), "{err}");
     let err = OnePassword::connect("http://127.0.0.1:8080", "").unwrap_err();
     assert!(err.to_string().contains("token is empty"), "{err}");
+    // A password in the host is refused, and shown nowhere.
+    for host in [
+        "http://user:Hunter2Pass@127.0.0.1:8080",
+        "https://Hunter2Pass@connect.example.com/v1/",
+        "http://user:Hunter2Pass@bad host",
+        "user:Hunter2Pass@127.0.0.1:8080",
+    ] {
+        let err = OnePassword::connect(host, TOKEN).unwrap_err();
+        assert_eq!(
+            err.provider_error().map(|e| e.kind()),
+            Some(ProviderErrorKind::Configuration),
+            "{err}"
+        );
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains("Hunter2Pass"), "{shown}");
+        }
+    }
+    let err = OnePassword::connect("http://user:Hunter2Pass@127.0.0.1:8080", TOKEN).unwrap_err();
+    assert!(err.to_string().contains("user name or password"), "{err}");
     let op = OnePassword::connect("http://127.0.0.1:8080/v1/", TOKEN).unwrap();
     let debug = format!("{op:?}");
     assert!(

@@ -213,16 +213,6 @@ const VALID: &[Valid] = &[
         "op://v/i/f?attribute=content",
     ),
     (
-        "op://v/i/f?attribute=OTP",
-        "v",
-        "i",
-        None,
-        "f",
-        Some(Attribute::Otp),
-        None,
-        "op://v/i/f?attribute=otp",
-    ),
-    (
         "op://v/i/s/f?attribute=value&ssh-format=openssh",
         "v",
         "i",
@@ -304,15 +294,16 @@ const VALID: &[Valid] = &[
         None,
         "",
     ),
+    // Names stay case-insensitive: written in any case, they parse as written.
     (
-        "OP://Prod/Postgres/password",
-        "Prod",
-        "Postgres",
+        "op://PROD/postgres/PassWord?attr=otp",
+        "PROD",
+        "postgres",
         None,
-        "password",
+        "PassWord",
+        Some(Attribute::Otp),
         None,
-        None,
-        "op://Prod/Postgres/password",
+        "op://PROD/postgres/PassWord?attribute=otp",
     ),
 ];
 
@@ -337,6 +328,55 @@ fn invalid() -> Vec<(&'static str, K, usize)> {
                 scheme: "pass".into(),
             },
             0,
+        ),
+        // The scheme, query parameter names and their values are case-sensitive, as in
+        // 1Password's own parser.
+        (
+            "OP://Prod/Postgres/password",
+            K::WrongScheme {
+                scheme: "OP".into(),
+            },
+            0,
+        ),
+        (
+            "Op://Prod/Postgres/password",
+            K::WrongScheme {
+                scheme: "Op".into(),
+            },
+            0,
+        ),
+        (
+            "op://Prod/Postgres/password?attribute=OTP",
+            K::UnknownAttribute {
+                value: "OTP".into(),
+            },
+            38,
+        ),
+        (
+            "op://Prod/Postgres/password?ATTRIBUTE=otp",
+            K::UnknownQueryKey {
+                key: "ATTRIBUTE".into(),
+            },
+            28,
+        ),
+        (
+            "op://Prod/Postgres/password?Attr=otp",
+            K::UnknownQueryKey { key: "Attr".into() },
+            28,
+        ),
+        (
+            "op://Prod/Postgres/password?ssh-format=OpenSSH",
+            K::UnknownSshFormat {
+                value: "OpenSSH".into(),
+            },
+            39,
+        ),
+        (
+            "op://Prod/Postgres/password?attribute=otp&SSH-FORMAT=openssh",
+            K::UnknownQueryKey {
+                key: "SSH-FORMAT".into(),
+            },
+            42,
         ),
         ("op://Prod/Postgres", K::TooFewSegments { found: 2 }, 18),
         ("op://Prod", K::TooFewSegments { found: 1 }, 9),
@@ -532,6 +572,24 @@ fn errors_carry_hints_where_they_help() {
         .parse::<SecretReference>()
         .unwrap_err();
     assert!(quoted.to_string().contains("quotation marks"), "{quoted}");
+    for (input, hint) in [
+        ("OP://Prod/db/password", "scheme is written in lower case"),
+        (
+            "op://Prod/db/password?ATTR=otp",
+            "parameters are written in lower case",
+        ),
+        (
+            "op://Prod/db/password?attr=TOTP",
+            "attributes are written in lower case",
+        ),
+        (
+            "op://Prod/db/password?ssh-format=OPENSSH",
+            "lower case: `openssh`",
+        ),
+    ] {
+        let err = input.parse::<SecretReference>().unwrap_err();
+        assert!(err.to_string().contains(hint), "{err}");
+    }
 }
 
 #[test]

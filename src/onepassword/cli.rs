@@ -1,14 +1,19 @@
-//! The service-account transport: the official 1Password CLI, `op`.
+//! The `op` transport: the official 1Password CLI, with a service-account token or with the
+//! CLI's own sign-in.
 //!
 //! The service-account wire protocol is not public, so tokens are used through `op`, which
 //! receives the token only in its environment (`OP_SERVICE_ACCOUNT_TOKEN`; the Connect
-//! variables, which `op` would prefer, are removed). A batch is resolved by a single
+//! variables, which `op` would prefer, are removed). With the CLI's own sign-in (the
+//! 1Password app's CLI integration, or an `op signin` session in `OP_SESSION_*`), `op` gets
+//! the caller's environment without `OP_SERVICE_ACCOUNT_TOKEN`, `OP_CONNECT_HOST` and
+//! `OP_CONNECT_TOKEN`: any of those would make `op` use another identity than the signed-in
+//! user's, and a caller who wants them builds the provider for them instead. A batch is resolved by a single
 //! `op inject` call: each reference is framed by random markers, so that no value can forge
 //! a frame. When that call fails for a reason that may concern only some references (not
 //! found, ambiguous), each reference is read alone with `op read` so that each gets its own
 //! result; rate-limit and authentication failures fail the batch at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -28,17 +33,35 @@ use crate::provider::{ProviderError, ProviderErrorKind, strip_ref_prefix};
 /// Where to get `op`, said when it is missing.
 const INSTALL_HINT: &str = "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/) and put `op` on PATH, or set its path with OnePasswordBuilder::op_path";
 
+/// What to tell a user whose `op` is not signed in.
+const SIGN_IN_HINT: &str = "sign in with `op signin`, or unlock the 1Password app with its CLI integration turned on (Settings > Developer)";
+
+/// The variables that would make `op` use another identity than the signed-in user's.
+const SERVICE_VARIABLES: [&str; 3] = [
+    "OP_SERVICE_ACCOUNT_TOKEN",
+    "OP_CONNECT_HOST",
+    "OP_CONNECT_TOKEN",
+];
+
+/// Whose identity `op` runs with.
+pub(crate) enum SignIn {
+    /// A service-account token, given to `op` in its environment.
+    ServiceAccount(RwLock<ServiceAccountToken>),
+    /// The CLI's own sign-in: the desktop app's integration or an `op signin` session.
+    User,
+}
+
 pub(crate) struct Cli {
     program: PathBuf,
-    token: RwLock<ServiceAccountToken>,
+    sign_in: SignIn,
     timeout: Duration,
 }
 
 impl Cli {
-    pub(crate) fn new(program: PathBuf, token: ServiceAccountToken, timeout: Duration) -> Self {
+    pub(crate) fn new(program: PathBuf, sign_in: SignIn, timeout: Duration) -> Self {
         Cli {
             program,
-            token: RwLock::new(token),
+            sign_in,
             timeout,
         }
     }
@@ -47,15 +70,33 @@ impl Cli {
         &self.program
     }
 
-    pub(crate) fn reauthenticate(&self, token: ServiceAccountToken) {
-        *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
+    /// Swaps the service-account token; a provider using the CLI's own sign-in has none.
+    pub(crate) fn reauthenticate(&self, token: ServiceAccountToken) -> Result<(), ProviderError> {
+        match &self.sign_in {
+            SignIn::ServiceAccount(current) => {
+                *current.write().unwrap_or_else(|p| p.into_inner()) = token;
+                Ok(())
+            }
+            SignIn::User => Err(error(
+                ProviderErrorKind::Configuration,
+                format!(
+                    "this provider uses the `op` CLI's own sign-in and takes no token: {SIGN_IN_HINT}, or build a provider with OnePassword::service_account"
+                ),
+            )),
+        }
     }
 
-    pub(crate) fn token(&self) -> ServiceAccountToken {
-        self.token.read().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The service-account token, when `op` runs with one.
+    pub(crate) fn token(&self) -> Option<ServiceAccountToken> {
+        match &self.sign_in {
+            SignIn::ServiceAccount(token) => {
+                Some(token.read().unwrap_or_else(|p| p.into_inner()).clone())
+            }
+            SignIn::User => None,
+        }
     }
 
-    /// `op whoami`: the CLI is there and the token is accepted.
+    /// `op whoami`: the CLI is there and the token (or the user's sign-in) is accepted.
     pub(crate) async fn check(&self) -> Result<(), ProviderError> {
         self.run(&["whoami"], None).await.map(drop)
     }
@@ -170,11 +211,14 @@ impl Cli {
     ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
         let token = self.token();
         let mut command = Command::new(&self.program);
+        command.args(args);
+        for variable in SERVICE_VARIABLES {
+            command.env_remove(variable);
+        }
+        if let Some(token) = &token {
+            command.env("OP_SERVICE_ACCOUNT_TOKEN", token.secret().expose_secret());
+        }
         command
-            .args(args)
-            .env("OP_SERVICE_ACCOUNT_TOKEN", token.secret().expose_secret())
-            .env_remove("OP_CONNECT_HOST")
-            .env_remove("OP_CONNECT_TOKEN")
             .stdin(if input.is_some() {
                 Stdio::piped()
             } else {
@@ -184,13 +228,7 @@ impl Cli {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => error(
-                ProviderErrorKind::Configuration,
-                format!(
-                    "the 1Password CLI was not found at `{}`: {INSTALL_HINT}",
-                    self.program.display()
-                ),
-            ),
+            std::io::ErrorKind::NotFound => missing(&self.program),
             _ => error(
                 ProviderErrorKind::Configuration,
                 format!(
@@ -229,8 +267,34 @@ impl Cli {
         if output.status.success() {
             return Ok(stdout);
         }
-        Err(classify(&String::from_utf8_lossy(&output.stderr)))
+        let failure = classify(&String::from_utf8_lossy(&output.stderr));
+        Err(match (&self.sign_in, failure.kind()) {
+            (SignIn::User, ProviderErrorKind::Unauthorized) => error(
+                ProviderErrorKind::Unauthorized,
+                format!("{}: {SIGN_IN_HINT}", failure.message()),
+            ),
+            _ => failure,
+        })
     }
+}
+
+/// The error for an `op` that is not where it was looked for.
+pub(crate) fn missing(program: &Path) -> ProviderError {
+    error(
+        ProviderErrorKind::Configuration,
+        format!(
+            "the 1Password CLI was not found at `{}`: {INSTALL_HINT}",
+            program.display()
+        ),
+    )
+}
+
+/// The first file named `name` in a directory of `PATH`.
+pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Maps `op`'s error output to an error kind, keeping its first line (which names
@@ -255,6 +319,8 @@ fn classify(stderr: &str) -> ProviderError {
     } else if lower.contains("more than one") || lower.contains("ambiguous") {
         ProviderErrorKind::Ambiguous
     } else if lower.contains("not currently signed in")
+        || lower.contains("account is not signed in")
+        || lower.contains("authorization prompt dismissed")
         || lower.contains("unauthorized")
         || lower.contains("invalid token")
         || lower.contains("authentication")
@@ -334,6 +400,14 @@ mod tests {
             ),
             (
                 "[ERROR] 2024/01/01 12:00:00 You are not currently signed in. Please run `op signin --help` for instructions",
+                ProviderErrorKind::Unauthorized,
+            ),
+            (
+                "[ERROR] 2024/01/01 12:00:00 account is not signed in",
+                ProviderErrorKind::Unauthorized,
+            ),
+            (
+                "[ERROR] 2024/01/01 12:00:00 authorization prompt dismissed, please try again",
                 ProviderErrorKind::Unauthorized,
             ),
             (

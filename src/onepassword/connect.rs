@@ -4,7 +4,16 @@
 //! need it: the vault listing (one, cached for the TTL) maps vault names to IDs; one item
 //! listing per vault (cached) maps item titles to IDs; each distinct item is fetched once;
 //! then each reference picks its field or file, and file contents are downloaded once each.
-//! IDs skip the listings. Concurrent batches share listings and item fetches under way.
+//! Concurrent batches share listings and item fetches under way.
+//!
+//! IDs skip the listings: a segment shaped like an ID (26 characters `[a-z0-9]`) is used as
+//! one, which costs nothing more for real IDs. When the server answers 404 for it, the
+//! segment may be a title shaped like an ID, as the Connect SDKs allow: the vault listing
+//! (for a vault segment) and the vault's item listing (for an item segment) are searched,
+//! by ID first and then by name, and what they name is fetched. That costs one request more
+//! than naming the item by a plain title (the 404), and the listings are then kept. Listing
+//! first instead would cost every real ID a listing; 403 answers (a vault outside the
+//! token's scope) are not retried by title.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -23,6 +32,8 @@ use super::api;
 use super::reference::{SecretReference, Segment};
 use super::select::{Selected, file_text, select};
 use super::{PROVIDER_ID, error, reference_error};
+
+mod lookup;
 use crate::provider::batch::Slots;
 use crate::provider::http;
 use crate::provider::memo::Memo;
@@ -51,6 +62,8 @@ pub(crate) struct ConnectSettings {
     pub(crate) retry: RetryPolicy,
     pub(crate) concurrency: usize,
     pub(crate) cache_ttl: Duration,
+    /// Whether the listings' TTL follows the vault's once attached (none was set).
+    pub(crate) follow_vault_ttl: bool,
 }
 
 pub(crate) struct Connect {
@@ -59,6 +72,7 @@ pub(crate) struct Connect {
     base: Url,
     token: RwLock<SecretString>,
     retry: RetryPolicy,
+    follow_vault_ttl: bool,
     requests: Semaphore,
     vaults: Arc<Memo<(), Arc<Vec<api::Vault>>>>,
     listings: Arc<Memo<String, Arc<Vec<api::ItemSummary>>>>,
@@ -79,9 +93,22 @@ impl Connect {
             .ok_or_else(|| {
                 error(
                     ProviderErrorKind::Configuration,
-                    format!("the Connect host `{host}` is not an http(s) URL such as http://localhost:8080"),
+                    format!(
+                        "the Connect host `{}` is not an http(s) URL such as http://localhost:8080",
+                        without_userinfo(host)
+                    ),
                 )
             })?;
+        // A password in the host would show wherever the host is shown (Debug, errors).
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(error(
+                ProviderErrorKind::Configuration,
+                format!(
+                    "the Connect host `{}` holds a user name or password (`user:…@`), which Connect does not use: give the host alone, such as http://localhost:8080, and the Connect token to the provider",
+                    without_userinfo(host)
+                ),
+            ));
+        }
         check_token(&token)?;
         Ok(Connect {
             http: settings.http,
@@ -89,6 +116,7 @@ impl Connect {
             base,
             token: RwLock::new(token),
             retry: settings.retry,
+            follow_vault_ttl: settings.follow_vault_ttl,
             requests: Semaphore::new(settings.concurrency.max(1)),
             vaults: Memo::new(settings.cache_ttl),
             listings: Memo::new(settings.cache_ttl),
@@ -105,6 +133,14 @@ impl Connect {
         *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
         self.clear_cache();
         Ok(())
+    }
+
+    /// Keeps listings for `ttl` from now on, unless the builder set a TTL of its own.
+    pub(crate) fn follow_ttl(&self, ttl: Duration) {
+        if self.follow_vault_ttl {
+            self.vaults.set_ttl(ttl);
+            self.listings.set_ttl(ttl);
+        }
     }
 
     pub(crate) fn clear_cache(&self) {
@@ -193,16 +229,64 @@ impl Connect {
                 wanted_items.push(key);
             }
         }
-        let items: HashMap<ItemKey, Outcome<Arc<api::Item>>> =
-            join_all(wanted_items.into_iter().map(|key| {
+        let mut items = self.fetch_items(wanted_items).await;
+
+        // Phase 3b: a segment shaped like an ID that matched no ID is a title (as the
+        // Connect SDKs treat it): look the pair up in the listings, then fetch what it names.
+        let segments = |r: &SecretReference| {
+            (
+                r.vault().as_str().to_ascii_lowercase(),
+                r.item().as_str().to_ascii_lowercase(),
+            )
+        };
+        let mut relocate: Vec<(Segment, Segment)> = Vec::new();
+        for reference in parsed.iter().flatten() {
+            let missed = item_of(reference)
+                .and_then(|key| items[&key].clone().map(drop))
+                .is_err_and(|e| e.kind() == ProviderErrorKind::NotFound);
+            if missed
+                && (reference.vault().is_id() || reference.item().is_id())
+                && !relocate.iter().any(|(v, i)| {
+                    v.matches(reference.vault().as_str()) && i.matches(reference.item().as_str())
+                })
+            {
+                relocate.push((reference.vault().clone(), reference.item().clone()));
+            }
+        }
+        let relocated: HashMap<(String, String), Outcome<ItemKey>> =
+            join_all(relocate.into_iter().map(|(vault, item)| {
                 let this = Arc::clone(self);
+                let tentative = vault_ids[&vault.as_str().to_ascii_lowercase()].clone();
                 async move {
-                    let item = this.item(&key).await;
-                    (key, item)
+                    let key = this.relocate(&vault, &item, tentative).await;
+                    (
+                        (
+                            vault.as_str().to_ascii_lowercase(),
+                            item.as_str().to_ascii_lowercase(),
+                        ),
+                        key,
+                    )
                 }
             }))
             .await
             .into_iter()
+            .collect();
+        let mut more: Vec<ItemKey> = Vec::new();
+        for key in relocated.values().flatten() {
+            if !items.contains_key(key) && !more.contains(key) {
+                more.push(key.clone());
+            }
+        }
+        items.extend(self.fetch_items(more).await);
+        let item_of = |r: &SecretReference| -> Outcome<ItemKey> {
+            relocated
+                .get(&segments(r))
+                .cloned()
+                .unwrap_or_else(|| item_of(r))
+        };
+        let items: HashMap<ItemKey, Outcome<Arc<api::Item>>> = items
+            .into_iter()
+            .map(|(key, item)| (key, item.and_then(active)))
             .collect();
 
         // Phase 4: pick fields and files; download each wanted file once.
@@ -275,64 +359,28 @@ impl Connect {
         })
     }
 
-    async fn vault_id(self: &Arc<Self>, segment: &Segment) -> Outcome<String> {
-        if segment.is_id() {
-            return Ok(segment.as_str().to_owned());
-        }
-        let this = Arc::clone(self);
-        let vaults = self
-            .vaults
-            .get((), move || {
-                async move {
-                    let body = this.get("vaults").await?;
-                    parse_json::<Vec<api::Vault>>(&body, "the vault list").map(Arc::new)
-                }
-                .boxed()
-            })
-            .await?;
-        let matches: Vec<&api::Vault> =
-            vaults.iter().filter(|v| segment.matches(&v.name)).collect();
-        one_of(
-            matches,
-            |v| &v.id,
-            || format!("no vault named `{segment}` is accessible with this token"),
-            || format!("several vaults are named `{segment}`"),
-        )
+    /// Fetches each item once (concurrent batches share fetches under way).
+    async fn fetch_items(
+        self: &Arc<Self>,
+        keys: Vec<ItemKey>,
+    ) -> HashMap<ItemKey, Outcome<Arc<api::Item>>> {
+        join_all(keys.into_iter().map(|key| {
+            let this = Arc::clone(self);
+            async move {
+                let item = this.item(&key).await;
+                (key, item)
+            }
+        }))
+        .await
+        .into_iter()
+        .collect()
     }
 
-    async fn item_id(self: &Arc<Self>, vault: &str, segment: &Segment) -> Outcome<String> {
-        if segment.is_id() {
-            return Ok(segment.as_str().to_owned());
-        }
-        let this = Arc::clone(self);
-        let path = format!("vaults/{}/items", seg(vault));
-        let items = self
-            .listings
-            .get(vault.to_owned(), move || {
-                async move {
-                    let body = this.get(&path).await?;
-                    parse_json::<Vec<api::ItemSummary>>(&body, "the item list").map(Arc::new)
-                }
-                .boxed()
-            })
-            .await?;
-        let matches: Vec<&api::ItemSummary> = items
-            .iter()
-            .filter(|item| item.is_active() && segment.matches(&item.title))
-            .collect();
-        one_of(
-            matches,
-            |i| &i.id,
-            || format!("no item named `{segment}` in vault {vault}"),
-            || format!("several items are named `{segment}` in vault {vault}"),
-        )
-    }
-
+    /// `GET /v1/vaults/{vault}/items/{item}`, archived or not.
     async fn item(self: &Arc<Self>, key: &ItemKey) -> Outcome<Arc<api::Item>> {
         let this = Arc::clone(self);
         let path = format!("vaults/{}/items/{}", seg(&key.0), seg(&key.1));
-        let item = self
-            .items
+        self.items
             .get(key.clone(), move || {
                 async move {
                     let body = this.get(&path).await?;
@@ -340,14 +388,7 @@ impl Connect {
                 }
                 .boxed()
             })
-            .await?;
-        if api::is_inactive(item.state.as_deref()) {
-            return Err(Arc::new(error(
-                ProviderErrorKind::NotFound,
-                format!("item `{}` ({}) is archived", item.title, item.id),
-            )));
-        }
-        Ok(item)
+            .await
     }
 
     /// `GET /v1/<path>` with the token, retried per the policy.
@@ -404,6 +445,18 @@ fn invalid_token() -> ProviderError {
     )
 }
 
+/// `host` for messages, with anything before an `@` (a user name or password) hidden.
+fn without_userinfo(host: &str) -> String {
+    let host = host.trim();
+    match host.rfind('@') {
+        None => host.to_owned(),
+        Some(at) => {
+            let start = host.find("://").map_or(0, |i| i + 3).min(at);
+            format!("{}***{}", &host[..start], &host[at..])
+        }
+    }
+}
+
 fn seg(text: &str) -> String {
     utf8_percent_encode(text, SEGMENT).to_string()
 }
@@ -412,21 +465,15 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result
     http::parse_json(PROVIDER_ID, body, what)
 }
 
-/// The one match's ID, or NotFound / Ambiguous listing the candidates.
-fn one_of<T>(
-    matches: Vec<&T>,
-    id: impl Fn(&T) -> &String,
-    none: impl FnOnce() -> String,
-    several: impl FnOnce() -> String,
-) -> Outcome<String> {
-    match matches.as_slice() {
-        [one] => Ok(id(one).clone()),
-        [] => Err(Arc::new(error(ProviderErrorKind::NotFound, none()))),
-        many => Err(Arc::new(
-            error(ProviderErrorKind::Ambiguous, several())
-                .with_candidates(many.iter().map(|m| id(m).clone()).collect()),
-        )),
+/// The item, unless it is archived or deleted (1Password ignores those).
+fn active(item: Arc<api::Item>) -> Outcome<Arc<api::Item>> {
+    if api::is_inactive(item.state.as_deref()) {
+        return Err(Arc::new(error(
+            ProviderErrorKind::NotFound,
+            format!("item `{}` ({}) is archived", item.title, item.id),
+        )));
     }
+    Ok(item)
 }
 
 /// The distinct segments (compared case-insensitively), in order of first appearance.

@@ -5,7 +5,9 @@
 //! - **Connect**: a 1Password Connect server's REST API, spoken natively
 //!   ([`OnePassword::connect`], or `OP_CONNECT_HOST` + `OP_CONNECT_TOKEN`);
 //! - **service accounts**: an `ops_…` token used through the official `op` CLI
-//!   ([`OnePassword::service_account`], or `OP_SERVICE_ACCOUNT_TOKEN`).
+//!   ([`OnePassword::service_account`], or `OP_SERVICE_ACCOUNT_TOKEN`);
+//! - **the `op` CLI's own sign-in**, for developers on their own machines: the 1Password
+//!   app's CLI integration or an `op signin` session, no token ([`OnePassword::cli`]).
 //!
 //! ```no_run
 //! use request_vault::{OnePassword, Vault};
@@ -56,7 +58,8 @@ pub use token::ServiceAccountToken;
 
 use crate::Error;
 use crate::provider::{
-    DEFAULT_CACHE_TTL, ExternalProvider, ProviderError, ProviderErrorKind, RetryPolicy,
+    DEFAULT_CACHE_TTL, ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind,
+    RetryPolicy,
 };
 
 /// How many requests to a Connect server run at once unless configured: enough for a batch
@@ -108,7 +111,7 @@ pub struct OnePasswordBuilder {
     connect_timeout: Duration,
     concurrency: usize,
     retry: RetryPolicy,
-    cache_ttl: Duration,
+    cache_ttl: Option<Duration>,
     op_path: Option<PathBuf>,
     client: Option<reqwest::Client>,
 }
@@ -120,7 +123,7 @@ impl Default for OnePasswordBuilder {
             connect_timeout: Duration::from_secs(10),
             concurrency: DEFAULT_CONNECT_CONCURRENCY,
             retry: RetryPolicy::default(),
-            cache_ttl: DEFAULT_CACHE_TTL,
+            cache_ttl: None,
             op_path: None,
             client: None,
         }
@@ -153,9 +156,14 @@ impl OnePasswordBuilder {
         self
     }
 
-    /// How long vault and item listings (name-to-ID maps) are kept. Default one hour.
+    /// How long vault and item listings (name-to-ID maps) are kept.
+    ///
+    /// Unless set, they are kept as long as the vault the provider is added to keeps values
+    /// ([`VaultBuilder::cache_ttl`](crate::VaultBuilder::cache_ttl)), and
+    /// [`DEFAULT_CACHE_TTL`] (one hour) before it is added to one. Set, it holds whatever
+    /// the vault's TTL.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
+        self.cache_ttl = Some(ttl);
         self
     }
 
@@ -198,7 +206,8 @@ impl OnePasswordBuilder {
             http,
             retry: self.retry,
             concurrency: self.concurrency,
-            cache_ttl: self.cache_ttl,
+            cache_ttl: self.cache_ttl.unwrap_or(DEFAULT_CACHE_TTL),
+            follow_vault_ttl: self.cache_ttl.is_none(),
         };
         let transport = connect::Connect::new(host, token.into(), settings).map_err(Error::from)?;
         Ok(OnePassword {
@@ -216,8 +225,56 @@ impl OnePasswordBuilder {
     pub fn service_account(self, token: impl Into<SecretString>) -> Result<OnePassword, Error> {
         let token = ServiceAccountToken::parse(token.into())?;
         let program = self.op_path.unwrap_or_else(|| PathBuf::from("op"));
+        let sign_in = cli::SignIn::ServiceAccount(std::sync::RwLock::new(token));
         Ok(OnePassword {
-            transport: Arc::new(Transport::Cli(cli::Cli::new(program, token, self.timeout))),
+            transport: Arc::new(Transport::Cli(cli::Cli::new(
+                program,
+                sign_in,
+                self.timeout,
+            ))),
+        })
+    }
+
+    /// A provider using the `op` CLI's own sign-in, with no token: the 1Password app's CLI
+    /// integration (Settings > Developer), or a session from `op signin` in the environment.
+    /// For developers on their own machines; use [`service_account`](Self::service_account)
+    /// or [`connect`](Self::connect) for servers and CI.
+    ///
+    /// `op` runs with the caller's environment (so `OP_ACCOUNT`, `OP_SESSION_*` and
+    /// `OP_CONFIG_DIR` apply) minus `OP_SERVICE_ACCOUNT_TOKEN`, `OP_CONNECT_HOST` and
+    /// `OP_CONNECT_TOKEN`, which would make `op` act as another identity than the signed-in
+    /// user. [`OnePassword::check`] says when `op` is not signed in.
+    ///
+    /// ```no_run
+    /// use request_vault::{OnePassword, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let provider = OnePassword::builder().cli()?;
+    /// provider.check().await?; // "not signed in: sign in with `op signin`, …"
+    /// let vault = Vault::new();
+    /// vault.add_provider(provider);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when `op` is neither
+    /// at [`op_path`](Self::op_path) nor on `PATH`, with how to install it.
+    pub fn cli(self) -> Result<OnePassword, Error> {
+        let program = match self.op_path {
+            Some(path) => path,
+            None => cli::find_on_path("op").unwrap_or_else(|| PathBuf::from("op")),
+        };
+        if !program.is_file() {
+            return Err(Error::from(cli::missing(&program)));
+        }
+        Ok(OnePassword {
+            transport: Arc::new(Transport::Cli(cli::Cli::new(
+                program,
+                cli::SignIn::User,
+                self.timeout,
+            ))),
         })
     }
 
@@ -241,7 +298,7 @@ impl OnePasswordBuilder {
             ))),
             (None, None, None) => Err(Error::from(error(
                 ProviderErrorKind::Configuration,
-                "no 1Password credentials in the environment: set OP_CONNECT_HOST and OP_CONNECT_TOKEN, or OP_SERVICE_ACCOUNT_TOKEN".to_owned(),
+                "no 1Password credentials in the environment: set OP_CONNECT_HOST and OP_CONNECT_TOKEN, or OP_SERVICE_ACCOUNT_TOKEN (or use OnePassword::cli() for the `op` CLI's own sign-in)".to_owned(),
             ))),
         }
     }
@@ -271,6 +328,16 @@ impl OnePassword {
         Self::builder().service_account(token)
     }
 
+    /// A provider using the `op` CLI's own sign-in (the 1Password app or `op signin`), with
+    /// default options. See [`OnePasswordBuilder::cli`].
+    ///
+    /// # Errors
+    ///
+    /// As [`OnePasswordBuilder::cli`].
+    pub fn cli() -> Result<Self, Error> {
+        Self::builder().cli()
+    }
+
     /// A provider configured from the environment, with default options.
     ///
     /// # Errors
@@ -286,16 +353,17 @@ impl OnePassword {
     /// # Errors
     ///
     /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when the token is
-    /// malformed; the old credentials are kept then.
+    /// malformed (the old credentials are kept then), or when the provider uses the `op`
+    /// CLI's own sign-in ([`OnePassword::cli`]), which takes no token: sign in again with
+    /// `op signin` or the 1Password app instead.
     pub fn reauthenticate(&self, token: impl Into<SecretString>) -> Result<(), Error> {
         match &*self.transport {
             Transport::Connect(connect) => {
                 connect.reauthenticate(token.into()).map_err(Error::from)
             }
-            Transport::Cli(cli) => {
-                cli.reauthenticate(ServiceAccountToken::parse(token.into())?);
-                Ok(())
-            }
+            Transport::Cli(cli) => cli
+                .reauthenticate(ServiceAccountToken::parse(token.into())?)
+                .map_err(Error::from),
         }
     }
 
@@ -306,7 +374,8 @@ impl OnePassword {
     ///
     /// [`Error::Provider`] whose kind says what failed: [`ProviderErrorKind::Unavailable`] or
     /// [`ProviderErrorKind::Timeout`] (unreachable), [`ProviderErrorKind::Unauthorized`]
-    /// (reauthenticate), [`ProviderErrorKind::Configuration`] (`op` missing).
+    /// (reauthenticate; with [`OnePassword::cli`], `op` is not signed in, and the message
+    /// says how to sign in), [`ProviderErrorKind::Configuration`] (`op` missing).
     pub async fn check(&self) -> Result<(), Error> {
         let outcome = match &*self.transport {
             Transport::Connect(connect) => connect.check().await,
@@ -352,6 +421,14 @@ impl ExternalProvider for OnePassword {
         }
     }
 
+    /// Lets the listings follow the vault's TTL, unless
+    /// [`OnePasswordBuilder::cache_ttl`] set one.
+    fn attach(&self, context: &ProviderContext) {
+        if let Transport::Connect(connect) = &*self.transport {
+            connect.follow_ttl(context.cache_ttl());
+        }
+    }
+
     fn clear_cache(&self) {
         if let Transport::Connect(connect) = &*self.transport {
             connect.clear_cache();
@@ -366,10 +443,14 @@ impl std::fmt::Debug for OnePassword {
             Transport::Connect(connect) => out
                 .field("transport", &"connect")
                 .field("host", &connect.host()),
-            Transport::Cli(cli) => out
-                .field("transport", &"op")
-                .field("program", &cli.program())
-                .field("account", &cli.token().sign_in_address().to_owned()),
+            Transport::Cli(cli) => {
+                out.field("transport", &"op")
+                    .field("program", &cli.program());
+                match cli.token() {
+                    Some(token) => out.field("account", &token.sign_in_address().to_owned()),
+                    None => out.field("sign_in", &"op"),
+                }
+            }
         };
         out.finish_non_exhaustive()
     }

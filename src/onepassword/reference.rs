@@ -1,15 +1,31 @@
 //! [`SecretReference`]: an exact parser for 1Password secret references.
 //!
 //! A reference names where a value is stored in 1Password:
-//! `op://<vault>/<item>[/<section>]/<field>[?<query>]`. Each segment is a name made of
-//! `A-Z a-z 0-9 - _ .` and spaces, or a 26-character ID (`[a-z0-9]{26}`) for anything whose
-//! name holds another character (a `/`, say). Names are matched case-insensitively. A file
-//! attached to an item is referenced by its name in place of the field's.
+//! `op://<vault>/<item>[/<section>]/<field>[?<query>]`, parsed as 1Password's own parser
+//! does:
 //!
-//! The query selects what to read:
-//! - `attribute=` (or `attr=`) `value`, `type`, `id`, `purpose`, `otp` (or `totp`) for
-//!   fields, and `content`, `size`, `name`, `id`, `type` for files;
-//! - `ssh-format=openssh` converts an SSH key's private key to the OpenSSH format.
+//! ```text
+//! reference = "op://" vault "/" item [ "/" section ] "/" field [ "?" query ]
+//! segment   = 1*( ALPHA / DIGIT / "-" / "_" / "." / " " )   ; not only spaces
+//! query     = param *( "&" param )                          ; each name at most once
+//! param     = ( "attribute" / "attr" ) "=" attribute
+//!           / "ssh-format=openssh"
+//! attribute = "value" / "type" / "id" / "purpose" / "otp" / "totp"   ; fields
+//!           / "content" / "size" / "name" / "id" / "type"            ; files
+//! ```
+//!
+//! - The scheme `op://`, the query parameter names and their values are **case-sensitive**
+//!   and written in lower case: `OP://…`, `?ATTRIBUTE=otp` and `?attribute=OTP` are refused,
+//!   with the offset of the scheme, the parameter or the value.
+//! - Segments (vault, item, section, field or file names) are matched **case-insensitively**.
+//!   A segment of 26 characters `[a-z0-9]` is an ID; resolvers try it as an ID first, then as
+//!   a name, so an item titled like an ID is still found. A name that holds another character
+//!   (a `/`, say) is given by its ID. A file attached to an item is referenced by its name in
+//!   place of the field's.
+//! - `attribute` selects what part of a field or file to read; `ssh-format=openssh` converts
+//!   an SSH key's private key to the OpenSSH format.
+//! - No `#` fragment, no empty segment, no trailing `/`; a `ref+` prefix (`ref+op://…`) is
+//!   accepted by the provider, not by this parser.
 //!
 //! ```
 //! use request_vault::onepassword::{Attribute, SecretReference};
@@ -201,9 +217,9 @@ impl Attribute {
         )
     }
 
+    /// The attribute `text` names, spelled exactly (lower case), as 1Password spells it.
     fn parse(text: &str) -> Option<Self> {
-        let lower = text.to_ascii_lowercase();
-        Some(match lower.as_str() {
+        Some(match text {
             "value" => Attribute::Value,
             "type" => Attribute::Type,
             "id" => Attribute::Id,
@@ -365,7 +381,7 @@ impl Parser<'_> {
         let Some((scheme, _)) = input.split_once("://") else {
             return self.fail(0, ReferenceErrorKind::MissingScheme);
         };
-        if !scheme.eq_ignore_ascii_case(SCHEME) {
+        if scheme != SCHEME {
             let looks_like_scheme = !scheme.is_empty()
                 && scheme
                     .bytes()
@@ -480,7 +496,7 @@ impl Parser<'_> {
                 );
             };
             let value_offset = offset + key.len() + 1;
-            match key.to_ascii_lowercase().as_str() {
+            match key {
                 "attribute" | "attr" => {
                     if attribute.is_some() {
                         return self.fail(
@@ -509,7 +525,7 @@ impl Parser<'_> {
                             },
                         );
                     }
-                    if !value.eq_ignore_ascii_case("openssh") {
+                    if value != SshFormat::OpenSsh.as_str() {
                         return self.fail(
                             value_offset,
                             ReferenceErrorKind::UnknownSshFormat {

@@ -53,6 +53,26 @@ impl StandIn {
             .unwrap()
     }
 
+    /// A provider using the stand-in's own sign-in (`OnePassword::cli`), no token.
+    pub fn cli_provider(&self) -> OnePassword {
+        OnePassword::builder()
+            .op_path(self.program())
+            .timeout(Duration::from_secs(20))
+            .cli()
+            .unwrap()
+    }
+
+    /// Sets the user's sign-in state: `signed-in`, `locked`, or `None` for never signed in.
+    pub fn sign_in(&self, state: Option<&str>) {
+        let path = self.dir.path().join("session");
+        match state {
+            Some(state) => std::fs::write(path, state).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
     pub fn calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.path().join("calls.log"))
             .unwrap_or_default()

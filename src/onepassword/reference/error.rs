@@ -192,6 +192,28 @@ impl ReferenceError {
             ReferenceErrorKind::InvalidCharacter { .. } => Some(
                 "use the ID of a vault, item, section or field whose name holds other characters",
             ),
+            ReferenceErrorKind::WrongScheme { scheme } if scheme.eq_ignore_ascii_case("op") => {
+                Some("the scheme is written in lower case")
+            }
+            ReferenceErrorKind::UnknownQueryKey { key }
+                if ["attribute", "attr", "ssh-format"]
+                    .iter()
+                    .any(|known| known.eq_ignore_ascii_case(key)) =>
+            {
+                Some("query parameters are written in lower case")
+            }
+            ReferenceErrorKind::UnknownAttribute { value }
+                if super::Attribute::ALL
+                    .iter()
+                    .any(|known| known.as_str().eq_ignore_ascii_case(value)) =>
+            {
+                Some("attributes are written in lower case")
+            }
+            ReferenceErrorKind::UnknownSshFormat { value }
+                if value.eq_ignore_ascii_case("openssh") =>
+            {
+                Some("the format is written in lower case: `openssh`")
+            }
             ReferenceErrorKind::MissingScheme if self.input.starts_with(['"', '\'']) => {
                 Some("remove the quotation marks: they belong to the shell, not to the reference")
             }
