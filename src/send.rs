@@ -3,10 +3,8 @@
 //! Every render checks the allowed domains of the secrets it uses against the request's
 //! host before fetching any of them, then resolves them all at once (one batch per
 //! provider). [`Vault::send`] follows redirects itself: each hop is checked again, and a
-//! header carrying a secret only crosses to another origin when every secret in it is
-//! explicitly allowed there.
-
-use std::collections::HashMap;
+//! secret only crosses to another origin (in a header or a body) when its allowed domains
+//! name the new host, and never from HTTPS down to plain HTTP.
 
 use reqwest::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, PROXY_AUTHORIZATION,
@@ -14,6 +12,7 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 
+use crate::domain;
 use crate::error::{Error, Result};
 use crate::request::{Parsed, Rendered, RequestTemplate};
 use crate::template::Template;
@@ -80,8 +79,38 @@ impl Vault {
     async fn render_parsed(&self, client: &reqwest::Client, parsed: &Parsed) -> Result<Rendered> {
         let (scheme, host) = parsed.destination();
         self.check_domains(parsed.names(), scheme, host)?;
-        let values: HashMap<String, SecretString> = self.resolve_all(parsed.names()).await?;
+        let values = self.resolve_all(parsed.names()).await?;
         parsed.render(client, &values)
+    }
+
+    /// Checks every secret among `names` that the vault holds against a request to `host`
+    /// over `scheme`; all violations are reported together. Fetches nothing.
+    fn check_domains(&self, names: &[String], scheme: &str, host: &str) -> Result<()> {
+        let state = self.read();
+        let secrets = names.iter().map(|name| {
+            let patterns = state.entries.get(name.as_str());
+            (
+                name.as_str(),
+                patterns.map(|e| e.allowed_domains.as_slice()),
+            )
+        });
+        domain::check(secrets, scheme, host)
+    }
+
+    /// Those of `names` whose allowed domains do not name `host` explicitly: the secrets
+    /// that may not follow a redirect there.
+    fn not_named_for<'a>(&self, names: &'a [String], scheme: &str, host: &str) -> Vec<&'a str> {
+        let state = self.read();
+        names
+            .iter()
+            .filter(|name| {
+                !state
+                    .entries
+                    .get(name.as_str())
+                    .is_some_and(|e| domain::names_host(&e.allowed_domains, scheme, host))
+            })
+            .map(String::as_str)
+            .collect()
     }
 
     /// The client [`send`](Self::send) uses.
@@ -101,16 +130,24 @@ impl Vault {
     /// On each hop every secret the request uses is checked against the new host (fail
     /// closed). On a hop to another origin, `Authorization`, `Cookie` and every header that
     /// carried a secret are dropped, unless every secret in that header is explicitly allowed
-    /// for the new host. 303 (and 301/302 after a POST) become a GET without a body. If the
-    /// final response is 401 or 403 and the request used linked secrets served from the
-    /// cache, those are fetched again once and the request is sent once more, so that a
-    /// rotated secret recovers by itself.
+    /// for the new host; a body carrying secrets (a 307 or 308 re-sends it) is only sent on
+    /// when each of them is explicitly allowed there, and the redirect is refused otherwise.
+    /// A hop from HTTPS to plain HTTP carries no secret at all: secret headers are dropped
+    /// and a body with secrets is refused. 303 (and 301/302 after a POST) become a GET
+    /// without a body. If the final response is 401 or 403 and the request used linked
+    /// secrets served from the cache, those are fetched again once and the request is sent
+    /// once more, so that a rotated secret recovers by itself.
+    ///
+    /// Secrets belong in headers and bodies rather than in the URL: `reqwest::Request`'s and
+    /// `reqwest::Response`'s own `Debug` print the URL, and servers log it.
     ///
     /// # Errors
     ///
     /// The errors of [`render_request`](Self::render_request), [`Error::Http`] when sending
     /// fails, [`Error::TooManyRedirects`], and [`Error::DomainNotAllowed`] for a redirect to
-    /// a host a secret is not allowed for.
+    /// a host a secret is not allowed for, or that a body's secret would reach without being
+    /// explicitly allowed there (the host is written `http://host` for a downgrade from
+    /// HTTPS).
     pub async fn send(&self, template: &RequestTemplate) -> Result<reqwest::Response> {
         let client = self.client()?;
         let parsed = template.parsed()?;
@@ -143,6 +180,7 @@ impl Vault {
         let Rendered {
             mut request,
             mut secret_headers,
+            body_names,
         } = rendered;
         for hop in 0..=MAX_REDIRECTS {
             let replay = request.try_clone();
@@ -188,17 +226,43 @@ impl Vault {
                 next_request.headers_mut().remove(CONTENT_LENGTH);
             }
             if next.origin() != current.origin() {
+                // HTTPS to HTTP would put every secret on the wire in plain text.
+                let downgrade = current.scheme() == "https" && next.scheme() != "https";
+                let named = |names: &[String]| {
+                    !downgrade && self.not_named_for(names, next.scheme(), &host).is_empty()
+                };
+                if next_request.body().is_some() && !body_names.is_empty() {
+                    let refused = if downgrade {
+                        body_names.iter().map(String::as_str).collect()
+                    } else {
+                        self.not_named_for(&body_names, next.scheme(), &host)
+                    };
+                    let shown = if downgrade {
+                        format!("{}://{host}", next.scheme())
+                    } else {
+                        host.clone()
+                    };
+                    Error::gather(
+                        refused
+                            .into_iter()
+                            .map(|name| Error::DomainNotAllowed {
+                                name: name.to_owned(),
+                                host: shown.clone(),
+                            })
+                            .collect(),
+                    )?;
+                }
                 let headers = next_request.headers_mut();
                 for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
-                    let carries_allowed_secrets = secret_headers.iter().any(|(h, names)| {
-                        *h == name && self.explicitly_allowed(names, next.scheme(), &host)
-                    });
+                    let carries_allowed_secrets = secret_headers
+                        .iter()
+                        .any(|(h, names)| *h == name && named(names));
                     if !carries_allowed_secrets {
                         headers.remove(&name);
                     }
                 }
                 secret_headers.retain(|(name, names)| {
-                    let keep = self.explicitly_allowed(names, next.scheme(), &host);
+                    let keep = named(names);
                     if !keep {
                         headers.remove(name);
                     }
