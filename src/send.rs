@@ -11,6 +11,7 @@ use reqwest::header::{
 };
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
+use url::Url;
 
 use crate::domain;
 use crate::error::{Error, Result};
@@ -97,17 +98,20 @@ impl Vault {
         domain::check(secrets, scheme, host)
     }
 
-    /// Those of `names` whose allowed domains do not name `host` explicitly: the secrets
-    /// that may not follow a redirect there.
-    fn not_named_for<'a>(&self, names: &'a [String], scheme: &str, host: &str) -> Vec<&'a str> {
+    /// Those of `names` that may not follow a redirect from `current` to `next`, another
+    /// origin: all of them on a downgrade from HTTPS to HTTP, else those whose allowed
+    /// domains do not name the new host explicitly.
+    fn barred<'a>(&self, names: &'a [String], current: &Url, next: &Url) -> Vec<&'a str> {
+        let downgrade = current.scheme() == "https" && next.scheme() != "https";
+        let host = next.host_str().unwrap_or_default();
         let state = self.read();
         names
             .iter()
             .filter(|name| {
-                !state
-                    .entries
-                    .get(name.as_str())
-                    .is_some_and(|e| domain::names_host(&e.allowed_domains, scheme, host))
+                downgrade
+                    || !state.entries.get(name.as_str()).is_some_and(|e| {
+                        domain::names_host(&e.allowed_domains, next.scheme(), host)
+                    })
             })
             .map(String::as_str)
             .collect()
@@ -226,24 +230,15 @@ impl Vault {
                 next_request.headers_mut().remove(CONTENT_LENGTH);
             }
             if next.origin() != current.origin() {
-                // HTTPS to HTTP would put every secret on the wire in plain text.
-                let downgrade = current.scheme() == "https" && next.scheme() != "https";
-                let named = |names: &[String]| {
-                    !downgrade && self.not_named_for(names, next.scheme(), &host).is_empty()
-                };
-                if next_request.body().is_some() && !body_names.is_empty() {
-                    let refused = if downgrade {
-                        body_names.iter().map(String::as_str).collect()
-                    } else {
-                        self.not_named_for(&body_names, next.scheme(), &host)
-                    };
-                    let shown = if downgrade {
+                if next_request.body().is_some() {
+                    // A 307/308 re-sends the body: its secrets go only where they may.
+                    let shown = if current.scheme() == "https" && next.scheme() != "https" {
                         format!("{}://{host}", next.scheme())
                     } else {
                         host.clone()
                     };
                     Error::gather(
-                        refused
+                        self.barred(&body_names, &current, &next)
                             .into_iter()
                             .map(|name| Error::DomainNotAllowed {
                                 name: name.to_owned(),
@@ -254,15 +249,15 @@ impl Vault {
                 }
                 let headers = next_request.headers_mut();
                 for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
-                    let carries_allowed_secrets = secret_headers
-                        .iter()
-                        .any(|(h, names)| *h == name && named(names));
+                    let carries_allowed_secrets = secret_headers.iter().any(|(h, names)| {
+                        *h == name && self.barred(names, &current, &next).is_empty()
+                    });
                     if !carries_allowed_secrets {
                         headers.remove(&name);
                     }
                 }
                 secret_headers.retain(|(name, names)| {
-                    let keep = named(names);
+                    let keep = self.barred(names, &current, &next).is_empty();
                     if !keep {
                         headers.remove(name);
                     }
@@ -273,5 +268,34 @@ impl Vault {
             request = next_request;
         }
         Err(Error::TooManyRedirects { max: MAX_REDIRECTS })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn nothing_secret_crosses_to_plain_http() {
+        let vault = Vault::new();
+        vault.set("bound", "b").unwrap();
+        vault
+            .set_allowed_domains("bound", ["api.example.com"])
+            .unwrap();
+        vault.set("free", "f").unwrap();
+        let names = ["bound".to_owned(), "free".to_owned()];
+        let https = url("https://api.example.com/a");
+        // Another origin: only a secret whose domains name the host may follow.
+        let other = url("https://api.example.com:8443/b");
+        assert_eq!(vault.barred(&names, &https, &other), ["free"]);
+        // HTTPS to HTTP: none, even one bound to that host with no scheme.
+        let plain = url("http://api.example.com/b");
+        assert_eq!(vault.barred(&names, &https, &plain), ["bound", "free"]);
+        // HTTP to HTTPS is no downgrade.
+        assert_eq!(vault.barred(&names, &plain, &https), ["free"]);
     }
 }
