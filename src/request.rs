@@ -25,6 +25,10 @@ use crate::template::{Template, parse_in};
 /// | form body | in names and values | form-urlencoded |
 /// | raw body | anywhere | as it is |
 ///
+/// Put secrets in headers or bodies rather than in the URL: the URL of a
+/// `reqwest::Request` (and `reqwest::Response`) shows in its own `Debug` output, and servers
+/// and proxies log it.
+///
 /// Building never fails, as with reqwest's builders: a malformed part is reported by
 /// [`Vault::render_request`](crate::Vault::render_request) and
 /// [`Vault::send`](crate::Vault::send). Each part is parsed once, on first use.
