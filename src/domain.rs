@@ -86,7 +86,7 @@ impl DomainPattern {
             ));
         }
         let host = match Host::parse(host) {
-            Ok(Host::Domain(domain)) => domain,
+            Ok(Host::Domain(domain)) => check_domain(domain).map_err(invalid)?,
             Ok(Host::Ipv4(_) | Host::Ipv6(_)) if wildcard => {
                 return Err(invalid("a wildcard cannot apply to an IP address"));
             }
@@ -96,7 +96,7 @@ impl DomainPattern {
         };
         Ok(DomainPattern {
             scheme,
-            host: host.trim_end_matches('.').to_owned(),
+            host,
             wildcard,
         })
     }
@@ -136,6 +136,67 @@ impl DomainPattern {
     pub fn scheme(&self) -> Option<&str> {
         self.scheme.as_deref()
     }
+}
+
+/// Checks a domain as `Host::parse` gave it (lower-case ASCII, percent-decoded) and drops one
+/// trailing dot. What is refused here is what would not read back the same: the pattern is
+/// saved as its `Display` form and parsed again by [`DomainPattern::new`] when the vault
+/// file is opened, so every accepted pattern must be its own fixed point.
+fn check_domain(domain: String) -> Result<String, &'static str> {
+    let host = domain.strip_suffix('.').unwrap_or(&domain);
+    if host.is_empty() {
+        return Err("the pattern has no host (only dots)");
+    }
+    if host.split('.').any(str::is_empty) {
+        return Err("the host has an empty label (`..`, or a leading or doubled dot)");
+    }
+    if host.contains('*') {
+        // `%2a` decodes to `*` only now, after the wildcard was looked for.
+        return Err("`*` may only stand as the first label, as in `*.example.com`");
+    }
+    if host
+        .bytes()
+        .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')) && b != b'.')
+    {
+        return Err("the host holds a character a domain name cannot hold");
+    }
+    // The stored form must parse back to itself (a label such as `xn--` that IDNA refuses
+    // when it is read again, say).
+    match Host::parse(host) {
+        Ok(Host::Domain(again)) if again == host => Ok(host.to_owned()),
+        _ => Err("the host is not a valid domain name"),
+    }
+}
+
+/// Whether `patterns` (one secret's allowed domains) let it go to `host` over `scheme`: an
+/// empty list allows every host.
+pub(crate) fn allows(patterns: &[DomainPattern], scheme: &str, host: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|p| p.matches(scheme, host))
+}
+
+/// Whether `patterns` name `host` explicitly: a non-empty list that matches it. This is what
+/// lets a secret cross to another origin on a redirect.
+pub(crate) fn names_host(patterns: &[DomainPattern], scheme: &str, host: &str) -> bool {
+    !patterns.is_empty() && allows(patterns, scheme, host)
+}
+
+/// Checks every secret in `secrets` (its name and allowed domains; `None` for a secret the
+/// vault does not hold, which resolving reports) against a request to `host` over `scheme`,
+/// gathering every violation into one error.
+pub(crate) fn check<'a>(
+    secrets: impl IntoIterator<Item = (&'a str, Option<&'a [DomainPattern]>)>,
+    scheme: &str,
+    host: &str,
+) -> Result<(), Error> {
+    let violations = secrets
+        .into_iter()
+        .filter(|(_, patterns)| !patterns.is_none_or(|p| allows(p, scheme, host)))
+        .map(|(name, _)| Error::DomainNotAllowed {
+            name: name.to_owned(),
+            host: host.to_owned(),
+        })
+        .collect();
+    Error::gather(violations)
 }
 
 /// Brings a host to the ASCII form patterns are stored in; hosts that do not parse are
@@ -257,9 +318,41 @@ mod tests {
             "api.*.com",
             "1http://x",
             "exa mple.com",
+            ".",
+            "%2e",
+            "...",
+            "*..",
+            "*.",
+            "*.%2e",
+            "a..b",
+            "..a",
+            "%2a.example.com",
+            "https://.",
         ] {
             let err = DomainPattern::new(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidDomain { .. }), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// What is accepted reads back as itself: the vault file stores the `Display` form.
+        #[test]
+        fn accepted_patterns_read_back_as_themselves(
+            text in "(https?://)?(\\*\\.)?([a-zA-Z0-9.*%_:@/\\[\\]-]|%2[eEaA]|\\.\\.){0,24}"
+        ) {
+            if let Ok(p) = DomainPattern::new(&text) {
+                let again = DomainPattern::new(&p.to_string());
+                proptest::prop_assert_eq!(again.as_ref().ok(), Some(&p), "{:?} -> {}", text, p);
+            }
+        }
+
+        #[test]
+        fn any_text_reads_back_or_is_refused(text in "\\PC{0,40}") {
+            if let Ok(p) = DomainPattern::new(&text) {
+                proptest::prop_assert_eq!(DomainPattern::new(&p.to_string()).ok(), Some(p));
+            }
         }
     }
 

@@ -199,6 +199,16 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// One secret in the vault file (or an export) is malformed, or its name is given twice.
+    #[error("{} holds a malformed secret `{name}`: {reason}", .path.display())]
+    CorruptRecord {
+        /// The file (`<export>` for data given in memory).
+        path: PathBuf,
+        /// The secret's name (`#N (no name)`, counting from 1, when it has none).
+        name: Box<str>,
+        /// What is wrong (never a value).
+        reason: Box<str>,
+    },
     /// The vault file was written by a newer version of this crate.
     #[error("{} has format version {found}, but this version of request-vault reads version {supported} at most: upgrade request-vault", .path.display())]
     UnsupportedVersion {
@@ -349,7 +359,7 @@ impl Error {
             Error::Http { .. } | Error::TooManyRedirects { .. } => ErrorKind::Http,
             Error::Locked => ErrorKind::Locked,
             Error::WrongKey { .. } => ErrorKind::WrongKey,
-            Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::Corrupt { .. } | Error::CorruptRecord { .. } => ErrorKind::Corrupt,
             Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
             Error::Io { .. } | Error::Conflict { .. } | Error::NoFile | Error::Encryption => {
                 ErrorKind::Storage
@@ -369,6 +379,7 @@ impl Error {
             | Error::IntegrationRemoved { name, .. }
             | Error::DomainNotAllowed { name, .. }
             | Error::ValueNotAllowed { name, .. } => Some(name),
+            Error::CorruptRecord { name, .. } => Some(name),
             Error::NoProvider { name, .. } | Error::Provider { name, .. } => name.as_deref(),
             _ => None,
         }

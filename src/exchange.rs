@@ -12,10 +12,11 @@ use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::document::{Document, RecordValue};
 use crate::error::{Error, Result};
 use crate::key::{VaultKey, check_passphrase};
 use crate::persist::{document_of, entry_from};
-use crate::store::{self, Document};
+use crate::store;
 use crate::vault::Vault;
 
 /// What [`Vault::import`] does with a name the vault has already.
@@ -110,10 +111,10 @@ impl Vault {
     ///
     /// [`Error::Locked`] while locked.
     pub fn export_plain(&self) -> Result<SecretString> {
-        let bytes = self.export_document(true)?.encode();
-        Ok(SecretString::from(
-            String::from_utf8_lossy(&bytes).into_owned(),
-        ))
+        let mut bytes = self.export_document(true)?.encode();
+        // JSON is UTF-8; the buffer (exactly its size) moves into the string, no copy.
+        let text = String::from_utf8(std::mem::take(&mut *bytes)).unwrap_or_default();
+        Ok(SecretString::from(text))
     }
 
     /// Exports names, links, allowed domains and flags, without any value.
@@ -152,6 +153,8 @@ impl Vault {
     /// - [`Error::WrongKey`] for an encrypted export without the right password;
     /// - [`Error::Corrupt`] / [`Error::UnsupportedVersion`] for data that is not an export
     ///   this version reads;
+    /// - [`Error::CorruptRecord`] naming a malformed secret, a name given twice, or a linked
+    ///   secret whose reference its provider (when one is registered for it) refuses;
     /// - [`Error::AlreadyExists`] for each clash under [`OnClash::Fail`] (all at once);
     /// - [`Error::Locked`] while locked.
     pub fn import(&self, data: &[u8], options: ImportOptions) -> Result<ImportReport> {
@@ -173,10 +176,8 @@ impl Vault {
             data
         };
         let document = Document::decode(json, path)?;
-        let mut incoming = Vec::with_capacity(document.secrets.len());
-        for record in document.secrets {
-            incoming.push(entry_from(record, path)?);
-        }
+        self.check_references(&document, path)?;
+        let incoming: Vec<_> = document.secrets.into_iter().map(entry_from).collect();
 
         let mut state = self.write();
         if state.locked {
@@ -227,5 +228,46 @@ impl Vault {
             "imported secrets"
         );
         Ok(report)
+    }
+
+    /// Checks each linked record's reference with the registered provider of its id (or
+    /// of its scheme), as [`link`](Self::link) does; references no registered provider
+    /// handles are taken as they are, to be checked when that provider is added.
+    fn check_references(&self, document: &Document, path: &Path) -> Result<()> {
+        for record in &document.secrets {
+            let RecordValue::Linked {
+                provider,
+                reference,
+            } = &record.value
+            else {
+                continue;
+            };
+            let scheme = crate::provider::strip_ref_prefix(reference)
+                .split_once("://")
+                .map(|(scheme, _)| scheme);
+            let handler = self.provider(provider).or_else(|| {
+                let state = self.read();
+                state
+                    .providers
+                    .values()
+                    .find(|p| Some(p.scheme()) == scheme)
+                    .cloned()
+            });
+            if let Some(handler) = handler
+                && let Err(refused) = handler.check_reference(reference)
+            {
+                return Err(Error::CorruptRecord {
+                    path: path.to_owned(),
+                    name: record.name.as_str().into(),
+                    reason: format!(
+                        "provider `{}` refuses its reference: {}",
+                        handler.id(),
+                        refused.message()
+                    )
+                    .into(),
+                });
+            }
+        }
+        Ok(())
     }
 }

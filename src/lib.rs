@@ -118,6 +118,8 @@ mod template;
 mod vault;
 
 #[cfg(feature = "file")]
+mod document;
+#[cfg(feature = "file")]
 mod exchange;
 #[cfg(feature = "file")]
 mod key;

@@ -1,6 +1,11 @@
 //! Persistence: a vault's encrypted file ([`Vault::create`], [`Vault::open`],
 //! [`Vault::save`]), locking ([`Vault::lock`], [`Vault::unlock`]) and re-keying.
+//!
+//! The file's state ([`FileState`]) lives here; the vault core holds it in an opaque slot
+//! and knows nothing of files.
 
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
 
@@ -8,10 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use crate::cache::CacheKey;
+use crate::document::{self, Document, Record, RecordValue, Unknown};
 use crate::error::{Error, Result};
 use crate::key::VaultKey;
-use crate::name;
-use crate::store::{self, Document, Record, RecordValue};
+use crate::store;
 use crate::vault::{Entry, EntryValue, State, Vault, VaultBuilder};
 
 /// A vault's file and key.
@@ -24,11 +29,64 @@ pub(crate) struct FileState {
     /// While locked: the state at locking time, encrypted to the key, so that unlocking
     /// restores changes not saved yet.
     sealed: Option<Vec<u8>>,
+    /// What a newer version wrote that this one does not know, written back on save: the
+    /// document's own members, and each record's by secret name.
+    unknown: Unknown,
+    record_unknown: HashMap<String, Unknown>,
+}
+
+impl FileState {
+    fn new(path: PathBuf, key: &VaultKey, fingerprint: u64) -> Self {
+        FileState {
+            path,
+            key: Some(key.clone()),
+            fingerprint: Some(fingerprint),
+            sealed: None,
+            unknown: Unknown::new(),
+            record_unknown: HashMap::new(),
+        }
+    }
+
+    /// Keeps the unknown members of `document`, and takes them out of its records.
+    fn keep_unknown(&mut self, document: &mut Document) {
+        self.unknown = std::mem::take(&mut document.unknown);
+        self.record_unknown = document
+            .secrets
+            .iter_mut()
+            .filter(|r| !r.unknown.is_empty())
+            .map(|r| (r.name.clone(), std::mem::take(&mut r.unknown)))
+            .collect();
+    }
+
+    /// The document to write for `state`, with the unknown members put back.
+    fn document(&self, state: &State) -> Document {
+        let mut document = document_of(state, true);
+        document.unknown = self.unknown.clone();
+        for record in &mut document.secrets {
+            if let Some(unknown) = self.record_unknown.get(&record.name) {
+                record.unknown = unknown.clone();
+            }
+        }
+        document
+    }
+}
+
+/// The vault's file slot, locked.
+pub(crate) struct FileSlot<'a>(MutexGuard<'a, Option<Box<dyn Any + Send>>>);
+
+impl FileSlot<'_> {
+    fn get(&mut self) -> Option<&mut FileState> {
+        self.0.as_mut()?.downcast_mut()
+    }
+
+    fn put(&mut self, state: FileState) {
+        *self.0 = Some(Box::new(state));
+    }
 }
 
 impl VaultBuilder {
     /// Creates a new vault file at `path`, encrypted under `key`, and a vault with these
-    /// options around it.
+    /// options around it. A `path` that is a symbolic link creates the file it points to.
     ///
     /// # Errors
     ///
@@ -40,12 +98,7 @@ impl VaultBuilder {
         let path = path.as_ref().to_owned();
         let bytes = store::encrypt(&Document::new(Vec::new()).encode(), key)?;
         let fingerprint = store::write_atomic(&path, &bytes, None, true)?;
-        *vault.file() = Some(FileState {
-            path,
-            key: Some(key.clone()),
-            fingerprint: Some(fingerprint),
-            sealed: None,
-        });
+        vault.file().put(FileState::new(path, key, fingerprint));
         Ok(vault)
     }
 
@@ -54,20 +107,18 @@ impl VaultBuilder {
     /// # Errors
     ///
     /// [`Error::WrongKey`], [`Error::Corrupt`] (damaged, truncated, not a vault),
+    /// [`Error::CorruptRecord`] (one secret is malformed, or a name is given twice),
     /// [`Error::UnsupportedVersion`] (written by a newer version), [`Error::Io`]. The file is
     /// never modified by a failed open.
     pub fn open(self, path: impl AsRef<Path>, key: &VaultKey) -> Result<Vault> {
         let vault = self.build();
         let path = path.as_ref().to_owned();
         let bytes = store::read(&path)?;
-        let document = Document::decode(&store::decrypt(&bytes, key, &path)?, &path)?;
-        let entries = entries_from(document, &path)?;
-        *vault.file() = Some(FileState {
-            path,
-            key: Some(key.clone()),
-            fingerprint: Some(store::fingerprint(&bytes)),
-            sealed: None,
-        });
+        let mut document = Document::decode(&store::decrypt(&bytes, key, &path)?, &path)?;
+        let mut file = FileState::new(path, key, store::fingerprint(&bytes));
+        file.keep_unknown(&mut document);
+        let entries = entries_from(document);
+        vault.file().put(file);
         vault.write().entries = entries;
         Ok(vault)
     }
@@ -107,36 +158,40 @@ impl Vault {
         Vault::builder().open(path, key)
     }
 
-    pub(crate) fn file(&self) -> MutexGuard<'_, Option<FileState>> {
+    pub(crate) fn file(&self) -> FileSlot<'_> {
         // Updates are whole-field assignments: a poisoned lock holds consistent data.
-        self.inner.file.lock().unwrap_or_else(|p| p.into_inner())
+        FileSlot(self.inner.file.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// The path of the vault's file, if it has one.
+    /// The path of the vault's file, if it has one (as given, even when it is a symbolic
+    /// link: saving writes to the link's target).
     pub fn path(&self) -> Option<PathBuf> {
-        self.file().as_ref().map(|f| f.path.clone())
+        self.file().get().map(|f| f.path.clone())
     }
 
     /// Writes the vault to its file, atomically: the file holds either the old or the new
-    /// contents, whatever happens, and its mode is 0600.
+    /// contents, whatever happens, and its mode is 0600. When the path is a symbolic link,
+    /// the file it points to is replaced and the link stays. Members written by a newer
+    /// version of this crate, which this one does not know, are written back unchanged.
     ///
     /// # Errors
     ///
     /// - [`Error::NoFile`] for a vault made with [`Vault::new`];
     /// - [`Error::Locked`] while locked (saving then would lose the values);
-    /// - [`Error::Conflict`] when another process saved the file since this vault read it
-    ///   (nothing is written; open the file again);
+    /// - [`Error::Conflict`] when another process saved the file since this vault read it,
+    ///   through this path or any other that leads to the same file (nothing is written;
+    ///   open the file again);
     /// - [`Error::Io`] when writing fails (the old file is kept).
     pub fn save(&self) -> Result<()> {
-        let mut file = self.file();
-        let file = file.as_mut().ok_or(Error::NoFile)?;
+        let mut slot = self.file();
+        let file = slot.get().ok_or(Error::NoFile)?;
         let key = file.key.as_ref().ok_or(Error::Locked)?;
         let plaintext = {
             let state = self.read();
             if state.locked {
                 return Err(Error::Locked);
             }
-            document_of(&state, true).encode()
+            file.document(&state).encode()
         };
         let bytes = store::encrypt(&plaintext, key)?;
         file.fingerprint = Some(store::write_atomic(
@@ -158,15 +213,15 @@ impl Vault {
     /// are gone for good.
     pub fn lock(&self) {
         // Lock order, everywhere: the file, then the state.
-        let mut file = self.file();
+        let mut slot = self.file();
         let mut state = self.write();
         if state.locked {
             return;
         }
-        if let Some(file) = file.as_mut()
+        if let Some(file) = slot.get()
             && let Some(key) = file.key.take()
         {
-            file.sealed = store::encrypt(&document_of(&state, true).encode(), &key).ok();
+            file.sealed = store::encrypt(&file.document(&state).encode(), &key).ok();
         }
         for entry in state.entries.values_mut() {
             if let EntryValue::Local(value) = &mut entry.value {
@@ -175,7 +230,7 @@ impl Vault {
         }
         state.locked = true;
         drop(state);
-        drop(file);
+        drop(slot);
         self.clear_cache();
         tracing::debug!("locked the vault");
     }
@@ -185,25 +240,41 @@ impl Vault {
         self.read().locked
     }
 
-    /// Restores the values wiped by [`lock`](Self::lock), with the vault's key.
+    /// Restores the values wiped by [`lock`](Self::lock), with the vault's key. On a vault
+    /// that is not locked, checks that `key` is its key.
     ///
     /// # Errors
     ///
-    /// - [`Error::WrongKey`] when `key` is not the vault's key (the vault stays locked);
+    /// - [`Error::WrongKey`] when `key` is not the vault's key (the vault stays locked, or
+    ///   stays unlocked as it was);
     /// - [`Error::NoFile`] for a vault without a file (its values are gone);
     /// - the errors of [`open`](Self::open) when the file must be read again.
     pub fn unlock(&self, key: &VaultKey) -> Result<()> {
-        let mut file = self.file();
-        let file = file.as_mut().ok_or(Error::NoFile)?;
+        let mut slot = self.file();
+        let file = slot.get().ok_or(Error::NoFile)?;
         if !self.is_locked() {
-            return Ok(());
+            let same = file
+                .key
+                .as_ref()
+                .is_some_and(|held| held.expose_secret() == key.expose_secret());
+            return if same {
+                Ok(())
+            } else {
+                Err(Error::WrongKey {
+                    path: file.path.clone(),
+                })
+            };
         }
         let sealed = match &file.sealed {
             Some(sealed) => sealed.clone(),
             None => store::read(&file.path)?,
         };
-        let document = Document::decode(&store::decrypt(&sealed, key, &file.path)?, &file.path)?;
-        let entries = entries_from(document, &file.path)?;
+        let mut document =
+            Document::decode(&store::decrypt(&sealed, key, &file.path)?, &file.path)?;
+        if file.sealed.is_none() {
+            file.keep_unknown(&mut document);
+        }
+        let entries = entries_from(document);
         let mut state = self.write();
         state.entries = entries;
         state.locked = false;
@@ -222,8 +293,8 @@ impl Vault {
     pub fn rekey(&self, new_key: &VaultKey) -> Result<()> {
         new_key.check_strength()?;
         let old = {
-            let mut file = self.file();
-            let file = file.as_mut().ok_or(Error::NoFile)?;
+            let mut slot = self.file();
+            let file = slot.get().ok_or(Error::NoFile)?;
             if file.key.is_none() {
                 return Err(Error::Locked);
             }
@@ -231,7 +302,7 @@ impl Vault {
         };
         let saved = self.save();
         if saved.is_err()
-            && let Some(file) = self.file().as_mut()
+            && let Some(file) = self.file().get()
         {
             file.key = old;
         }
@@ -248,6 +319,7 @@ pub(crate) fn document_of(state: &State, values: bool) -> Document {
             name: name.clone(),
             value: match &entry.value {
                 EntryValue::Local(value) => RecordValue::Local {
+                    // `to_owned` allocates exactly the value's length.
                     value: values.then(|| Zeroizing::new(value.expose_secret().to_owned())),
                 },
                 EntryValue::Linked(key) => RecordValue::Linked {
@@ -257,25 +329,22 @@ pub(crate) fn document_of(state: &State, values: bool) -> Document {
             },
             allowed_domains: entry.allowed_domains.clone(),
             enabled: entry.enabled,
-            created_ms: store::millis(entry.created),
-            updated_ms: store::millis(entry.updated),
+            created_ms: document::millis(entry.created),
+            updated_ms: document::millis(entry.updated),
+            unknown: Unknown::new(),
         })
         .collect();
     Document::new(records)
 }
 
-/// The entry a record describes, once its name is checked. A local record without a value
-/// (from a references-only export) gives `None`.
-pub(crate) fn entry_from(record: Record, path: &Path) -> Result<(String, Option<Entry>)> {
-    name::check(&record.name).map_err(|_| Error::Corrupt {
-        path: path.to_owned(),
-        reason: "a secret's name breaks the naming rules",
-    })?;
+/// The entry a record describes (the document checked every field when it was read). A
+/// local record without a value (from a references-only export) gives `None`.
+pub(crate) fn entry_from(record: Record) -> (String, Option<Entry>) {
     let value = match record.value {
         RecordValue::Local { value: Some(value) } => {
             EntryValue::Local(SecretString::from(value.as_str()))
         }
-        RecordValue::Local { value: None } => return Ok((record.name, None)),
+        RecordValue::Local { value: None } => return (record.name, None),
         RecordValue::Linked {
             provider,
             reference,
@@ -284,21 +353,18 @@ pub(crate) fn entry_from(record: Record, path: &Path) -> Result<(String, Option<
     let mut entry = Entry::new(value);
     entry.allowed_domains = record.allowed_domains;
     entry.enabled = record.enabled;
-    entry.created = store::from_millis(record.created_ms);
-    entry.updated = store::from_millis(record.updated_ms);
-    Ok((record.name, Some(entry)))
+    entry.created = document::from_millis(record.created_ms);
+    entry.updated = document::from_millis(record.updated_ms);
+    (record.name, Some(entry))
 }
 
-fn entries_from(
-    document: Document,
-    path: &Path,
-) -> Result<std::collections::BTreeMap<String, Entry>> {
-    let mut entries = std::collections::BTreeMap::new();
+fn entries_from(document: Document) -> BTreeMap<String, Entry> {
+    let mut entries = BTreeMap::new();
     for record in document.secrets {
-        let (name, entry) = entry_from(record, path)?;
+        let (name, entry) = entry_from(record);
         let entry = entry
             .unwrap_or_else(|| Entry::new(EntryValue::Local(SecretString::from(String::new()))));
         entries.insert(name, entry);
     }
-    Ok(entries)
+    entries
 }

@@ -1,19 +1,14 @@
 //! RequestTemplate: an HTTP request with placeholders, and the escaping each part needs.
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
-use reqwest::header::{HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::HeaderName;
 use url::Url;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::escape::{COMPONENT, check_json_placements, header_value, json_escape};
+use crate::escape::{self, Part, Values, check_json_placements};
 use crate::template::{Template, parse_in};
 
 /// A request with `<<vault:NAME>>` placeholders, and the escaping each part needs.
@@ -29,6 +24,10 @@ use crate::template::{Template, parse_in};
 /// | JSON body | only inside JSON strings | JSON-escaped |
 /// | form body | in names and values | form-urlencoded |
 /// | raw body | anywhere | as it is |
+///
+/// Put secrets in headers or bodies rather than in the URL: the URL of a
+/// `reqwest::Request` (and `reqwest::Response`) shows in its own `Debug` output, and servers
+/// and proxies log it.
 ///
 /// Building never fails, as with reqwest's builders: a malformed part is reported by
 /// [`Vault::render_request`](crate::Vault::render_request) and
@@ -161,9 +160,7 @@ impl RequestTemplate {
     }
 
     fn parse(&self) -> std::result::Result<Parsed, Failure> {
-        let (origin, authority_end) = split_url(&self.url)?;
-        let path_template = parse_in(&self.url[authority_end..], "URL")
-            .map_err(|e| Failure::shift(e, authority_end))?;
+        let (origin, url) = split_url(&self.url)?;
         let pairs = |pairs: &[(String, String)],
                      what: &str|
          -> std::result::Result<Vec<(Template, Template)>, Failure> {
@@ -215,7 +212,7 @@ impl RequestTemplate {
         let mut parsed = Parsed {
             method: self.method.clone(),
             origin,
-            path: path_template,
+            url,
             query: pairs(&self.query, "query parameter")?,
             headers,
             basic,
@@ -228,9 +225,9 @@ impl RequestTemplate {
     }
 }
 
-/// Parses the literal origin (`scheme://host:port`) of an absolute URL, and says where the
-/// rest (path, query, fragment) starts.
-fn split_url(url: &str) -> std::result::Result<(Url, usize), Failure> {
+/// Parses the literal origin (`scheme://host:port`) of an absolute URL, once, and the
+/// templates of its path, query and fragment, which are rendered into that parsed origin.
+fn split_url(url: &str) -> std::result::Result<(Url, UrlParts), Failure> {
     let part = "URL".to_owned();
     let Some(scheme_end) = url.find("://") else {
         return Err(Failure::request(
@@ -238,9 +235,17 @@ fn split_url(url: &str) -> std::result::Result<(Url, usize), Failure> {
             "the URL must be absolute (scheme://host/…)",
         ));
     };
+    let scheme = &url[..scheme_end];
+    if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+        return Err(Failure::request(
+            part,
+            "only http:// and https:// URLs can be sent",
+        ));
+    }
     let authority_start = scheme_end + 3;
+    // As the URL standard reads an http(s) URL: `\` ends the authority like `/`.
     let authority_end = url[authority_start..]
-        .find(['/', '?', '#'])
+        .find(['/', '\\', '?', '#'])
         .map_or(url.len(), |at| authority_start + at);
     let origin = &url[..authority_end];
     if origin.contains("<<vault:") {
@@ -255,18 +260,47 @@ fn split_url(url: &str) -> std::result::Result<(Url, usize), Failure> {
             format!("`{origin}` is not a valid URL origin: {e}"),
         )
     })?;
-    if parsed.host_str().is_none() {
+    if parsed.host_str().is_none_or(str::is_empty) {
         return Err(Failure::request(part, "the URL has no host"));
     }
-    Ok((parsed, authority_end))
+    // Placeholders hold no `?` or `#`, so the literal ones split the rest for good.
+    let rest = &url[authority_end..];
+    let query_start = rest
+        .find(['?', '#'])
+        .filter(|&at| rest.as_bytes()[at] == b'?');
+    let fragment_start = rest.find('#');
+    let path_end = query_start.or(fragment_start).unwrap_or(rest.len());
+    let template = |from: usize, to: usize| {
+        parse_in(&rest[from..to], "URL").map_err(|e| Failure::shift(e, authority_end + from))
+    };
+    let parts = UrlParts {
+        path: template(0, path_end)?,
+        query: query_start
+            .map(|at| template(at + 1, fragment_start.unwrap_or(rest.len())))
+            .transpose()?,
+        fragment: fragment_start
+            .map(|at| template(at + 1, rest.len()))
+            .transpose()?,
+    };
+    Ok((parsed, parts))
+}
+
+/// The templates of a URL's path, query (after `?`) and fragment (after `#`).
+#[derive(Debug)]
+struct UrlParts {
+    path: Template,
+    query: Option<Template>,
+    fragment: Option<Template>,
 }
 
 /// The parts of a request template, parsed.
 #[derive(Debug)]
 pub(crate) struct Parsed {
     method: Method,
+    /// Scheme, host and port: parsed once, checked against allowed domains, and the very
+    /// value the rendered URL is built on.
     origin: Url,
-    path: Template,
+    url: UrlParts,
     query: Vec<(Template, Template)>,
     /// Each header: its name, how errors name it (as written), its value.
     headers: Vec<(HeaderName, String, Template)>,
@@ -288,11 +322,15 @@ pub(crate) struct Rendered {
     pub(crate) request: reqwest::Request,
     /// Each header that carries secrets, with the names of those secrets.
     pub(crate) secret_headers: Vec<(HeaderName, Vec<String>)>,
+    /// The secrets the body carries.
+    pub(crate) body_names: Vec<String>,
 }
 
 impl Parsed {
     fn templates(&self) -> Vec<&Template> {
-        let mut all = vec![&self.path];
+        let mut all = vec![&self.url.path];
+        all.extend(self.url.query.iter());
+        all.extend(self.url.fragment.iter());
         all.extend(self.query.iter().flat_map(|(k, v)| [k, v]));
         all.extend(self.headers.iter().map(|(_, _, v)| v));
         all.extend(self.basic.iter().flat_map(|(u, p)| [u, p]));
@@ -330,118 +368,138 @@ impl Parsed {
         )
     }
 
-    /// Builds the request from resolved values.
-    pub(crate) fn render(
-        &self,
-        client: &reqwest::Client,
-        values: &HashMap<String, SecretString>,
-    ) -> Result<Rendered> {
+    /// Builds the request from resolved values. Every secret byte is encoded by
+    /// [`escape::encode`]; this only puts the parts together.
+    pub(crate) fn render(&self, client: &reqwest::Client, values: &Values) -> Result<Rendered> {
         let url = self.render_url(values)?;
         let mut builder = client.request(self.method.clone(), url);
         let mut secret_headers = Vec::new();
         let mut has_content_type = false;
         for (name, part, template) in &self.headers {
-            let value = header_value(template, values, part, "")?;
+            let text = escape::encode(
+                Part::Header {
+                    template,
+                    part,
+                    prefix: "",
+                },
+                values,
+            )?;
+            let secret = !template.is_literal();
             has_content_type |= name == reqwest::header::CONTENT_TYPE;
-            if !template.is_literal() {
+            if secret {
                 secret_headers.push((name.clone(), template.names().to_vec()));
             }
-            builder = builder.header(name, value);
+            builder = builder.header(name, escape::header_value(&text, part, secret)?);
         }
         let authorization = reqwest::header::AUTHORIZATION;
         if let Some((user, password)) = &self.basic {
-            let user_value = user.render_with(values, |v, out| out.push_str(v))?;
-            let password_value = password.render_with(values, |v, out| out.push_str(v))?;
-            let joined = Zeroizing::new(format!(
-                "{}:{}",
-                user_value.expose_secret(),
-                password_value.expose_secret()
-            ));
-            let encoded = Zeroizing::new(format!("Basic {}", STANDARD.encode(joined.as_bytes())));
-            let mut value = HeaderValue::from_str(&encoded).map_err(|_| Error::InvalidRequest {
-                part: "basic auth".to_owned(),
-                reason: "the header could not be built".to_owned(),
-            })?;
-            value.set_sensitive(true);
+            let text = escape::encode(Part::BasicAuth { user, password }, values)?;
             let mut names = user.names().to_vec();
-            names.extend(password.names().to_vec());
+            names.extend(password.names().iter().cloned());
             secret_headers.push((authorization.clone(), names));
-            builder = builder.header(&authorization, value);
+            builder = builder.header(
+                &authorization,
+                escape::header_value(&text, "basic auth", true)?,
+            );
         }
         if let Some(token) = &self.bearer {
-            let value = header_value(token, values, "bearer token", "Bearer ")?;
+            let part = Part::Header {
+                template: token,
+                part: "bearer token",
+                prefix: "Bearer ",
+            };
+            let text = escape::encode(part, values)?;
             secret_headers.push((authorization.clone(), token.names().to_vec()));
-            builder = builder.header(&authorization, value);
+            builder = builder.header(
+                &authorization,
+                escape::header_value(&text, "bearer token", !token.is_literal())?,
+            );
         }
-        match &self.body {
-            None => {}
-            Some(Body::Raw(template)) => {
-                let body = template.render_with(values, |v, out| out.push_str(v))?;
-                builder = builder.body(body.expose_secret().as_bytes().to_vec());
-            }
-            Some(Body::Json(template)) => {
-                let body = template.render_with(values, json_escape)?;
-                serde_json::from_str::<serde::de::IgnoredAny>(body.expose_secret()).map_err(
-                    |e| {
-                        // serde_json's message names a line and column, never the content.
-                        Error::InvalidRequest {
-                            part: "JSON body".to_owned(),
-                            reason: format!("the rendered body is not valid JSON: {e}"),
-                        }
-                    },
-                )?;
-                if !has_content_type {
-                    builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");
-                }
-                builder = builder.body(body.expose_secret().as_bytes().to_vec());
-            }
-            Some(Body::Form(pairs)) => {
-                let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-                for (name, value) in pairs {
-                    let name = name.render_with(values, |v, out| out.push_str(v))?;
-                    let value = value.render_with(values, |v, out| out.push_str(v))?;
-                    serializer.append_pair(name.expose_secret(), value.expose_secret());
-                }
-                let body = Zeroizing::new(serializer.finish());
-                if !has_content_type {
-                    builder = builder.header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    );
-                }
-                builder = builder.body(body.as_bytes().to_vec());
-            }
+        let (body, content_type) = match &self.body {
+            None => (None, None),
+            Some(Body::Raw(template)) => (Some(escape::encode(Part::Raw(template), values)?), None),
+            Some(Body::Json(template)) => (
+                Some(escape::encode(Part::Json(template), values)?),
+                Some("application/json"),
+            ),
+            Some(Body::Form(pairs)) => (
+                Some(escape::encode(Part::Pairs(pairs), values)?),
+                Some("application/x-www-form-urlencoded"),
+            ),
+        };
+        if let Some(content_type) = content_type.filter(|_| !has_content_type) {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        if let Some(mut body) = body {
+            // The text moves into the request without a copy; what reqwest holds is the
+            // caller's from here.
+            builder = builder.body(std::mem::take(&mut *body).into_bytes());
         }
         let request = builder.build().map_err(Error::http)?;
         Ok(Rendered {
             request,
             secret_headers,
+            body_names: self.body_names(),
         })
     }
 
-    fn render_url(&self, values: &HashMap<String, SecretString>) -> Result<Url> {
-        // One set serves path segments, query components and the fragment alike: it keeps
-        // only unreserved characters, so a value can never end its component.
-        let path = self.path.render_with(values, |value, out| {
-            out.extend(utf8_percent_encode(value, COMPONENT))
-        })?;
-        let origin = self.origin.as_str();
-        let text = Zeroizing::new(format!(
-            "{}{}",
-            &origin[..origin.len() - 1],
-            path.expose_secret()
-        ));
-        let mut url = Url::parse(&text).map_err(|e| Error::InvalidRequest {
-            part: "URL".to_owned(),
-            reason: format!("the rendered URL does not parse: {e}"),
-        })?;
-        if !self.query.is_empty() {
-            let mut pairs = url.query_pairs_mut();
-            for (name, value) in &self.query {
-                let name = name.render_with(values, |v, out| out.push_str(v))?;
-                let value = value.render_with(values, |v, out| out.push_str(v))?;
-                pairs.append_pair(name.expose_secret(), value.expose_secret());
+    fn body_names(&self) -> Vec<String> {
+        match &self.body {
+            None => Vec::new(),
+            Some(Body::Raw(t) | Body::Json(t)) => t.names().to_vec(),
+            Some(Body::Form(pairs)) => {
+                let mut names: Vec<String> = Vec::new();
+                for name in pairs
+                    .iter()
+                    .flat_map(|(k, v)| k.names().iter().chain(v.names()))
+                {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+                names
             }
+        }
+    }
+
+    /// Renders the path, query and fragment into the parsed origin: the URL sent is the one
+    /// whose scheme and host were checked, whatever the values hold.
+    fn render_url(&self, values: &Values) -> Result<Url> {
+        let mut url = self.origin.clone();
+        url.set_path(&escape::encode(Part::Url(&self.url.path), values)?);
+        let query = self
+            .url
+            .query
+            .as_ref()
+            .map(|t| escape::encode(Part::Url(t), values))
+            .transpose()?;
+        let pairs = (!self.query.is_empty())
+            .then(|| escape::encode(Part::Pairs(&self.query), values))
+            .transpose()?;
+        match (query, pairs) {
+            (None, None) => {}
+            (Some(text), None) | (None, Some(text)) => url.set_query(Some(&text)),
+            (Some(query), Some(pairs)) => {
+                let separator = if query.is_empty() { "" } else { "&" };
+                let mut joined =
+                    Zeroizing::new(String::with_capacity(query.len() + 1 + pairs.len()));
+                joined.push_str(&query);
+                joined.push_str(separator);
+                joined.push_str(&pairs);
+                url.set_query(Some(&joined));
+            }
+        }
+        if let Some(fragment) = &self.url.fragment {
+            url.set_fragment(Some(&escape::encode(Part::Url(fragment), values)?));
+        }
+        let same_origin = url.scheme() == self.origin.scheme()
+            && url.host() == self.origin.host()
+            && url.port() == self.origin.port();
+        if !same_origin {
+            return Err(Error::InvalidRequest {
+                part: "URL".to_owned(),
+                reason: "the rendered URL would leave the checked origin".to_owned(),
+            });
         }
         Ok(url)
     }
@@ -526,10 +584,10 @@ impl From<Error> for Failure {
 mod tests {
     use super::*;
 
-    fn values(pairs: &[(&str, &str)]) -> HashMap<String, SecretString> {
+    fn values(pairs: &[(&str, &str)]) -> Values {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), SecretString::from(*v)))
+            .map(|(k, v)| (k.to_string(), secrecy::SecretString::from(*v)))
             .collect()
     }
 

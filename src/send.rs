@@ -3,17 +3,17 @@
 //! Every render checks the allowed domains of the secrets it uses against the request's
 //! host before fetching any of them, then resolves them all at once (one batch per
 //! provider). [`Vault::send`] follows redirects itself: each hop is checked again, and a
-//! header carrying a secret only crosses to another origin when every secret in it is
-//! explicitly allowed there.
-
-use std::collections::HashMap;
+//! secret only crosses to another origin (in a header or a body) when its allowed domains
+//! name the new host, and never from HTTPS down to plain HTTP.
 
 use reqwest::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, PROXY_AUTHORIZATION,
 };
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
+use url::Url;
 
+use crate::domain;
 use crate::error::{Error, Result};
 use crate::request::{Parsed, Rendered, RequestTemplate};
 use crate::template::Template;
@@ -80,8 +80,41 @@ impl Vault {
     async fn render_parsed(&self, client: &reqwest::Client, parsed: &Parsed) -> Result<Rendered> {
         let (scheme, host) = parsed.destination();
         self.check_domains(parsed.names(), scheme, host)?;
-        let values: HashMap<String, SecretString> = self.resolve_all(parsed.names()).await?;
+        let values = self.resolve_all(parsed.names()).await?;
         parsed.render(client, &values)
+    }
+
+    /// Checks every secret among `names` that the vault holds against a request to `host`
+    /// over `scheme`; all violations are reported together. Fetches nothing.
+    fn check_domains(&self, names: &[String], scheme: &str, host: &str) -> Result<()> {
+        let state = self.read();
+        let secrets = names.iter().map(|name| {
+            let patterns = state.entries.get(name.as_str());
+            (
+                name.as_str(),
+                patterns.map(|e| e.allowed_domains.as_slice()),
+            )
+        });
+        domain::check(secrets, scheme, host)
+    }
+
+    /// Those of `names` that may not follow a redirect from `current` to `next`, another
+    /// origin: all of them on a downgrade from HTTPS to HTTP, else those whose allowed
+    /// domains do not name the new host explicitly.
+    fn barred<'a>(&self, names: &'a [String], current: &Url, next: &Url) -> Vec<&'a str> {
+        let downgrade = current.scheme() == "https" && next.scheme() != "https";
+        let host = next.host_str().unwrap_or_default();
+        let state = self.read();
+        names
+            .iter()
+            .filter(|name| {
+                downgrade
+                    || !state.entries.get(name.as_str()).is_some_and(|e| {
+                        domain::names_host(&e.allowed_domains, next.scheme(), host)
+                    })
+            })
+            .map(String::as_str)
+            .collect()
     }
 
     /// The client [`send`](Self::send) uses.
@@ -101,16 +134,24 @@ impl Vault {
     /// On each hop every secret the request uses is checked against the new host (fail
     /// closed). On a hop to another origin, `Authorization`, `Cookie` and every header that
     /// carried a secret are dropped, unless every secret in that header is explicitly allowed
-    /// for the new host. 303 (and 301/302 after a POST) become a GET without a body. If the
-    /// final response is 401 or 403 and the request used linked secrets served from the
-    /// cache, those are fetched again once and the request is sent once more, so that a
-    /// rotated secret recovers by itself.
+    /// for the new host; a body carrying secrets (a 307 or 308 re-sends it) is only sent on
+    /// when each of them is explicitly allowed there, and the redirect is refused otherwise.
+    /// A hop from HTTPS to plain HTTP carries no secret at all: secret headers are dropped
+    /// and a body with secrets is refused. 303 (and 301/302 after a POST) become a GET
+    /// without a body. If the final response is 401 or 403 and the request used linked
+    /// secrets served from the cache, those are fetched again once and the request is sent
+    /// once more, so that a rotated secret recovers by itself.
+    ///
+    /// Secrets belong in headers and bodies rather than in the URL: `reqwest::Request`'s and
+    /// `reqwest::Response`'s own `Debug` print the URL, and servers log it.
     ///
     /// # Errors
     ///
     /// The errors of [`render_request`](Self::render_request), [`Error::Http`] when sending
     /// fails, [`Error::TooManyRedirects`], and [`Error::DomainNotAllowed`] for a redirect to
-    /// a host a secret is not allowed for.
+    /// a host a secret is not allowed for, or that a body's secret would reach without being
+    /// explicitly allowed there (the host is written `http://host` for a downgrade from
+    /// HTTPS).
     pub async fn send(&self, template: &RequestTemplate) -> Result<reqwest::Response> {
         let client = self.client()?;
         let parsed = template.parsed()?;
@@ -143,6 +184,7 @@ impl Vault {
         let Rendered {
             mut request,
             mut secret_headers,
+            body_names,
         } = rendered;
         for hop in 0..=MAX_REDIRECTS {
             let replay = request.try_clone();
@@ -188,17 +230,34 @@ impl Vault {
                 next_request.headers_mut().remove(CONTENT_LENGTH);
             }
             if next.origin() != current.origin() {
+                if next_request.body().is_some() {
+                    // A 307/308 re-sends the body: its secrets go only where they may.
+                    let shown = if current.scheme() == "https" && next.scheme() != "https" {
+                        format!("{}://{host}", next.scheme())
+                    } else {
+                        host.clone()
+                    };
+                    Error::gather(
+                        self.barred(&body_names, &current, &next)
+                            .into_iter()
+                            .map(|name| Error::DomainNotAllowed {
+                                name: name.to_owned(),
+                                host: shown.clone(),
+                            })
+                            .collect(),
+                    )?;
+                }
                 let headers = next_request.headers_mut();
                 for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
                     let carries_allowed_secrets = secret_headers.iter().any(|(h, names)| {
-                        *h == name && self.explicitly_allowed(names, next.scheme(), &host)
+                        *h == name && self.barred(names, &current, &next).is_empty()
                     });
                     if !carries_allowed_secrets {
                         headers.remove(&name);
                     }
                 }
                 secret_headers.retain(|(name, names)| {
-                    let keep = self.explicitly_allowed(names, next.scheme(), &host);
+                    let keep = self.barred(names, &current, &next).is_empty();
                     if !keep {
                         headers.remove(name);
                     }
@@ -209,5 +268,34 @@ impl Vault {
             request = next_request;
         }
         Err(Error::TooManyRedirects { max: MAX_REDIRECTS })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn nothing_secret_crosses_to_plain_http() {
+        let vault = Vault::new();
+        vault.set("bound", "b").unwrap();
+        vault
+            .set_allowed_domains("bound", ["api.example.com"])
+            .unwrap();
+        vault.set("free", "f").unwrap();
+        let names = ["bound".to_owned(), "free".to_owned()];
+        let https = url("https://api.example.com/a");
+        // Another origin: only a secret whose domains name the host may follow.
+        let other = url("https://api.example.com:8443/b");
+        assert_eq!(vault.barred(&names, &https, &other), ["free"]);
+        // HTTPS to HTTP: none, even one bound to that host with no scheme.
+        let plain = url("http://api.example.com/b");
+        assert_eq!(vault.barred(&names, &https, &plain), ["bound", "free"]);
+        // HTTP to HTTPS is no downgrade.
+        assert_eq!(vault.barred(&names, &plain, &https), ["free"]);
     }
 }

@@ -1,15 +1,12 @@
-//! The vault file: an age-encrypted JSON document, written atomically and durably.
-//!
-//! The plaintext is a JSON object `{"format": "request-vault", "version": 1, "secrets": […]}`
-//! where each secret is `{"name", "kind": "local", "value"}` or `{"name", "kind": "linked",
-//! "provider", "reference"}`, with `allowed_domains`, `enabled`, `created_ms` and
-//! `updated_ms` (milliseconds since the Unix epoch). Linked secrets' fetched values are never
-//! written. Anyone with the key can read the file with the `age` CLI:
+//! The vault file: an age-encrypted JSON document (see `document.rs`), written atomically
+//! and durably. Linked secrets' fetched values are never written. Anyone with the key can read the file with the `age` CLI:
 //! `age -d -i key.txt vault.age`.
 //!
 //! Saving writes a temporary file (mode 0600) in the same directory, syncs it, renames it
 //! over the old file and syncs the directory, all under an advisory lock on the directory;
-//! a file changed by someone else since it was read is not overwritten.
+//! a file changed by someone else since it was read is not overwritten. A path that is a
+//! symbolic link is followed: the link's target is what is read, locked, checked and
+//! replaced, and the link stays a link (as editors save through links).
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs::{self, File, OpenOptions};
@@ -17,130 +14,12 @@ use std::hash::Hasher;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::domain::DomainPattern;
 use crate::error::{Error, Result};
 use crate::key::VaultKey;
-
-/// The `format` member of every vault document.
-pub(crate) const FORMAT: &str = "request-vault";
-/// The newest format version this crate writes and reads.
-pub(crate) const VERSION: u32 = 1;
-
-/// The plaintext of a vault file or an export.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Document {
-    pub(crate) format: String,
-    pub(crate) version: u32,
-    pub(crate) secrets: Vec<Record>,
-}
-
-/// One secret in a document.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Record {
-    pub(crate) name: String,
-    #[serde(flatten)]
-    pub(crate) value: RecordValue,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) allowed_domains: Vec<DomainPattern>,
-    #[serde(default = "enabled_by_default")]
-    pub(crate) enabled: bool,
-    #[serde(default)]
-    pub(crate) created_ms: u64,
-    #[serde(default)]
-    pub(crate) updated_ms: u64,
-}
-
-fn enabled_by_default() -> bool {
-    true
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub(crate) enum RecordValue {
-    /// A local secret; `value` is absent in a references-only export.
-    Local {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        value: Option<Zeroizing<String>>,
-    },
-    Linked {
-        provider: String,
-        reference: String,
-    },
-}
-
-#[derive(Deserialize)]
-struct Header {
-    format: String,
-    version: u32,
-}
-
-pub(crate) fn millis(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-pub(crate) fn from_millis(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
-}
-
-impl Document {
-    pub(crate) fn new(secrets: Vec<Record>) -> Self {
-        Document {
-            format: FORMAT.to_owned(),
-            version: VERSION,
-            secrets,
-        }
-    }
-
-    /// The JSON bytes, in a buffer sized up front and zeroized when dropped.
-    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let estimate = 64
-            + self
-                .secrets
-                .iter()
-                .map(|r| {
-                    let value = match &r.value {
-                        RecordValue::Local { value } => value.as_ref().map_or(0, |v| v.len() * 6),
-                        RecordValue::Linked {
-                            provider,
-                            reference,
-                        } => provider.len() + reference.len() * 2,
-                    };
-                    256 + r.name.len() + value + r.allowed_domains.len() * 64
-                })
-                .sum::<usize>();
-        let mut out = Zeroizing::new(Vec::with_capacity(estimate));
-        // Serializing plain data into a Vec cannot fail.
-        let _ = serde_json::to_writer_pretty(&mut *out, self);
-        out
-    }
-
-    /// Parses a document, checking its format and version first.
-    pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
-        let corrupt = |reason| Error::Corrupt {
-            path: path.to_owned(),
-            reason,
-        };
-        let header: Header = serde_json::from_slice(bytes)
-            .map_err(|_| corrupt("the content is not a vault document"))?;
-        if header.format != FORMAT {
-            return Err(corrupt("the content is not a request-vault document"));
-        }
-        if header.version > VERSION {
-            return Err(Error::UnsupportedVersion {
-                path: path.to_owned(),
-                found: header.version,
-                supported: VERSION,
-            });
-        }
-        serde_json::from_slice(bytes).map_err(|_| corrupt("a secret in the document is malformed"))
-    }
-}
 
 /// Encrypts `plaintext` to `key`.
 pub(crate) fn encrypt(plaintext: &[u8], key: &VaultKey) -> Result<Vec<u8>> {
@@ -183,10 +62,25 @@ pub(crate) fn decrypt(
             }
             _ => corrupt("the age header is damaged"),
         })?;
-    let mut plaintext = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
-    reader
-        .read_to_end(&mut plaintext)
-        .map_err(|_| corrupt("the encrypted content is damaged or truncated"))?;
+    // The plaintext is shorter than the ciphertext, so this buffer is never grown; if it
+    // ever must be, the old one is wiped by hand rather than left to a reallocation.
+    let mut plaintext = Zeroizing::new(vec![0; ciphertext.len()]);
+    let mut len = 0;
+    loop {
+        if len == plaintext.len() {
+            let mut bigger = Zeroizing::new(vec![0; plaintext.len() * 2 + 64]);
+            bigger[..len].copy_from_slice(&plaintext[..len]);
+            plaintext = bigger;
+        }
+        match reader.read(&mut plaintext[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(corrupt("the encrypted content is damaged or truncated")),
+        }
+    }
+    // Shortening keeps the allocation: nothing is freed, and the tail is zeros.
+    plaintext.truncate(len);
     Ok(plaintext)
 }
 
@@ -222,11 +116,48 @@ pub(crate) fn write_atomic(
     expected: Option<u64>,
     create: bool,
 ) -> Result<u64> {
-    let dir = match path.parent() {
+    let target = follow_links(path)?;
+    write_to(&target, path, bytes, expected, create)
+}
+
+/// Where `path` leads once its symbolic links are followed (also to a file that does not
+/// exist yet); `path` itself when it is no link.
+pub(crate) fn follow_links(path: &Path) -> Result<PathBuf> {
+    // As the kernel does: a chain longer than 40 links is a loop.
+    const MAX_LINKS: usize = 40;
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&current).map_err(io("following the link", path))?;
+                current = match current.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            Ok(_) => return Ok(current),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(io("reading", path)(e)),
+        }
+    }
+    Err(io("following the link", path)(std::io::Error::other(
+        "too many levels of symbolic links",
+    )))
+}
+
+/// Replaces `target` (which `path` leads to) with `bytes`; errors name `path`, as given.
+fn write_to(
+    target: &Path,
+    path: &Path,
+    bytes: &[u8],
+    expected: Option<u64>,
+    create: bool,
+) -> Result<u64> {
+    let dir = match target.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),
     };
-    let file_name = path
+    let file_name = target
         .file_name()
         .ok_or_else(|| Error::Io {
             what: "saving",
@@ -240,7 +171,7 @@ pub(crate) fn write_atomic(
     let guard = File::open(&dir).map_err(io("opening the directory of", path))?;
     guard.lock().map_err(io("locking the directory of", path))?;
 
-    match fs::read(path) {
+    match fs::read(target) {
         Ok(current) if create => {
             drop(current);
             return Err(io("creating", path)(std::io::Error::new(
@@ -276,7 +207,7 @@ pub(crate) fn write_atomic(
         let _ = fs::remove_file(&temporary);
         return Err(io("writing a temporary file for", path)(e));
     }
-    if let Err(e) = fs::rename(&temporary, path) {
+    if let Err(e) = fs::rename(&temporary, target) {
         let _ = fs::remove_file(&temporary);
         return Err(io("replacing", path)(e));
     }

@@ -50,9 +50,10 @@ pub(crate) struct Inner {
     pub(crate) fetch_permits: Arc<Semaphore>,
     /// The client `send` uses; built on first use unless one was given.
     pub(crate) client: OnceLock<reqwest::Client>,
-    /// The vault's file and key, when it has one.
+    /// The vault's file and key, when it has one: an opaque slot that only `persist` reads
+    /// (its `FileState`), so that the core does not depend on the file layer.
     #[cfg(feature = "file")]
-    pub(crate) file: std::sync::Mutex<Option<crate::persist::FileState>>,
+    pub(crate) file: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 #[derive(Default)]
@@ -484,43 +485,6 @@ impl Vault {
             last_fetched: freshness.map(|f| f.fetched_at),
             cached_until: freshness.map(|f| f.cached_until),
         }
-    }
-
-    /// Checks every existing secret among `names` against a request to `host` over
-    /// `scheme`; all violations are reported together. Fetches nothing.
-    pub(crate) fn check_domains(&self, names: &[String], scheme: &str, host: &str) -> Result<()> {
-        let state = self.read();
-        let violations = names
-            .iter()
-            .filter(|name| !self.allows(&state, name, scheme, host))
-            .map(|name| Error::DomainNotAllowed {
-                name: name.clone(),
-                host: host.to_owned(),
-            })
-            .collect();
-        Error::gather(violations)
-    }
-
-    fn allows(&self, state: &State, name: &str, scheme: &str, host: &str) -> bool {
-        state.entries.get(name).is_none_or(|entry| {
-            entry.allowed_domains.is_empty()
-                || entry
-                    .allowed_domains
-                    .iter()
-                    .any(|d| d.matches(scheme, host))
-        })
-    }
-
-    /// Whether every one of `names` is explicitly allowed for `host` (a non-empty list of
-    /// allowed domains that matches it): what keeps a secret header on a cross-origin
-    /// redirect.
-    pub(crate) fn explicitly_allowed(&self, names: &[String], scheme: &str, host: &str) -> bool {
-        let state = self.read();
-        names.iter().all(|name| {
-            state.entries.get(name.as_str()).is_some_and(|entry| {
-                !entry.allowed_domains.is_empty() && self.allows(&state, name, scheme, host)
-            })
-        })
     }
 
     /// The cache keys of those `names` that are linked and cached now.
