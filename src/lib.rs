@@ -68,7 +68,7 @@
 //! | `ssh` | the `ssh-format=openssh` attribute of `op://` references |
 //! | `file` (default) | the age-encrypted vault file, lock/unlock, export and import |
 //! | `aws` | AWS Secrets Manager: `awssecrets://` references |
-//! | `hashicorp` | HashiCorp Vault: `vault://` references |
+//! | `hashicorp` | [`HashiCorpVault`]: `vault://` references |
 //! | `azure` | Azure Key Vault: `azurekeyvault://` references |
 //! | `conformance` | [`provider::conformance`], the suite a provider should pass |
 //!
@@ -130,12 +130,19 @@ mod store;
 #[cfg_attr(docsrs, doc(cfg(feature = "onepassword")))]
 pub mod onepassword;
 
+#[cfg(feature = "hashicorp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hashicorp")))]
+pub mod hashicorp;
+
 pub use async_trait::async_trait;
 pub use domain::DomainPattern;
 pub use error::{BoxError, Error, ErrorKind, Result};
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use exchange::{ImportOptions, ImportReport, OnClash};
+#[cfg(feature = "hashicorp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hashicorp")))]
+pub use hashicorp::{HashiCorpVault, HashiCorpVaultBuilder};
 pub use info::{SecretInfo, SecretKind};
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
