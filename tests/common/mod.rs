@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod connect;
+#[cfg(feature = "hashicorp")]
+pub mod hashicorp;
 pub mod http;
 #[cfg(feature = "onepassword")]
 pub mod op;
