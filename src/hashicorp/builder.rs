@@ -286,10 +286,10 @@ impl HashiCorpVaultBuilder {
     /// found, or as [`token`](Self::token).
     pub fn from_env(self) -> Result<HashiCorpVault, Error> {
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        self.from_vars(|name| std::env::var(name).ok(), home.as_deref())
+        self.with_environment(|name| std::env::var(name).ok(), home.as_deref())
     }
 
-    pub(crate) fn from_vars(
+    pub(crate) fn with_environment(
         mut self,
         var: impl Fn(&str) -> Option<String>,
         home: Option<&Path>,
@@ -434,7 +434,7 @@ mod tests {
     #[test]
     fn environment_like_the_cli() {
         let provider = HashiCorpVault::builder("http://ignored:1")
-            .from_vars(
+            .with_environment(
                 vars(&[
                     ("VAULT_ADDR", "http://127.0.0.1:8200/"),
                     ("VAULT_TOKEN", "hvs.env-token"),
@@ -453,11 +453,11 @@ mod tests {
         std::fs::write(home.join(".vault-token"), "hvs.file-token\n").unwrap();
         assert!(
             HashiCorpVaultBuilder::default()
-                .from_vars(vars(&[]), Some(&home))
+                .with_environment(vars(&[]), Some(&home))
                 .is_ok()
         );
         let missing = HashiCorpVaultBuilder::default()
-            .from_vars(vars(&[]), Some(&home.join("nowhere")))
+            .with_environment(vars(&[]), Some(&home.join("nowhere")))
             .unwrap_err();
         assert!(missing.to_string().contains("VAULT_TOKEN"), "{missing}");
     }

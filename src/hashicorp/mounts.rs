@@ -51,9 +51,12 @@ impl Mount {
 
 type Namespace = Option<String>;
 
+/// Mounts known in each namespace, with when each is forgotten.
+type Known = HashMap<Namespace, Vec<(Arc<Mount>, Instant)>>;
+
 /// The mount table: known mounts per namespace, and look-ups under way.
 pub(crate) struct Mounts {
-    known: Mutex<HashMap<Namespace, Vec<(Arc<Mount>, Instant)>>>,
+    known: Mutex<Known>,
     probes: Arc<Memo<(Namespace, String), Arc<Mount>>>,
     ttl: Mutex<Duration>,
 }

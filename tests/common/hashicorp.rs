@@ -345,10 +345,10 @@ impl Shared {
         if let Some(mount) = path
             .strip_prefix("auth/")
             .and_then(|p| p.strip_suffix("/login"))
+            && method == "POST"
+            && mount != "token"
         {
-            if method == "POST" && mount != "token" {
-                return login(&mut state, mount, &body);
-            }
+            return login(&mut state, mount, &body);
         }
         let denied = |state: &State| {
             let text = if state.modern_errors {
@@ -587,12 +587,13 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
