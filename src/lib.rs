@@ -68,8 +68,8 @@
 //! | `ssh` | the `ssh-format=openssh` attribute of `op://` references |
 //! | `file` (default) | the age-encrypted vault file, lock/unlock, export and import |
 //! | `aws` | [`AwsSecretsManager`]: `awssecrets://` references (needs Rust 1.94.1) |
-//! | `hashicorp` | HashiCorp Vault: `vault://` references |
-//! | `azure` | Azure Key Vault: `azurekeyvault://` references |
+//! | `hashicorp` | [`HashiCorpVault`]: `vault://` references |
+//! | `azure` | [`AzureKeyVault`]: `azurekeyvault://` references |
 //! | `conformance` | [`provider::conformance`], the suite a provider should pass |
 //!
 //! A reference for a provider whose feature is off is refused by [`Vault::link`] with
@@ -138,6 +138,9 @@ pub mod aws;
 #[cfg(feature = "azure")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
 pub mod azure;
+#[cfg(feature = "hashicorp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hashicorp")))]
+pub mod hashicorp;
 
 pub use async_trait::async_trait;
 #[cfg(feature = "aws")]
@@ -151,6 +154,9 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use exchange::{ImportOptions, ImportReport, OnClash};
+#[cfg(feature = "hashicorp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hashicorp")))]
+pub use hashicorp::{HashiCorpVault, HashiCorpVaultBuilder};
 pub use info::{SecretInfo, SecretKind};
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]

@@ -25,11 +25,6 @@ impl<T> Slots<T> {
         }
     }
 
-    /// Whether slot `index` is filled.
-    pub(crate) fn is_set(&self, index: usize) -> bool {
-        self.slots.get(index).is_some_and(Option::is_some)
-    }
-
     /// The results in order; an empty slot becomes `missing(index)`.
     pub(crate) fn finish(self, mut missing: impl FnMut(usize) -> T) -> Vec<T> {
         self.slots
@@ -71,7 +66,6 @@ mod tests {
         let mut slots = Slots::new(3);
         slots.set(2, "c");
         slots.set(0, "a");
-        assert!(slots.is_set(0) && !slots.is_set(1));
         assert_eq!(slots.finish(|_| "none"), ["a", "none", "c"]);
     }
 

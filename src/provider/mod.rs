@@ -62,13 +62,49 @@ mod error;
 mod retry;
 
 // Shared by the backends; a build without any backend leaves parts of them unused.
-#[allow(dead_code)] // INTERIM: made conditional once the backends land
+// A build that leaves some backends out leaves parts of these unused.
+#[cfg_attr(
+    not(all(
+        feature = "onepassword",
+        feature = "aws",
+        feature = "hashicorp",
+        feature = "azure"
+    )),
+    allow(dead_code)
+)]
 pub(crate) mod batch;
-#[allow(dead_code)] // INTERIM: made conditional once the backends land
+// A build that leaves some backends out leaves parts of these unused.
+#[cfg_attr(
+    not(all(
+        feature = "onepassword",
+        feature = "aws",
+        feature = "hashicorp",
+        feature = "azure"
+    )),
+    allow(dead_code)
+)]
 pub(crate) mod field;
-#[allow(dead_code)] // INTERIM: made conditional once the backends land
+// A build that leaves some backends out leaves parts of these unused.
+#[cfg_attr(
+    not(all(
+        feature = "onepassword",
+        feature = "aws",
+        feature = "hashicorp",
+        feature = "azure"
+    )),
+    allow(dead_code)
+)]
 pub(crate) mod http;
-#[allow(dead_code)] // INTERIM: made conditional once the backends land
+// A build that leaves some backends out leaves parts of these unused.
+#[cfg_attr(
+    not(all(
+        feature = "onepassword",
+        feature = "aws",
+        feature = "hashicorp",
+        feature = "azure"
+    )),
+    allow(dead_code)
+)]
 pub(crate) mod memo;
 
 #[cfg(feature = "conformance")]

@@ -6,6 +6,8 @@
 #[cfg(feature = "azure")]
 pub mod azure;
 pub mod connect;
+#[cfg(feature = "hashicorp")]
+pub mod hashicorp;
 pub mod http;
 #[cfg(feature = "aws")]
 pub mod moto;

@@ -1,0 +1,209 @@
+//! HashiCorp Vault: the [`HashiCorpVault`] provider for `vault://` references.
+//!
+//! ```no_run
+//! use request_vault::{HashiCorpVault, Vault};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), request_vault::Error> {
+//! let vault = Vault::new();
+//! vault.add_provider(HashiCorpVault::from_env()?); // VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE
+//! vault.link("db-password", "vault://secret/myapp/db#password")?; // checked offline, now
+//! vault.link("db-user", "vault://database/creds/app#username")?;  // a dynamic secret
+//! vault.link("db-pass", "vault://database/creds/app#password")?;  // … from the same lease
+//! let all = vault.resolve_all(["db-password", "db-user", "db-pass"]).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # References
+//!
+//! `vault://PATH[?version=N&namespace=NS]#KEY`, as `vals` users write them (a `ref+` prefix
+//! is accepted). `PATH` starts with the mount. The mount and its engine are found as the
+//! `vault` CLI finds them (`sys/internal/ui/mounts/PATH`, once per mount): KV version 2
+//! secrets are read at `MOUNT/data/REST` (`?version=N` picks a version), KV version 1 and
+//! every other engine (`database/creds/ROLE`, `aws/creds/ROLE`, …) at the path as is.
+//! `#KEY` picks a field and `#/a/b` a nested one; without `#`, a secret with exactly one
+//! field yields it, and one with several is an [`Ambiguous`] error listing the field names
+//! (names only).
+//!
+//! # Signing in
+//!
+//! A token ([`HashiCorpVaultBuilder::token`], or `VAULT_TOKEN` / `~/.vault-token`), or a
+//! login: AppRole, JWT/OIDC (a CI system's token, from a file too) and Kubernetes (the
+//! service-account token file), each at a custom mount if needed. A login's token is
+//! renewed (or obtained again) shortly before it expires, and Vault refusing it with 403
+//! triggers one new login and one retry.
+//!
+//! Vault answers 403 `permission denied` both for a token it no longer knows and for a path
+//! outside the token's policies. A 403 that says `invalid token`, or whose token
+//! `auth/token/lookup-self` also refuses, is [`Unauthorized`] (sign in again); any other 403
+//! is [`Forbidden`].
+//!
+//! # Leases
+//!
+//! A read that comes with a lease (dynamic secrets) is kept by the provider for the lease's
+//! time less a margin (a fifth of it, at most a minute), and its values are cached by the
+//! vault no longer than that: the fields of one dynamic read, resolved together or one
+//! after the other within that time, always come from the same lease, fetched once.
+//! [`HashiCorpVaultBuilder::revoke_leases_on_clear`] revokes the leases on
+//! [`clear_cache`](ExternalProvider::clear_cache).
+//!
+//! # Errors
+//!
+//! 403 is [`Forbidden`] or [`Unauthorized`] (above); 404 [`NotFound`], saying when a KV v2
+//! version was deleted or destroyed; 503 (sealed, standby) and other 5xx [`Unavailable`];
+//! 429 [`RateLimited`]; these and 412 are retried with the [`RetryPolicy`]. A 400
+//! `unknown role` from a dynamic engine is [`NotFound`].
+//!
+//! [`Ambiguous`]: ProviderErrorKind::Ambiguous
+//! [`Unauthorized`]: ProviderErrorKind::Unauthorized
+//! [`Forbidden`]: ProviderErrorKind::Forbidden
+//! [`NotFound`]: ProviderErrorKind::NotFound
+//! [`Unavailable`]: ProviderErrorKind::Unavailable
+//! [`RateLimited`]: ProviderErrorKind::RateLimited
+//! [`RetryPolicy`]: crate::provider::RetryPolicy
+
+mod api;
+mod auth;
+mod builder;
+mod connection;
+mod mounts;
+mod read;
+mod reference;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+pub use builder::HashiCorpVaultBuilder;
+pub use reference::SCHEME;
+
+use crate::Error;
+use crate::provider::{
+    ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind, Resolved,
+};
+use connection::Connection;
+
+/// The id of the HashiCorp Vault provider.
+pub const PROVIDER_ID: &str = "hashicorp";
+
+/// How many requests to Vault run at once unless configured.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// The `vault` CLI's address when `VAULT_ADDR` is not set.
+pub const DEFAULT_ADDR: &str = "https://127.0.0.1:8200";
+
+/// Where Kubernetes mounts a pod's service-account token.
+pub const KUBERNETES_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+pub(crate) fn error(kind: ProviderErrorKind, message: String) -> ProviderError {
+    ProviderError::new(PROVIDER_ID, kind, message)
+}
+
+/// How long before a lease or token ends it is treated as ended: a fifth of its time, at
+/// most a minute, so that a value is never used in its last moments.
+pub(crate) fn lease_margin(lease: Duration) -> Duration {
+    (lease / 5).min(Duration::from_secs(60))
+}
+
+/// Resolves `vault://` references from HashiCorp Vault. Cheap to clone; clones share the
+/// token, the mount table, leased reads and the request limit.
+#[derive(Clone)]
+pub struct HashiCorpVault {
+    connection: Arc<Connection>,
+}
+
+impl HashiCorpVault {
+    /// A builder for the server at `addr` (such as `https://vault.example.com:8200`).
+    pub fn builder(addr: &str) -> HashiCorpVaultBuilder {
+        HashiCorpVaultBuilder::new(addr)
+    }
+
+    /// A provider configured from the environment, with default options; see
+    /// [`HashiCorpVaultBuilder::from_env`].
+    ///
+    /// # Errors
+    ///
+    /// As [`HashiCorpVaultBuilder::from_env`].
+    pub fn from_env() -> Result<Self, Error> {
+        HashiCorpVaultBuilder::default().from_env()
+    }
+
+    /// Verifies the address, the credentials and the namespace: logs in when the provider
+    /// logs in, then `auth/token/lookup-self`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] whose kind says what failed: [`ProviderErrorKind::Unavailable`]
+    /// or [`ProviderErrorKind::Timeout`] (unreachable, sealed),
+    /// [`ProviderErrorKind::Unauthorized`] (the token or login was refused),
+    /// [`ProviderErrorKind::Configuration`] (no such auth mount, unreadable credential file).
+    pub async fn check(&self) -> Result<(), Error> {
+        self.connection.check().await.map_err(Error::from)
+    }
+}
+
+#[async_trait]
+impl ExternalProvider for HashiCorpVault {
+    fn id(&self) -> &str {
+        PROVIDER_ID
+    }
+
+    fn scheme(&self) -> &str {
+        SCHEME
+    }
+
+    fn check_reference(&self, reference: &str) -> Result<(), ProviderError> {
+        reference::VaultReference::parse(reference).map(drop)
+    }
+
+    async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
+        self.resolve_leased(reference)
+            .await
+            .map(Resolved::into_value)
+    }
+
+    async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
+        self.resolve_all_leased(references)
+            .await
+            .into_iter()
+            .map(|r| r.map(Resolved::into_value))
+            .collect()
+    }
+
+    async fn resolve_leased(&self, reference: &str) -> Result<Resolved, ProviderError> {
+        let mut results = self.connection.resolve_all(&[reference]).await;
+        results.pop().unwrap_or_else(|| {
+            Err(error(ProviderErrorKind::Protocol, "no result".to_owned())
+                .with_reference(reference))
+        })
+    }
+
+    async fn resolve_all_leased(
+        &self,
+        references: &[&str],
+    ) -> Vec<Result<Resolved, ProviderError>> {
+        self.connection.resolve_all(references).await
+    }
+
+    fn attach(&self, context: &ProviderContext) {
+        self.connection.attach(context.cache_ttl());
+    }
+
+    fn clear_cache(&self) {
+        self.connection.clear_cache();
+    }
+}
+
+impl std::fmt::Debug for HashiCorpVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let connection = &self.connection;
+        f.debug_struct("HashiCorpVault")
+            .field("addr", &connection.api.addr())
+            .field("namespace", &connection.api.namespace())
+            .field("auth", &connection.auth.credential.describe())
+            .field("auth_mount", &connection.auth.mount)
+            .finish_non_exhaustive()
+    }
+}
