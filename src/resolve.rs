@@ -1,17 +1,18 @@
 //! Resolution: from secret names to values, through the cache and the providers.
 //!
-//! Names are planned under the vault's read lock (local value, error, or a linked key and
-//! its provider); linked keys are then grouped by provider and looked up in the cache, which
-//! starts at most one provider call per group for the references it is missing.
+//! Names are planned under the vault's read lock against its entries and provider registry
+//! (local value, error, or a linked key and its provider); linked keys are then grouped by
+//! provider and handed to the resolver, whose cache starts at most one provider call per
+//! group for the references it is missing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, join_all};
+use futures_util::future::join_all;
 use secrecy::SecretString;
 
-use crate::cache::{BatchOutcome, CacheKey};
+use crate::cache::CacheKey;
 use crate::error::{Error, Result};
 use crate::name;
 use crate::provider::ExternalProvider;
@@ -68,8 +69,8 @@ impl Vault {
         };
         let lookups = self
             .inner
-            .cache
-            .lookup(std::slice::from_ref(&key), self.fetcher(provider, false));
+            .resolver
+            .lookup(provider, std::slice::from_ref(&key), false);
         let mut outcome = Err(Error::not_found(name));
         for lookup in lookups {
             outcome = lookup
@@ -107,7 +108,7 @@ impl Vault {
         I::Item: AsRef<str>,
     {
         let given: Vec<I::Item> = names.into_iter().collect();
-        let mut seen = std::collections::HashSet::with_capacity(given.len());
+        let mut seen = HashSet::with_capacity(given.len());
         let distinct: Vec<String> = given
             .iter()
             .map(AsRef::as_ref)
@@ -153,7 +154,7 @@ impl Vault {
         let mut pending = Vec::new();
         for (provider, members) in groups.into_values() {
             let keys: Vec<Arc<CacheKey>> = members.iter().map(|(_, key)| Arc::clone(key)).collect();
-            let lookups = self.inner.cache.lookup(&keys, self.fetcher(provider, true));
+            let lookups = self.inner.resolver.lookup(provider, &keys, true);
             pending.extend(members.into_iter().map(|(index, _)| index).zip(lookups));
         }
         let fetched = join_all(
@@ -177,8 +178,8 @@ impl Vault {
         }
         let entry = state.entries.get(name).filter(|entry| entry.enabled)?;
         match &entry.value {
-            EntryValue::Linked(key) if state.providers.contains_key(&key.provider) => {
-                self.inner.cache.get(key)
+            EntryValue::Linked(key) if state.registry.contains(&key.provider) => {
+                self.inner.resolver.cached(key)
             }
             _ => None,
         }
@@ -199,53 +200,10 @@ impl Vault {
         }
         match &entry.value {
             EntryValue::Local(value) => Ok(Plan::Local(value.clone())),
-            EntryValue::Linked(key) => match state.providers.get(&key.provider) {
-                Some(provider) => Ok(Plan::Linked {
-                    provider: Arc::clone(provider),
-                    key: Arc::clone(key),
-                }),
-                None if state.removed.contains(&key.provider) => Err(Error::IntegrationRemoved {
-                    name: name.into(),
-                    provider: key.provider.clone(),
-                }),
-                None => Err(Error::NoProvider {
-                    name: Some(name.into()),
-                    scheme: key
-                        .reference
-                        .split_once("://")
-                        .map_or(key.provider.as_str(), |(scheme, _)| scheme)
-                        .to_owned(),
-                }),
-            },
-        }
-    }
-
-    /// The fetch the cache starts for references it is missing: one provider call, within
-    /// the vault's limit of concurrent provider calls.
-    fn fetcher(
-        &self,
-        provider: Arc<dyn ExternalProvider>,
-        batch: bool,
-    ) -> impl FnOnce(Vec<String>) -> BoxFuture<'static, BatchOutcome> + use<> {
-        let permits = Arc::clone(&self.inner.fetch_permits);
-        move |references| {
-            async move {
-                // The semaphore is never closed, so acquiring only fails if it were.
-                let _permit = permits.acquire_owned().await.ok();
-                tracing::debug!(
-                    provider = provider.id(),
-                    count = references.len(),
-                    "fetching from provider"
-                );
-                match references.as_slice() {
-                    [one] if !batch => vec![provider.resolve_leased(one).await],
-                    _ => {
-                        let refs: Vec<&str> = references.iter().map(String::as_str).collect();
-                        provider.resolve_all_leased(&refs).await
-                    }
-                }
-            }
-            .boxed()
+            EntryValue::Linked(key) => Ok(Plan::Linked {
+                provider: Arc::clone(state.registry.route(name, key)?),
+                key: Arc::clone(key),
+            }),
         }
     }
 }
