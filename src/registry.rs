@@ -41,11 +41,6 @@ impl Registry {
         self.providers.get(id)
     }
 
-    /// Whether a provider is registered under `id`.
-    pub(crate) fn contains(&self, id: &str) -> bool {
-        self.providers.contains_key(id)
-    }
-
     /// Every registered provider, by id.
     pub(crate) fn providers(&self) -> impl Iterator<Item = &Arc<dyn ExternalProvider>> {
         self.providers.values()

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use memchr::memmem;
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::name::{self, MAX_NAME_LEN};
@@ -82,6 +83,10 @@ impl Template {
     /// Renders with the given values; `escape` appends one value to the output, escaped for
     /// where the text goes (`|v, out| out.push_str(v)` inserts it as it is).
     ///
+    /// `escape` is called once per distinct name, and must only append, at most 6 bytes per
+    /// byte of the value (every escaping of this crate does): the rendered text is then built
+    /// in buffers sized up front, so that no copy of a value is left behind in freed memory.
+    ///
     /// # Errors
     ///
     /// [`Error::NotFound`] for a name missing from `values` (several as [`Error::Multiple`],
@@ -89,7 +94,7 @@ impl Template {
     pub fn render_with(
         &self,
         values: &HashMap<String, SecretString>,
-        mut escape: impl FnMut(&str, &mut String),
+        escape: impl FnMut(&str, &mut String),
     ) -> Result<SecretString> {
         // Each distinct name is looked up once.
         let mut found: Vec<&str> = Vec::with_capacity(self.names.len());
@@ -101,26 +106,63 @@ impl Template {
             }
         }
         Error::gather(missing)?;
-        // Sized up front so that the buffer holding secrets is never grown (growing would
-        // leave a copy behind in freed memory): no escape used here writes more than 6 bytes
-        // per input byte (JSON's `\u00XX`; percent-encoding writes 3).
-        let capacity = self.literal_len
+        Ok(self.render_found(&found, escape))
+    }
+
+    /// Renders with the values of [`names`](Self::names), in that order.
+    pub(crate) fn render_in_order(
+        &self,
+        values: &[SecretString],
+        escape: impl FnMut(&str, &mut String),
+    ) -> SecretString {
+        let found: Vec<&str> = values.iter().map(ExposeSecret::expose_secret).collect();
+        self.render_found(&found, escape)
+    }
+
+    /// Renders with `found[i]`, the value of `names[i]`.
+    ///
+    /// Each distinct value is escaped once into a scratch buffer sized for the worst escape,
+    /// then the output is written into a buffer of its exact size: no buffer holding a value
+    /// ever grows or shrinks (which would free a copy unwiped), the scratch buffer is wiped,
+    /// and the output is allocated and written once.
+    fn render_found(
+        &self,
+        found: &[&str],
+        mut escape: impl FnMut(&str, &mut String),
+    ) -> SecretString {
+        let worst = found
+            .iter()
+            .map(|value| value.len().saturating_mul(MAX_ESCAPE_GROWTH))
+            .fold(0usize, usize::saturating_add);
+        let mut scratch = String::with_capacity(worst);
+        let mut spans = Vec::with_capacity(found.len());
+        for value in found {
+            let start = scratch.len();
+            escape(value, &mut scratch);
+            spans.push(start..scratch.len());
+        }
+        let length = self.literal_len
             + self
                 .pieces
                 .iter()
-                .map(|p| match p {
-                    Piece::Placeholder { name, .. } => found[*name].len() * MAX_ESCAPE_GROWTH,
+                .map(|piece| match piece {
+                    Piece::Placeholder { name, .. } => spans[*name].len(),
                     Piece::Literal(_) => 0,
                 })
                 .sum::<usize>();
-        let mut out = String::with_capacity(capacity);
+        let mut out = String::with_capacity(length);
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
-                Piece::Placeholder { name, .. } => escape(found[*name], &mut out),
+                Piece::Placeholder { name, .. } => out.push_str(&scratch[spans[*name].clone()]),
             }
         }
-        Ok(SecretString::from(out))
+        // Escapes only append, so the written part is all the scratch buffer ever held.
+        let mut scratch = scratch.into_bytes();
+        scratch.as_mut_slice().zeroize();
+        // Exactly full: the conversion to a boxed `str` does not reallocate.
+        debug_assert_eq!(out.len(), out.capacity());
+        SecretString::from(out)
     }
 }
 

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
@@ -69,9 +69,10 @@ struct Kept<V> {
     /// Until when it may still be served stale: `expires_at` unless stale-if-error is on.
     usable_until: Instant,
     stale: Option<Stale>,
-    /// Drops the value at `usable_until` so that it does not linger in memory; aborted when
-    /// the value is dropped earlier (cleared, replaced).
-    _timer: Option<ExpiryTimer>,
+    /// Drops the value at `usable_until` so that it does not linger in memory; shared by
+    /// the values of one batch that expire together, aborted when they are all dropped
+    /// earlier (cleared, replaced).
+    _timer: Option<Arc<ExpiryTimer>>,
 }
 
 /// Why a kept value is being served past its TTL.
@@ -91,11 +92,15 @@ pub(crate) struct Freshness {
     pub(crate) stale: Option<Stale>,
 }
 
-struct ExpiryTimer(AbortHandle);
+/// The task that drops values at their expiry (set once it is spawned).
+#[derive(Default)]
+struct ExpiryTimer(OnceLock<AbortHandle>);
 
 impl Drop for ExpiryTimer {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = self.0.get() {
+            task.abort();
+        }
     }
 }
 
@@ -127,6 +132,50 @@ impl<V: Clone> Lookup<V> {
     }
 }
 
+/// The values of many lookups, in order: each fetch is awaited once for all its keys (not
+/// once per key), so that a batch of n keys costs O(n).
+pub(crate) async fn values<V: Clone>(lookups: Vec<Lookup<V>>) -> Vec<Outcome<V>> {
+    let mut outcomes: Vec<Option<Outcome<V>>> = Vec::with_capacity(lookups.len());
+    let mut flights: Vec<(Arc<Flight<V>>, Vec<(usize, usize)>)> = Vec::new();
+    {
+        // Scoped: raw pointers (identities only) must not live across the await below.
+        let mut flight_of: HashMap<*const Flight<V>, usize> = HashMap::new();
+        for (position, lookup) in lookups.into_iter().enumerate() {
+            match lookup {
+                Lookup::Ready(value) => outcomes.push(Some(Ok(value))),
+                Lookup::Pending { flight, index } => {
+                    outcomes.push(None);
+                    let at = *flight_of.entry(Arc::as_ptr(&flight)).or_insert_with(|| {
+                        flights.push((Arc::clone(&flight), Vec::new()));
+                        flights.len() - 1
+                    });
+                    flights[at].1.push((position, index));
+                }
+            }
+        }
+    }
+    let batches =
+        futures_util::future::join_all(flights.iter().map(|(flight, _)| flight.batch.clone()))
+            .await;
+    for ((_, members), results) in flights.iter().zip(batches) {
+        for &(position, index) in members {
+            outcomes[position] = results.get(index).cloned();
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|| {
+                Err(Arc::new(ProviderError::new(
+                    "request-vault",
+                    ProviderErrorKind::Protocol,
+                    "a fetch lost track of one of its results",
+                )))
+            })
+        })
+        .collect()
+}
+
 struct State<K, V, S> {
     slots: HashMap<K, Slot<V>, S>,
     next_id: u64,
@@ -136,6 +185,16 @@ struct State<K, V, S> {
     /// Keys fetched since expired values were last swept (values without an expiry timer,
     /// outside a tokio runtime, are dropped by this sweep, amortized over fetches).
     fetched_since_sweep: usize,
+}
+
+impl<K, V, S> State<K, V, S> {
+    /// Until when a value expiring at `expires_at` may be served stale.
+    fn usable_until(&self, expires_at: Instant) -> Instant {
+        match self.stale_if_error {
+            Some(extra) => expires_at.checked_add(extra).unwrap_or(expires_at),
+            None => expires_at,
+        }
+    }
 }
 
 /// A keyed map with single-flight fetching and a TTL; see the module docs.
@@ -371,6 +430,12 @@ where
         let mut displaced = Vec::new();
         let mut state = self.state();
         let now = Instant::now();
+        let fetched_at = SystemTime::now();
+        let expires_at = expiry(state.ttl);
+        let usable_until = state.usable_until(expires_at);
+        // Values without a lease of their own expire together: one timer for them all.
+        let timer = Arc::new(ExpiryTimer::default());
+        let mut timed = Vec::new();
         for (index, key) in keys.iter().enumerate() {
             let id = first_id + index as u64;
             let result = match results.as_mut().and_then(Iterator::next) {
@@ -395,9 +460,30 @@ where
             };
             let outcome = match result {
                 Ok((value, max_age)) => {
-                    let ttl = max_age.map_or(state.ttl, |age| age.min(state.ttl));
-                    if !ttl.is_zero() {
-                        let kept = self.keep(&state, key, id, value.clone(), ttl);
+                    let kept = match max_age {
+                        _ if state.ttl.is_zero() => None,
+                        Some(age) if age < state.ttl => (!age.is_zero()).then(|| {
+                            let expires_at = expiry(age);
+                            let usable_until = state.usable_until(expires_at);
+                            let timer = Arc::new(ExpiryTimer::default());
+                            self.arm_timer(&timer, vec![(key.clone(), id)], usable_until);
+                            (expires_at, usable_until, timer)
+                        }),
+                        _ => {
+                            timed.push((key.clone(), id));
+                            Some((expires_at, usable_until, Arc::clone(&timer)))
+                        }
+                    };
+                    if let Some((expires_at, usable_until, timer)) = kept {
+                        let kept = Kept {
+                            id,
+                            value: value.clone(),
+                            fetched_at,
+                            expires_at,
+                            usable_until,
+                            stale: None,
+                            _timer: Some(timer),
+                        };
                         state.slots.insert(key.clone(), Slot::Ready(kept));
                     }
                     displaced.push(previous);
@@ -434,63 +520,47 @@ where
             };
             outcomes.push(outcome);
         }
+        if !timed.is_empty() {
+            self.arm_timer(&timer, timed, usable_until);
+        }
         drop(state);
         drop(displaced);
         outcomes.into()
     }
 
-    /// A value to keep for `ttl`, with its expiry timer.
-    fn keep(
-        self: &Arc<Self>,
-        state: &State<K, V, S>,
-        key: &K,
-        id: u64,
-        value: V,
-        ttl: Duration,
-    ) -> Kept<V> {
-        let expires_at = expiry(ttl);
-        let usable_until = match state.stale_if_error {
-            Some(extra) => expires_at.checked_add(extra).unwrap_or(expires_at),
-            None => expires_at,
+    /// Spawns the task that drops the values `keys` (each with its id) at `at`, when there
+    /// is a tokio runtime to spawn it on (without one, expiry is read off the clock, and
+    /// expired values are swept).
+    fn arm_timer(self: &Arc<Self>, timer: &ExpiryTimer, keys: Vec<(K, u64)>, at: Instant) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
         };
-        Kept {
-            id,
-            value,
-            fetched_at: SystemTime::now(),
-            expires_at,
-            usable_until,
-            stale: None,
-            _timer: self.arm_timer(key, id, usable_until),
-        }
-    }
-
-    /// Spawns the task that drops the value `id` of `key` at `at`, when there is a tokio
-    /// runtime to spawn it on (without one, expiry is read off the clock and swept).
-    fn arm_timer(self: &Arc<Self>, key: &K, id: u64, at: Instant) -> Option<ExpiryTimer> {
-        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let memo = Arc::downgrade(self);
-        let key = key.clone();
         let task = runtime.spawn(async move {
             tokio::time::sleep_until(at).await;
             if let Some(memo) = memo.upgrade() {
-                memo.expire(&key, id);
+                memo.expire(&keys);
             }
         });
-        Some(ExpiryTimer(task.abort_handle()))
+        let _ = timer.0.set(task.abort_handle());
     }
 
-    /// Drops the value `id` of `key` if it is still kept (also as a refresh's fallback).
-    fn expire(&self, key: &K, id: u64) {
+    /// Drops each value `id` of `key` that is still kept (also as a refresh's fallback).
+    fn expire(&self, keys: &[(K, u64)]) {
+        let mut dropped = Vec::new();
         let mut state = self.state();
-        let dropped = match state.slots.get_mut(key) {
-            Some(Slot::Ready(kept)) if kept.id == id => state.slots.remove(key),
-            Some(Slot::Pending { previous, .. })
-                if previous.as_ref().is_some_and(|kept| kept.id == id) =>
-            {
-                previous.take().map(Slot::Ready)
-            }
-            _ => None,
-        };
+        for (key, id) in keys {
+            let id = *id;
+            dropped.push(match state.slots.get_mut(key) {
+                Some(Slot::Ready(kept)) if kept.id == id => state.slots.remove(key),
+                Some(Slot::Pending { previous, .. })
+                    if previous.as_ref().is_some_and(|kept| kept.id == id) =>
+                {
+                    previous.take().map(Slot::Ready)
+                }
+                _ => None,
+            });
+        }
         drop(state);
         drop(dropped); // dropped (and zeroized) outside the lock
     }
