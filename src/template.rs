@@ -1,6 +1,7 @@
 //! Template: text with `<<vault:NAME>>` placeholders, parsed once, rendered many times.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use memchr::memmem;
 use secrecy::{ExposeSecret, SecretString};
@@ -47,7 +48,32 @@ pub struct Template {
     pieces: Vec<Piece>,
     /// The distinct names, in order of first use.
     names: Vec<String>,
+    /// Each name's index in `names`.
+    index: HashMap<String, usize, BuildHasherDefault<NameHasher>>,
     literal_len: usize,
+}
+
+/// FNV-1a, for the template's own index of its names: names are short, and the index holds
+/// only the template's names, so a keyed hash buys nothing here.
+#[derive(Debug, Clone, Copy)]
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 impl Template {
@@ -96,12 +122,26 @@ impl Template {
         values: &HashMap<String, SecretString>,
         escape: impl FnMut(&str, &mut String),
     ) -> Result<SecretString> {
-        // Each distinct name is looked up once.
+        // Each distinct name is looked up once. A map not much larger than the template's
+        // names is walked instead, its keys looked up in the template's own index (cheaper
+        // than hashing every name with the map's keyed hasher).
+        let mut slots: Vec<Option<&str>> = vec![None; self.names.len()];
+        if values.len() <= 4 * self.names.len() {
+            for (name, value) in values {
+                if let Some(&at) = self.index.get(name.as_str()) {
+                    slots[at] = Some(value.expose_secret());
+                }
+            }
+        } else {
+            for (slot, name) in slots.iter_mut().zip(&self.names) {
+                *slot = values.get(name).map(ExposeSecret::expose_secret);
+            }
+        }
         let mut found: Vec<&str> = Vec::with_capacity(self.names.len());
         let mut missing = Vec::new();
-        for name in &self.names {
-            match values.get(name) {
-                Some(value) => found.push(value.expose_secret()),
+        for (slot, name) in slots.into_iter().zip(&self.names) {
+            match slot {
+                Some(value) => found.push(value),
                 None => missing.push(Error::not_found(name)),
             }
         }
@@ -125,7 +165,7 @@ impl Template {
     /// then the output is written into a buffer of its exact size: no buffer holding a value
     /// ever grows or shrinks (which would free a copy unwiped), the scratch buffer is wiped,
     /// and the output is allocated and written once.
-    fn render_found(
+    pub(crate) fn render_found(
         &self,
         found: &[&str],
         mut escape: impl FnMut(&str, &mut String),
@@ -177,7 +217,7 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
     let bytes = text.as_bytes();
     let mut pieces = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: HashMap<String, usize, BuildHasherDefault<NameHasher>> = HashMap::default();
     let mut literal = String::new();
     let mut literal_len = 0;
     let mut position = 0;
@@ -220,10 +260,14 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
             literal_len += literal.len();
             pieces.push(Piece::Literal(std::mem::take(&mut literal)));
         }
-        let name = *index.entry(name).or_insert_with(|| {
-            names.push(name.to_owned());
-            names.len() - 1
-        });
+        let name = match index.get(name) {
+            Some(&at) => at,
+            None => {
+                names.push(name.to_owned());
+                index.insert(name.to_owned(), names.len() - 1);
+                names.len() - 1
+            }
+        };
         pieces.push(Piece::Placeholder { name, offset: at });
         position = name_end + CLOSE.len();
     }
@@ -235,6 +279,7 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
     Ok(Template {
         pieces,
         names,
+        index,
         literal_len,
     })
 }
