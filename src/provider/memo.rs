@@ -132,11 +132,14 @@ impl<V: Clone> Lookup<V> {
     }
 }
 
+/// One lookup waiting on a fetch: its position among the lookups, its index in the fetch.
+type Member = (usize, usize);
+
 /// The values of many lookups, in order: each fetch is awaited once for all its keys (not
 /// once per key), so that a batch of n keys costs O(n).
 pub(crate) async fn values<V: Clone>(lookups: Vec<Lookup<V>>) -> Vec<Outcome<V>> {
     let mut outcomes: Vec<Option<Outcome<V>>> = Vec::with_capacity(lookups.len());
-    let mut flights: Vec<(Arc<Flight<V>>, Vec<(usize, usize)>)> = Vec::new();
+    let mut flights: Vec<(Arc<Flight<V>>, Vec<Member>)> = Vec::new();
     {
         // Scoped: raw pointers (identities only) must not live across the await below.
         let mut flight_of: HashMap<*const Flight<V>, usize> = HashMap::new();
