@@ -1,16 +1,26 @@
-//! Warm `resolve` of a cached linked secret, against a `HashMap<String, String>` lookup and
-//! clone (the floor any in-memory lookup pays). Goal: within 2x of the map.
+//! Resolving, warm and at scale.
+//!
+//! - `warm_resolve`: a warm `resolve` of a cached linked secret and of a local one, against
+//!   a `HashMap<String, SecretString>` get plus clone (the floor any in-memory lookup pays).
+//!   Goal: within 2x of the map.
+//! - `resolve_all_cold/N` and `resolve_all_warm/N`: `resolve_all` of N linked secrets from a
+//!   provider that answers at once, with an empty cache (a fresh vault each time) and with
+//!   every value cached. Goals: linear (1k to 10k at most 15x), 100k cold under a second,
+//!   cold at most 5x warm.
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use request_vault::{
     ExposeSecret, ExternalProvider, ProviderError, SecretString, Vault, async_trait,
 };
 
-/// Answers every reference with a fixed value; only the first fetch reaches it.
+const VALUE: &str = "a-linked-value-of-32-bytes-long!";
+
+/// Answers every reference with a fixed value at once.
 #[derive(Debug)]
 struct Fixed;
 
@@ -26,62 +36,118 @@ impl ExternalProvider for Fixed {
         Ok(())
     }
     async fn resolve(&self, _reference: &str) -> Result<SecretString, ProviderError> {
-        Ok(SecretString::from("a-linked-value-of-32-bytes-long!"))
+        Ok(SecretString::from(VALUE))
+    }
+    async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
+        references
+            .iter()
+            .map(|_| Ok(SecretString::from(VALUE)))
+            .collect()
     }
 }
 
-fn warm_resolve(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+fn warm_resolve(c: &mut Criterion) {
+    let runtime = runtime();
     // The runtime is entered only for the first fetch: outside it, `tokio::time::Instant`
     // reads the system clock directly, as it always does in builds without tokio's
     // `test-util` feature (which the test suite enables to pause time).
     let vault = Vault::new();
     vault.add_provider(Fixed);
+    let mut map: HashMap<String, SecretString> = HashMap::new();
     for i in 0..100 {
+        let name = format!("secret-{i}");
         vault
-            .link(
-                &format!("secret-{i}"),
-                &format!("fixed://Vault/Item{i}/password"),
-            )
+            .link(&name, &format!("fixed://Vault/Item{i}/password"))
             .expect("link");
+        map.insert(name, SecretString::from(VALUE));
     }
     vault
         .link("db", "fixed://Prod/Postgres/password")
         .expect("link");
+    vault.set("local", VALUE).expect("set");
+    map.insert("db".into(), SecretString::from(VALUE));
     runtime.block_on(vault.resolve("db")).expect("first fetch");
 
-    let mut map: HashMap<String, String> = HashMap::new();
-    for i in 0..100 {
-        map.insert(
-            format!("secret-{i}"),
-            "a-linked-value-of-32-bytes-long!".into(),
-        );
-    }
-    map.insert("db".into(), "a-linked-value-of-32-bytes-long!".into());
-
     let mut group = c.benchmark_group("warm_resolve");
-    group.bench_function("vault_cached_linked", |b| {
-        b.iter(|| {
-            // A warm resolve completes without waiting: poll it once.
-            let value = vault
-                .resolve(black_box("db"))
-                .now_or_never()
-                .expect("warm resolve is ready")
-                .expect("value");
-            black_box(value.expose_secret().len())
-        })
-    });
+    for name in ["db", "local"] {
+        let id = if name == "db" {
+            "vault_cached_linked"
+        } else {
+            "vault_local"
+        };
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                // A warm resolve completes without waiting: poll it once.
+                let value = vault
+                    .resolve(black_box(name))
+                    .now_or_never()
+                    .expect("warm resolve is ready")
+                    .expect("value");
+                black_box(value.expose_secret().len())
+            })
+        });
+    }
     group.bench_function("hashmap_get_clone", |b| {
         b.iter(|| {
             let value = map.get(black_box("db")).cloned().expect("value");
-            black_box(value.len())
+            black_box(value.expose_secret().len())
         })
     });
     group.finish();
 }
 
-criterion_group!(benches, warm_resolve);
+/// A vault with `n` linked secrets, and their names.
+fn linked_vault(n: usize) -> (Vault, Vec<String>) {
+    let vault = Vault::new();
+    vault.add_provider(Fixed);
+    let names: Vec<String> = (0..n).map(|i| format!("secret-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        vault
+            .link(name, &format!("fixed://Vault/Item{i}/password"))
+            .expect("link");
+    }
+    (vault, names)
+}
+
+fn scale(c: &mut Criterion) {
+    let runtime = runtime();
+    let mut group = c.benchmark_group("resolve_all");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    for n in [1_000, 10_000, 100_000] {
+        let (vault, names) = linked_vault(n);
+        group.bench_with_input(BenchmarkId::new("cold", n), &n, |b, _| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    vault.clear_cache();
+                    let started = Instant::now();
+                    let values = runtime.block_on(vault.resolve_all(&names)).expect("values");
+                    total += started.elapsed();
+                    assert_eq!(values.len(), n);
+                }
+                total
+            })
+        });
+        runtime
+            .block_on(vault.resolve_all(&names))
+            .expect("warm up");
+        group.bench_with_input(BenchmarkId::new("warm", n), &n, |b, _| {
+            b.iter(|| {
+                let values = runtime.block_on(vault.resolve_all(&names)).expect("values");
+                black_box(values.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, warm_resolve, scale);
 criterion_main!(benches);

@@ -242,17 +242,9 @@ impl Vault {
             else {
                 continue;
             };
-            let scheme = crate::provider::strip_ref_prefix(reference)
-                .split_once("://")
-                .map(|(scheme, _)| scheme);
-            let handler = self.provider(provider).or_else(|| {
-                let state = self.read();
-                state
-                    .providers
-                    .values()
-                    .find(|p| Some(p.scheme()) == scheme)
-                    .cloned()
-            });
+            let handler = self
+                .provider(provider)
+                .or_else(|| self.read().registry.for_reference(reference).ok());
             if let Some(handler) = handler
                 && let Err(refused) = handler.check_reference(reference)
             {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 use crate::domain::DomainPattern;
+use crate::provider::{ProviderError, ProviderErrorKind};
 
 /// Whether a secret's value lives in the vault or in an external provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,8 +53,38 @@ pub struct SecretInfo {
     pub updated: SystemTime,
     /// When a linked secret's value was last fetched, if it is cached now.
     pub last_fetched: Option<SystemTime>,
-    /// Until when a linked secret's value stays cached, if it is cached now.
+    /// Until when a linked secret's value stays cached, if it is cached now (for a value
+    /// served stale, the latest it may still be served).
     pub cached_until: Option<SystemTime>,
+    /// Set when a linked secret's value is served past its cache TTL because refreshing it
+    /// failed with a transient error (stale-if-error, see
+    /// [`VaultBuilder::stale_if_error`](crate::VaultBuilder::stale_if_error)): since when
+    /// and why.
+    pub stale: Option<Staleness>,
+}
+
+/// Why a linked secret's value is served stale: its refresh failed with a transient error
+/// after its cache TTL ran out, and the vault allows stale values
+/// ([`VaultBuilder::stale_if_error`](crate::VaultBuilder::stale_if_error)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Staleness {
+    /// When the value's cache TTL ran out.
+    pub expired_at: SystemTime,
+    /// The kind of the latest refresh failure (always a transient one).
+    pub kind: ProviderErrorKind,
+    /// The latest refresh failure, as its message (which never holds a value).
+    pub reason: String,
+}
+
+impl Staleness {
+    pub(crate) fn new(expired_at: SystemTime, error: &ProviderError) -> Self {
+        Staleness {
+            expired_at,
+            kind: error.kind(),
+            reason: error.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for SecretInfo {
@@ -78,6 +109,9 @@ impl fmt::Display for SecretInfo {
                 }
                 write!(f, "{domain}")?;
             }
+        }
+        if let Some(stale) = &self.stale {
+            write!(f, ", stale (refresh failed: {})", stale.reason)?;
         }
         if let Some(until) = self.cached_until {
             let left = until.duration_since(SystemTime::now()).unwrap_or_default();

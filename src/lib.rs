@@ -111,8 +111,10 @@ mod info;
 mod name;
 pub mod provider;
 mod redact;
+mod registry;
 mod request;
 mod resolve;
+mod resolver;
 mod send;
 mod template;
 mod vault;
@@ -157,7 +159,7 @@ pub use exchange::{ImportOptions, ImportReport, OnClash};
 #[cfg(feature = "hashicorp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hashicorp")))]
 pub use hashicorp::{HashiCorpVault, HashiCorpVaultBuilder};
-pub use info::{SecretInfo, SecretKind};
+pub use info::{SecretInfo, SecretKind, Staleness};
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use key::{MIN_PASSPHRASE_LEN, VaultKey};

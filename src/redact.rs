@@ -327,7 +327,7 @@ impl Vault {
             .filter_map(|(name, entry)| {
                 let value = match &entry.value {
                     EntryValue::Local(value) => Some(value.clone()),
-                    EntryValue::Linked(key) => self.inner.cache.get(key),
+                    EntryValue::Linked(key) => self.inner.resolver.cached(key),
                 }?;
                 Some((name.clone(), value))
             })

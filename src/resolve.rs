@@ -1,34 +1,35 @@
 //! Resolution: from secret names to values, through the cache and the providers.
 //!
-//! Names are planned under the vault's read lock (local value, error, or a linked key and
-//! its provider); linked keys are then grouped by provider and looked up in the cache, which
-//! starts at most one provider call per group for the references it is missing.
+//! Names are planned under the vault's read lock against its entries and provider registry
+//! (local value, error, or a linked key and its provider); linked keys are then grouped by
+//! provider and handed to the resolver, whose cache starts at most one provider call per
+//! group for the references it is missing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, join_all};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::cache::{BatchOutcome, CacheKey};
+use crate::cache::CacheKey;
 use crate::error::{Error, Result};
 use crate::name;
 use crate::provider::ExternalProvider;
 use crate::provider::batch::Slots;
+use crate::provider::memo;
+use crate::template::Template;
 use crate::vault::{EntryValue, State, Vault};
 
 /// What resolving one name takes.
-enum Plan {
-    Local(SecretString),
+enum Plan<'s> {
+    Local(&'s SecretString),
     Linked {
-        provider: Arc<dyn ExternalProvider>,
-        key: Arc<CacheKey>,
+        provider: &'s Arc<dyn ExternalProvider>,
+        key: &'s Arc<CacheKey>,
     },
 }
 
-/// The linked names of one provider: the provider, and each name's index and key.
-type Group = (Arc<dyn ExternalProvider>, Vec<(usize, Arc<CacheKey>)>);
+/// The linked names of one provider: the provider, each name's index, and its key.
+type Group = (Arc<dyn ExternalProvider>, Vec<usize>, Vec<Arc<CacheKey>>);
 
 impl Vault {
     /// Resolves one secret to its value: a local value at once, a linked one from the cache
@@ -58,18 +59,20 @@ impl Vault {
     pub async fn resolve(&self, name: &str) -> Result<SecretString> {
         let (provider, key) = {
             let state = self.read();
-            if let Some(value) = self.cached(&state, name) {
-                return Ok(value); // the warm path: no Arc clones, no await
-            }
             match self.plan(&state, name)? {
-                Plan::Local(value) => return Ok(value),
-                Plan::Linked { provider, key } => (provider, key),
+                Plan::Local(value) => return Ok(value.clone()),
+                Plan::Linked { provider, key } => {
+                    if let Some(value) = self.inner.resolver.cached(key) {
+                        return Ok(value); // the warm path: no Arc clones, no await
+                    }
+                    (Arc::clone(provider), Arc::clone(key))
+                }
             }
         };
         let lookups = self
             .inner
-            .cache
-            .lookup(std::slice::from_ref(&key), self.fetcher(provider, false));
+            .resolver
+            .lookup(provider, std::slice::from_ref(&key), false);
         let mut outcome = Err(Error::not_found(name));
         for lookup in lookups {
             outcome = lookup
@@ -107,7 +110,7 @@ impl Vault {
         I::Item: AsRef<str>,
     {
         let given: Vec<I::Item> = names.into_iter().collect();
-        let mut seen = std::collections::HashSet::with_capacity(given.len());
+        let mut seen = HashSet::with_capacity(given.len());
         let distinct: Vec<String> = given
             .iter()
             .map(AsRef::as_ref)
@@ -129,40 +132,77 @@ impl Vault {
         Ok(values)
     }
 
+    /// Renders `template` as plain text: its names resolved in order (no map built), each
+    /// value inserted as it is.
+    pub(crate) async fn render_plain(&self, template: &Template) -> Result<SecretString> {
+        // Fast path: every name a local secret, rendered under the read lock from the values
+        // themselves (no copy of any value made, nothing to await).
+        {
+            let state = self.read();
+            if !state.locked {
+                let mut found = Vec::with_capacity(template.names().len());
+                for name in template.names() {
+                    match state.entries.get(name.as_str()) {
+                        Some(entry) if entry.enabled => match &entry.value {
+                            EntryValue::Local(value) => found.push(value.expose_secret()),
+                            EntryValue::Linked(_) => break,
+                        },
+                        _ => break,
+                    }
+                }
+                if found.len() == template.names().len() {
+                    return Ok(template.render_found(&found, |value, out| out.push_str(value)));
+                }
+            }
+        }
+        let outcomes = self.resolve_names(template.names()).await;
+        let mut values = Vec::with_capacity(outcomes.len());
+        let mut errors = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Ok(value) => values.push(value),
+                Err(error) => errors.push(error),
+            }
+        }
+        Error::gather(errors)?;
+        Ok(template.render_in_order(&values, |value, out| out.push_str(value)))
+    }
+
     /// Resolves distinct `names`, one outcome per name, in order.
     pub(crate) async fn resolve_names(&self, names: &[String]) -> Vec<Result<SecretString>> {
         let mut outcomes = Slots::new(names.len());
-        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+        // Few providers: a list searched by identity beats a map keyed by an owned id.
+        let mut groups: Vec<Group> = Vec::new();
         {
             let state = self.read();
             for (index, name) in names.iter().enumerate() {
                 match self.plan(&state, name) {
-                    Ok(Plan::Local(value)) => outcomes.set(index, Ok(value)),
+                    Ok(Plan::Local(value)) => outcomes.set(index, Ok(value.clone())),
                     Err(error) => outcomes.set(index, Err(error)),
                     Ok(Plan::Linked { provider, key }) => {
-                        groups
-                            .entry(key.provider.clone())
-                            .or_insert_with(|| (provider, Vec::new()))
-                            .1
-                            .push((index, key));
+                        let group = match groups.iter().position(|g| Arc::ptr_eq(&g.0, provider)) {
+                            Some(at) => &mut groups[at],
+                            None => {
+                                groups.push((Arc::clone(provider), Vec::new(), Vec::new()));
+                                let last = groups.len() - 1;
+                                &mut groups[last]
+                            }
+                        };
+                        group.1.push(index);
+                        group.2.push(Arc::clone(key));
                     }
                 }
             }
         }
 
-        let mut pending = Vec::new();
-        for (provider, members) in groups.into_values() {
-            let keys: Vec<Arc<CacheKey>> = members.iter().map(|(_, key)| Arc::clone(key)).collect();
-            let lookups = self.inner.cache.lookup(&keys, self.fetcher(provider, true));
-            pending.extend(members.into_iter().map(|(index, _)| index).zip(lookups));
+        let mut indices = Vec::new();
+        let mut lookups = Vec::new();
+        for (provider, members, keys) in groups {
+            lookups.extend(self.inner.resolver.lookup(provider, &keys, true));
+            indices.extend(members);
         }
-        let fetched = join_all(
-            pending
-                .into_iter()
-                .map(|(index, lookup)| lookup.value().map(move |outcome| (index, outcome))),
-        )
-        .await;
-        for (index, outcome) in fetched {
+        let fetched = memo::values(lookups).await;
+        for (index, outcome) in indices.into_iter().zip(fetched) {
             let outcome =
                 outcome.map_err(|source| Error::from_provider(Some(names[index].clone()), source));
             outcomes.set(index, outcome);
@@ -170,82 +210,28 @@ impl Vault {
         outcomes.finish(|index| Err(Error::not_found(&names[index])))
     }
 
-    /// The cached value of an enabled linked secret whose provider is registered.
-    fn cached(&self, state: &State, name: &str) -> Option<SecretString> {
-        if state.locked {
-            return None;
-        }
-        let entry = state.entries.get(name).filter(|entry| entry.enabled)?;
-        match &entry.value {
-            EntryValue::Linked(key) if state.providers.contains_key(&key.provider) => {
-                self.inner.cache.get(key)
-            }
-            _ => None,
-        }
-    }
-
     /// What resolving `name` takes, decided under the read lock.
-    fn plan(&self, state: &State, name: &str) -> Result<Plan> {
-        name::check(name)?;
+    ///
+    /// Borrows from the state: the warm path clones nothing but the value. A name is only
+    /// checked when it is not found (a stored name is valid).
+    fn plan<'s>(&self, state: &'s State, name: &str) -> Result<Plan<'s>> {
         if state.locked {
+            name::check(name)?;
             return Err(Error::Locked);
         }
-        let entry = state
-            .entries
-            .get(name)
-            .ok_or_else(|| Error::not_found(name))?;
+        let Some(entry) = state.entries.get(name) else {
+            name::check(name)?;
+            return Err(Error::not_found(name));
+        };
         if !entry.enabled {
             return Err(Error::Disabled { name: name.into() });
         }
         match &entry.value {
-            EntryValue::Local(value) => Ok(Plan::Local(value.clone())),
-            EntryValue::Linked(key) => match state.providers.get(&key.provider) {
-                Some(provider) => Ok(Plan::Linked {
-                    provider: Arc::clone(provider),
-                    key: Arc::clone(key),
-                }),
-                None if state.removed.contains(&key.provider) => Err(Error::IntegrationRemoved {
-                    name: name.into(),
-                    provider: key.provider.clone(),
-                }),
-                None => Err(Error::NoProvider {
-                    name: Some(name.into()),
-                    scheme: key
-                        .reference
-                        .split_once("://")
-                        .map_or(key.provider.as_str(), |(scheme, _)| scheme)
-                        .to_owned(),
-                }),
-            },
-        }
-    }
-
-    /// The fetch the cache starts for references it is missing: one provider call, within
-    /// the vault's limit of concurrent provider calls.
-    fn fetcher(
-        &self,
-        provider: Arc<dyn ExternalProvider>,
-        batch: bool,
-    ) -> impl FnOnce(Vec<String>) -> BoxFuture<'static, BatchOutcome> + use<> {
-        let permits = Arc::clone(&self.inner.fetch_permits);
-        move |references| {
-            async move {
-                // The semaphore is never closed, so acquiring only fails if it were.
-                let _permit = permits.acquire_owned().await.ok();
-                tracing::debug!(
-                    provider = provider.id(),
-                    count = references.len(),
-                    "fetching from provider"
-                );
-                match references.as_slice() {
-                    [one] if !batch => vec![provider.resolve_leased(one).await],
-                    _ => {
-                        let refs: Vec<&str> = references.iter().map(String::as_str).collect();
-                        provider.resolve_all_leased(&refs).await
-                    }
-                }
-            }
-            .boxed()
+            EntryValue::Local(value) => Ok(Plan::Local(value)),
+            EntryValue::Linked(key) => Ok(Plan::Linked {
+                provider: state.registry.route(name, key)?,
+                key,
+            }),
         }
     }
 }

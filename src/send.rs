@@ -52,8 +52,7 @@ impl Vault {
     ///
     /// As [`render`](Self::render), parsing aside.
     pub async fn render_template(&self, template: &Template) -> Result<SecretString> {
-        let values = self.resolve_all(template.names()).await?;
-        template.render_with(&values, |value, out| out.push_str(value))
+        self.render_plain(template).await
     }
 
     /// Renders a request template into a [`reqwest::Request`] for `client`.

@@ -1,9 +1,11 @@
 //! Template: text with `<<vault:NAME>>` placeholders, parsed once, rendered many times.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use memchr::memmem;
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::name::{self, MAX_NAME_LEN};
@@ -46,7 +48,32 @@ pub struct Template {
     pieces: Vec<Piece>,
     /// The distinct names, in order of first use.
     names: Vec<String>,
+    /// Each name's index in `names`.
+    index: HashMap<String, usize, BuildHasherDefault<NameHasher>>,
     literal_len: usize,
+}
+
+/// FNV-1a, for the template's own index of its names: names are short, and the index holds
+/// only the template's names, so a keyed hash buys nothing here.
+#[derive(Debug, Clone, Copy)]
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 impl Template {
@@ -82,6 +109,10 @@ impl Template {
     /// Renders with the given values; `escape` appends one value to the output, escaped for
     /// where the text goes (`|v, out| out.push_str(v)` inserts it as it is).
     ///
+    /// `escape` is called once per distinct name, and must only append, at most 6 bytes per
+    /// byte of the value (every escaping of this crate does): the rendered text is then built
+    /// in buffers sized up front, so that no copy of a value is left behind in freed memory.
+    ///
     /// # Errors
     ///
     /// [`Error::NotFound`] for a name missing from `values` (several as [`Error::Multiple`],
@@ -89,38 +120,89 @@ impl Template {
     pub fn render_with(
         &self,
         values: &HashMap<String, SecretString>,
-        mut escape: impl FnMut(&str, &mut String),
+        escape: impl FnMut(&str, &mut String),
     ) -> Result<SecretString> {
-        // Each distinct name is looked up once.
+        // Each distinct name is looked up once. A map not much larger than the template's
+        // names is walked instead, its keys looked up in the template's own index (cheaper
+        // than hashing every name with the map's keyed hasher).
+        let mut slots: Vec<Option<&str>> = vec![None; self.names.len()];
+        if values.len() <= 4 * self.names.len() {
+            for (name, value) in values {
+                if let Some(&at) = self.index.get(name.as_str()) {
+                    slots[at] = Some(value.expose_secret());
+                }
+            }
+        } else {
+            for (slot, name) in slots.iter_mut().zip(&self.names) {
+                *slot = values.get(name).map(ExposeSecret::expose_secret);
+            }
+        }
         let mut found: Vec<&str> = Vec::with_capacity(self.names.len());
         let mut missing = Vec::new();
-        for name in &self.names {
-            match values.get(name) {
-                Some(value) => found.push(value.expose_secret()),
+        for (slot, name) in slots.into_iter().zip(&self.names) {
+            match slot {
+                Some(value) => found.push(value),
                 None => missing.push(Error::not_found(name)),
             }
         }
         Error::gather(missing)?;
-        // Sized up front so that the buffer holding secrets is never grown (growing would
-        // leave a copy behind in freed memory): no escape used here writes more than 6 bytes
-        // per input byte (JSON's `\u00XX`; percent-encoding writes 3).
-        let capacity = self.literal_len
+        Ok(self.render_found(&found, escape))
+    }
+
+    /// Renders with the values of [`names`](Self::names), in that order.
+    pub(crate) fn render_in_order(
+        &self,
+        values: &[SecretString],
+        escape: impl FnMut(&str, &mut String),
+    ) -> SecretString {
+        let found: Vec<&str> = values.iter().map(ExposeSecret::expose_secret).collect();
+        self.render_found(&found, escape)
+    }
+
+    /// Renders with `found[i]`, the value of `names[i]`.
+    ///
+    /// Each distinct value is escaped once into a scratch buffer sized for the worst escape,
+    /// then the output is written into a buffer of its exact size: no buffer holding a value
+    /// ever grows or shrinks (which would free a copy unwiped), the scratch buffer is wiped,
+    /// and the output is allocated and written once.
+    pub(crate) fn render_found(
+        &self,
+        found: &[&str],
+        mut escape: impl FnMut(&str, &mut String),
+    ) -> SecretString {
+        let worst = found
+            .iter()
+            .map(|value| value.len().saturating_mul(MAX_ESCAPE_GROWTH))
+            .fold(0usize, usize::saturating_add);
+        let mut scratch = String::with_capacity(worst);
+        let mut spans = Vec::with_capacity(found.len());
+        for value in found {
+            let start = scratch.len();
+            escape(value, &mut scratch);
+            spans.push(start..scratch.len());
+        }
+        let length = self.literal_len
             + self
                 .pieces
                 .iter()
-                .map(|p| match p {
-                    Piece::Placeholder { name, .. } => found[*name].len() * MAX_ESCAPE_GROWTH,
+                .map(|piece| match piece {
+                    Piece::Placeholder { name, .. } => spans[*name].len(),
                     Piece::Literal(_) => 0,
                 })
                 .sum::<usize>();
-        let mut out = String::with_capacity(capacity);
+        let mut out = String::with_capacity(length);
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
-                Piece::Placeholder { name, .. } => escape(found[*name], &mut out),
+                Piece::Placeholder { name, .. } => out.push_str(&scratch[spans[*name].clone()]),
             }
         }
-        Ok(SecretString::from(out))
+        // Escapes only append, so the written part is all the scratch buffer ever held.
+        let mut scratch = scratch.into_bytes();
+        scratch.as_mut_slice().zeroize();
+        // Exactly full: the conversion to a boxed `str` does not reallocate.
+        debug_assert_eq!(out.len(), out.capacity());
+        SecretString::from(out)
     }
 }
 
@@ -135,7 +217,7 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
     let bytes = text.as_bytes();
     let mut pieces = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: HashMap<String, usize, BuildHasherDefault<NameHasher>> = HashMap::default();
     let mut literal = String::new();
     let mut literal_len = 0;
     let mut position = 0;
@@ -178,10 +260,14 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
             literal_len += literal.len();
             pieces.push(Piece::Literal(std::mem::take(&mut literal)));
         }
-        let name = *index.entry(name).or_insert_with(|| {
-            names.push(name.to_owned());
-            names.len() - 1
-        });
+        let name = match index.get(name) {
+            Some(&at) => at,
+            None => {
+                names.push(name.to_owned());
+                index.insert(name.to_owned(), names.len() - 1);
+                names.len() - 1
+            }
+        };
         pieces.push(Piece::Placeholder { name, offset: at });
         position = name_end + CLOSE.len();
     }
@@ -193,6 +279,7 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
     Ok(Template {
         pieces,
         names,
+        index,
         literal_len,
     })
 }

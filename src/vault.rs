@@ -1,21 +1,23 @@
 //! [`Vault`]: the named secrets, local or linked, and the providers they resolve through.
 //!
-//! This file manages entries and providers; resolution lives in `resolve.rs`.
+//! This file manages entries; the providers live in the registry (`registry.rs`), fetching
+//! and caching in the resolver (`resolver.rs`), and resolution planning in `resolve.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
-use tokio::sync::Semaphore;
 
-use crate::cache::{Cache, CacheKey};
+use crate::cache::CacheKey;
 use crate::domain::DomainPattern;
 use crate::error::{Error, Result};
-use crate::info::{SecretInfo, SecretKind};
+use crate::info::{SecretInfo, SecretKind, Staleness};
 use crate::name;
-use crate::provider::{self, DEFAULT_PROVIDER_CONCURRENCY, ExternalProvider, ProviderContext};
+use crate::provider::{DEFAULT_PROVIDER_CONCURRENCY, ExternalProvider, ProviderContext};
+use crate::registry::Registry;
+use crate::resolver::Resolver;
 
 pub use crate::provider::DEFAULT_CACHE_TTL;
 
@@ -46,8 +48,8 @@ pub struct Vault {
 
 pub(crate) struct Inner {
     state: RwLock<State>,
-    pub(crate) cache: Arc<Cache>,
-    pub(crate) fetch_permits: Arc<Semaphore>,
+    /// The cache of linked values and the permits of provider calls.
+    pub(crate) resolver: Resolver,
     /// The client `send` uses; built on first use unless one was given.
     pub(crate) client: OnceLock<reqwest::Client>,
     /// The vault's file and key, when it has one: an opaque slot that only `persist` reads
@@ -59,12 +61,9 @@ pub(crate) struct Inner {
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) entries: BTreeMap<String, Entry>,
-    pub(crate) providers: BTreeMap<String, Arc<dyn ExternalProvider>>,
-    /// Scheme to provider id, for `link`.
-    schemes: BTreeMap<String, String>,
-    /// Ids of providers removed with `remove_provider`, to tell "integration removed" apart
-    /// from "never added".
-    pub(crate) removed: BTreeSet<String>,
+    /// The providers, kept under the same lock as the entries so that a resolution is
+    /// planned against one consistent view.
+    pub(crate) registry: Registry,
     /// Whether local values were wiped by `lock`.
     pub(crate) locked: bool,
 }
@@ -113,6 +112,7 @@ impl Entry {
 pub struct VaultBuilder {
     cache_ttl: Duration,
     provider_concurrency: usize,
+    stale_if_error: Option<Duration>,
     client: Option<reqwest::Client>,
 }
 
@@ -121,6 +121,7 @@ impl Default for VaultBuilder {
         VaultBuilder {
             cache_ttl: DEFAULT_CACHE_TTL,
             provider_concurrency: DEFAULT_PROVIDER_CONCURRENCY,
+            stale_if_error: None,
             client: None,
         }
     }
@@ -141,6 +142,28 @@ impl VaultBuilder {
         self
     }
 
+    /// Serves a linked secret's last value, for at most `max_staleness` past its cache TTL,
+    /// when refreshing it fails with a transient error (a timeout, a rate limit, the backend
+    /// unavailable): the value is marked stale, and [`Vault::describe`] says since when and
+    /// why ([`SecretInfo::stale`]). A refusal or a missing secret (`Unauthorized`,
+    /// `Forbidden`, `NotFound`, or any other non-transient kind) always surfaces, and drops
+    /// the value. Off unless set.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use request_vault::Vault;
+    ///
+    /// let vault = Vault::builder()
+    ///     .cache_ttl(Duration::from_secs(300))
+    ///     .stale_if_error(Duration::from_secs(3600))
+    ///     .build();
+    /// # drop(vault);
+    /// ```
+    pub fn stale_if_error(mut self, max_staleness: Duration) -> Self {
+        self.stale_if_error = Some(max_staleness);
+        self
+    }
+
     /// The HTTP client [`Vault::send`] uses. It must not follow redirects itself
     /// (`reqwest::redirect::Policy::none()`): the vault follows them, checking each hop.
     /// Without one, the vault builds such a client on first use.
@@ -158,8 +181,11 @@ impl VaultBuilder {
         Vault {
             inner: Arc::new(Inner {
                 state: RwLock::new(State::default()),
-                cache: Cache::new(self.cache_ttl),
-                fetch_permits: Arc::new(Semaphore::new(self.provider_concurrency)),
+                resolver: Resolver::new(
+                    self.cache_ttl,
+                    self.stale_if_error,
+                    self.provider_concurrency,
+                ),
                 client,
                 #[cfg(feature = "file")]
                 file: std::sync::Mutex::new(None),
@@ -339,28 +365,22 @@ impl Vault {
 
     /// Registers a provider already behind an `Arc`, as [`add_provider`](Self::add_provider).
     pub fn add_shared_provider(&self, provider: Arc<dyn ExternalProvider>) {
-        let id = provider.id().to_owned();
-        provider.attach(&ProviderContext::new(self.inner.cache.ttl()));
-        let mut state = self.write();
-        state
-            .schemes
-            .insert(provider.scheme().to_owned(), id.clone());
-        state.removed.remove(&id);
-        tracing::debug!(provider = %id, scheme = provider.scheme(), "added provider");
-        state.providers.insert(id, provider);
+        provider.attach(&ProviderContext::new(self.inner.resolver.ttl()));
+        tracing::debug!(
+            provider = provider.id(),
+            scheme = provider.scheme(),
+            "added provider"
+        );
+        self.write().registry.add(provider);
     }
 
     /// Removes a provider. Its linked secrets stay, but fail to resolve with
     /// [`Error::IntegrationRemoved`] until the provider is added again. Returns whether it
     /// was registered.
     pub fn remove_provider(&self, id: &str) -> bool {
-        let mut state = self.write();
-        let Some(provider) = state.providers.remove(id) else {
+        let Some(provider) = self.write().registry.remove(id) else {
             return false;
         };
-        state.schemes.retain(|_, owner| owner != id);
-        state.removed.insert(id.to_owned());
-        drop(state);
         provider.clear_cache();
         tracing::debug!(provider = id, "removed provider");
         true
@@ -368,7 +388,7 @@ impl Vault {
 
     /// The provider registered under `id`, if any.
     pub fn provider(&self, id: &str) -> Option<Arc<dyn ExternalProvider>> {
-        self.read().providers.get(id).cloned()
+        self.read().registry.get(id).cloned()
     }
 
     /// Links `name` to an external secret: the provider is chosen by the reference's URI
@@ -388,31 +408,7 @@ impl Vault {
     /// A `ref+` prefix (`ref+vault://…`, as `vals` writes references) is accepted.
     pub fn link(&self, name: &str, reference: &str) -> Result<()> {
         name::check(name)?;
-        let Some((scheme, _)) = provider::strip_ref_prefix(reference).split_once("://") else {
-            return Err(Error::InvalidReference {
-                reference: reference.to_owned(),
-                offset: Some(0),
-                source: "a reference starts with a scheme such as `op://`".into(),
-            });
-        };
-        if let Some(feature) = provider::disabled_feature(scheme) {
-            return Err(Error::FeatureDisabled {
-                scheme: scheme.to_owned(),
-                feature,
-            });
-        }
-        let provider = {
-            let state = self.read();
-            state
-                .schemes
-                .get(scheme)
-                .and_then(|id| state.providers.get(id))
-                .cloned()
-        };
-        let provider = provider.ok_or_else(|| Error::NoProvider {
-            name: None,
-            scheme: scheme.to_owned(),
-        })?;
+        let provider = self.read().registry.for_reference(reference)?;
         provider.check_reference(reference).map_err(Error::from)?;
         let key = Arc::new(CacheKey::new(provider.id(), reference));
         let mut state = self.change()?;
@@ -470,8 +466,17 @@ impl Vault {
                 SecretKind::Linked,
                 Some(key.provider.clone()),
                 Some(key.reference.clone()),
-                self.inner.cache.freshness(key),
+                self.inner.resolver.freshness(key),
             ),
+        };
+        let (last_fetched, cached_until, stale) = match freshness {
+            Some(f) => (
+                Some(f.fetched_at),
+                Some(f.cached_until),
+                f.stale
+                    .map(|stale| Staleness::new(stale.expired_at, &stale.error)),
+            ),
+            None => (None, None, None),
         };
         SecretInfo {
             name: name.to_owned(),
@@ -482,8 +487,9 @@ impl Vault {
             enabled: entry.enabled,
             created: entry.created,
             updated: entry.updated,
-            last_fetched: freshness.map(|f| f.fetched_at),
-            cached_until: freshness.map(|f| f.cached_until),
+            last_fetched,
+            cached_until,
+            stale,
         }
     }
 
@@ -494,7 +500,9 @@ impl Vault {
             .iter()
             .filter_map(
                 |name| match state.entries.get(name.as_str()).map(|e| &e.value) {
-                    Some(EntryValue::Linked(key)) if self.inner.cache.freshness(key).is_some() => {
+                    Some(EntryValue::Linked(key))
+                        if self.inner.resolver.freshness(key).is_some() =>
+                    {
                         Some(Arc::clone(key))
                     }
                     _ => None,
@@ -506,15 +514,15 @@ impl Vault {
     /// Forgets the cached values of `keys`.
     pub(crate) fn forget(&self, keys: &[Arc<CacheKey>]) {
         for key in keys {
-            self.inner.cache.forget(key);
+            self.inner.resolver.forget(key);
         }
     }
 
     /// Forgets every fetched value now (Postman's "Reset cache"), including what providers
     /// cache of their own. The next resolve of a linked secret fetches it again.
     pub fn clear_cache(&self) {
-        self.inner.cache.clear();
-        let providers: Vec<_> = self.read().providers.values().cloned().collect();
+        self.inner.resolver.clear();
+        let providers: Vec<_> = self.read().registry.providers().cloned().collect();
         for provider in providers {
             provider.clear_cache();
         }
@@ -527,8 +535,8 @@ impl fmt::Debug for Vault {
         let state = self.read();
         f.debug_struct("Vault")
             .field("secrets", &state.entries.keys().collect::<Vec<_>>())
-            .field("providers", &state.providers.keys().collect::<Vec<_>>())
-            .field("cache_ttl", &self.inner.cache.ttl())
+            .field("providers", &state.registry.ids().collect::<Vec<_>>())
+            .field("cache_ttl", &self.inner.resolver.ttl())
             .finish()
     }
 }

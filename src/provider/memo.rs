@@ -1,66 +1,266 @@
-//! A keyed memo with single-flight: concurrent callers of one key share one fetch, and a
-//! successful result is kept for a TTL (zero keeps nothing and only shares fetches under way;
-//! a huge one keeps values until cleared). A fetch may also cap its own value's lifetime
-//! (a lease). Providers use it for name-to-ID listings, sessions and tokens, and for
-//! fetches that concurrent batches share.
+//! The crate's one single-flight TTL map: the vault's cache of linked values and every
+//! provider's own memo (name-to-ID listings, sessions, tokens) are this type.
+//!
+//! Each key has a slot: a kept value with its expiry, or a fetch under way that every
+//! concurrent caller awaits together (one fetch however many callers ask). Several missing
+//! keys may be fetched by one call (a batch) whose per-key results fill their slots as it
+//! completes. A successful result is kept for the TTL (zero keeps nothing and only shares
+//! fetches under way; a huge one keeps values until cleared); a fetch may cap its own value's
+//! lifetime (a lease). Errors are never kept.
+//!
+//! Three rules keep a slot from ever breaking later calls:
+//! - a fetch is owned by the callers awaiting it, and only weakly by its slots: when the last
+//!   caller gives up (a `timeout` around a resolve, say), the fetch is dropped with whatever
+//!   it holds (a provider permit, a connection), and the next caller starts a new one;
+//! - a fetch that panics is caught and answers each of its keys with an error, then its
+//!   slots are emptied like after any error;
+//! - expiry saturates ([`expiry`]): a TTL too large for the clock means "until cleared".
+//!
+//! With stale-if-error on ([`Memo::set_stale_if_error`]), a value past its TTL is kept for a
+//! bounded time more, and served (marked stale, with the error) when its refresh fails with a
+//! transient error; never when the backend refuses or does not know the key.
 
 use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::ProviderError;
+use super::{ProviderError, ProviderErrorKind};
 
-pub(crate) type SharedFetch<V> = Shared<BoxFuture<'static, Result<V, Arc<ProviderError>>>>;
+/// What a fetch produces for one key: the value and how long it may be kept at most.
+pub(crate) type Fetched<V> = Result<(V, Option<Duration>), ProviderError>;
+
+/// One key's outcome, as the callers awaiting it share it.
+pub(crate) type Outcome<V> = Result<V, Arc<ProviderError>>;
+
+/// Makes the error a key gets when its fetch panicked or answered too few results.
+pub(crate) type Failure<K> = fn(&K, &'static str) -> ProviderError;
+
+/// A fetch under way for one or more keys. Held strongly by the callers awaiting it and
+/// weakly by its slots, so that dropping the last caller drops (cancels) the fetch.
+pub(crate) struct Flight<V> {
+    batch: Shared<BoxFuture<'static, Arc<[Outcome<V>]>>>,
+}
 
 enum Slot<V> {
-    Ready { expires_at: Instant, value: V },
-    Pending { id: u64, fetch: SharedFetch<V> },
+    Ready(Kept<V>),
+    Pending {
+        id: u64,
+        flight: Weak<Flight<V>>,
+        index: usize,
+        /// The value being refreshed, kept to be served stale if the refresh fails.
+        previous: Option<Kept<V>>,
+    },
 }
 
-pub(crate) struct Memo<K, V> {
-    ttl: Mutex<Duration>,
-    state: Mutex<(HashMap<K, Slot<V>>, u64)>,
+/// A fetched value and how long it is kept.
+struct Kept<V> {
+    id: u64,
+    value: V,
+    fetched_at: SystemTime,
+    expires_at: Instant,
+    /// Until when it may still be served stale: `expires_at` unless stale-if-error is on.
+    usable_until: Instant,
+    stale: Option<Stale>,
+    /// Drops the value at `usable_until` so that it does not linger in memory; shared by
+    /// the values of one batch that expire together, aborted when they are all dropped
+    /// earlier (cleared, replaced).
+    _timer: Option<Arc<ExpiryTimer>>,
 }
 
-impl<K, V> Memo<K, V>
+/// Why a kept value is being served past its TTL.
+#[derive(Debug, Clone)]
+pub(crate) struct Stale {
+    /// When its TTL ran out.
+    pub(crate) expired_at: SystemTime,
+    /// The latest refresh failure.
+    pub(crate) error: Arc<ProviderError>,
+}
+
+/// When a kept value was fetched, until when it is kept, and whether it is stale.
+#[derive(Debug, Clone)]
+pub(crate) struct Freshness {
+    pub(crate) fetched_at: SystemTime,
+    pub(crate) cached_until: SystemTime,
+    pub(crate) stale: Option<Stale>,
+}
+
+/// The task that drops values at their expiry (set once it is spawned).
+#[derive(Default)]
+struct ExpiryTimer(OnceLock<AbortHandle>);
+
+impl Drop for ExpiryTimer {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.get() {
+            task.abort();
+        }
+    }
+}
+
+/// A kept value, or a share of a fetch to await.
+pub(crate) enum Lookup<V> {
+    Ready(V),
+    Pending {
+        flight: Arc<Flight<V>>,
+        index: usize,
+    },
+}
+
+impl<V: Clone> Lookup<V> {
+    /// The value, awaiting the fetch when there is one.
+    pub(crate) async fn value(self) -> Outcome<V> {
+        match self {
+            Lookup::Ready(value) => Ok(value),
+            Lookup::Pending { flight, index } => {
+                let outcomes = flight.batch.clone().await;
+                outcomes.get(index).cloned().unwrap_or_else(|| {
+                    Err(Arc::new(ProviderError::new(
+                        "request-vault",
+                        ProviderErrorKind::Protocol,
+                        "a fetch lost track of one of its results",
+                    )))
+                })
+            }
+        }
+    }
+}
+
+/// One lookup waiting on a fetch: its position among the lookups, its index in the fetch.
+type Member = (usize, usize);
+
+/// The values of many lookups, in order: each fetch is awaited once for all its keys (not
+/// once per key), so that a batch of n keys costs O(n).
+pub(crate) async fn values<V: Clone>(lookups: Vec<Lookup<V>>) -> Vec<Outcome<V>> {
+    let mut outcomes: Vec<Option<Outcome<V>>> = Vec::with_capacity(lookups.len());
+    let mut flights: Vec<(Arc<Flight<V>>, Vec<Member>)> = Vec::new();
+    {
+        // Scoped: raw pointers (identities only) must not live across the await below.
+        let mut flight_of: HashMap<*const Flight<V>, usize> = HashMap::new();
+        for (position, lookup) in lookups.into_iter().enumerate() {
+            match lookup {
+                Lookup::Ready(value) => outcomes.push(Some(Ok(value))),
+                Lookup::Pending { flight, index } => {
+                    outcomes.push(None);
+                    let at = *flight_of.entry(Arc::as_ptr(&flight)).or_insert_with(|| {
+                        flights.push((Arc::clone(&flight), Vec::new()));
+                        flights.len() - 1
+                    });
+                    flights[at].1.push((position, index));
+                }
+            }
+        }
+    }
+    let batches =
+        futures_util::future::join_all(flights.iter().map(|(flight, _)| flight.batch.clone()))
+            .await;
+    for ((_, members), results) in flights.iter().zip(batches) {
+        for &(position, index) in members {
+            outcomes[position] = results.get(index).cloned();
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|| {
+                Err(Arc::new(ProviderError::new(
+                    "request-vault",
+                    ProviderErrorKind::Protocol,
+                    "a fetch lost track of one of its results",
+                )))
+            })
+        })
+        .collect()
+}
+
+struct State<K, V, S> {
+    slots: HashMap<K, Slot<V>, S>,
+    next_id: u64,
+    ttl: Duration,
+    /// How long past its TTL a value may be served when a refresh fails transiently.
+    stale_if_error: Option<Duration>,
+    /// Keys fetched since expired values were last swept (values without an expiry timer,
+    /// outside a tokio runtime, are dropped by this sweep, amortized over fetches).
+    fetched_since_sweep: usize,
+}
+
+impl<K, V, S> State<K, V, S> {
+    /// Until when a value expiring at `expires_at` may be served stale.
+    fn usable_until(&self, expires_at: Instant) -> Instant {
+        match self.stale_if_error {
+            Some(extra) => expires_at.checked_add(extra).unwrap_or(expires_at),
+            None => expires_at,
+        }
+    }
+}
+
+/// A keyed map with single-flight fetching and a TTL; see the module docs.
+pub(crate) struct Memo<K, V, S = RandomState> {
+    state: Mutex<State<K, V, S>>,
+    failure: Failure<K>,
+}
+
+fn generic_failure<K>(_key: &K, message: &'static str) -> ProviderError {
+    ProviderError::new("request-vault", ProviderErrorKind::Protocol, message)
+}
+
+impl<K, V, S> Memo<K, V, S>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Default + Send + 'static,
 {
+    /// A memo keeping values for `ttl`.
     pub(crate) fn new(ttl: Duration) -> Arc<Self> {
+        Self::with_failure(ttl, generic_failure::<K>)
+    }
+
+    /// A memo whose keys name themselves in the errors of a fetch that panicked or answered
+    /// too few results.
+    pub(crate) fn with_failure(ttl: Duration, failure: Failure<K>) -> Arc<Self> {
         Arc::new(Memo {
-            ttl: Mutex::new(ttl),
-            state: Mutex::new((HashMap::new(), 0)),
+            state: Mutex::new(State {
+                slots: HashMap::default(),
+                next_id: 0,
+                ttl,
+                stale_if_error: None,
+                fetched_since_sweep: 0,
+            }),
+            failure,
         })
     }
 
-    /// How long values are kept.
-    pub(crate) fn ttl(&self) -> Duration {
-        *self
-            .ttl
+    fn state(&self) -> MutexGuard<'_, State<K, V, S>> {
+        // No code that can panic runs while the lock is held with a slot half-updated
+        // (every update is one insert or remove), so a poisoned lock holds consistent data.
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How long values are kept.
+    #[cfg(test)]
+    fn ttl(&self) -> Duration {
+        self.state().ttl
     }
 
     /// Changes how long values fetched from now on are kept (a provider following the
     /// vault's TTL once it is attached). Values kept already keep their expiry.
     pub(crate) fn set_ttl(&self, ttl: Duration) {
-        *self
-            .ttl
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = ttl;
+        self.state().ttl = ttl;
     }
 
-    fn state(&self) -> MutexGuard<'_, (HashMap<K, Slot<V>>, u64)> {
-        // Updates are single inserts and removes: a poisoned lock holds consistent data.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Serves a value up to `max_staleness` past its TTL when its refresh fails with a
+    /// transient error (`None`, the default, never serves stale values). Applies to values
+    /// fetched from now on.
+    pub(crate) fn set_stale_if_error(&self, max_staleness: Option<Duration>) {
+        self.state().stale_if_error = max_staleness;
     }
 
     /// The value of `key`: kept, under way, or fetched now with `fetch`.
@@ -68,7 +268,7 @@ where
         self: &Arc<Self>,
         key: K,
         fetch: impl FnOnce() -> BoxFuture<'static, Result<V, ProviderError>>,
-    ) -> Result<V, Arc<ProviderError>> {
+    ) -> Outcome<V> {
         self.get_leased(key, move || {
             fetch()
                 .map(|result| result.map(|value| (value, None)))
@@ -82,81 +282,368 @@ where
     pub(crate) async fn get_leased(
         self: &Arc<Self>,
         key: K,
-        fetch: impl FnOnce() -> BoxFuture<'static, Result<(V, Option<Duration>), ProviderError>>,
-    ) -> Result<V, Arc<ProviderError>> {
-        let shared = {
-            let mut state = self.state();
-            match state.0.get(&key) {
-                Some(Slot::Ready { expires_at, value }) if *expires_at > Instant::now() => {
-                    return Ok(value.clone());
-                }
-                Some(Slot::Pending { fetch, .. }) => fetch.clone(),
-                _ => {
-                    let id = state.1;
-                    state.1 += 1;
-                    let memo: Weak<Self> = Arc::downgrade(self);
-                    let slot_key = key.clone();
-                    let shared = fetch()
-                        .map(move |result| {
-                            let result = result.map_err(Arc::new);
-                            if let Some(memo) = memo.upgrade() {
-                                memo.settle(&slot_key, id, &result);
-                            }
-                            result.map(|(value, _)| value)
-                        })
-                        .boxed()
-                        .shared();
-                    state.0.insert(
-                        key,
-                        Slot::Pending {
-                            id,
-                            fetch: shared.clone(),
-                        },
-                    );
-                    shared
-                }
-            }
-        };
-        shared.await
+        fetch: impl FnOnce() -> BoxFuture<'static, Fetched<V>>,
+    ) -> Outcome<V> {
+        let lookup = self
+            .lookup(std::slice::from_ref(&key), move |_| {
+                let one = fetch();
+                async move { vec![one.await] }.boxed()
+            })
+            .pop();
+        match lookup {
+            Some(lookup) => lookup.value().await,
+            None => Err(Arc::new((self.failure)(&key, "the memo lost a lookup"))),
+        }
     }
 
-    fn settle(&self, key: &K, id: u64, result: &Result<(V, Option<Duration>), Arc<ProviderError>>) {
+    /// The fresh value of `key`, if one is kept: the fast path of a warm read.
+    pub(crate) fn get_ready(&self, key: &K) -> Option<V> {
+        match self.state().slots.get(key) {
+            Some(Slot::Ready(kept)) if kept.expires_at > Instant::now() => Some(kept.value.clone()),
+            _ => None,
+        }
+    }
+
+    /// Looks up every key; the missing ones (each distinct key once, in order of first
+    /// appearance) are fetched together by one call of `fetch`, which must answer one result
+    /// per key, in order. Runs no fetch itself: the lookups drive it when awaited, and
+    /// dropping them all cancels it. Linear in the number of keys.
+    pub(crate) fn lookup(
+        self: &Arc<Self>,
+        keys: &[K],
+        fetch: impl FnOnce(Vec<K>) -> BoxFuture<'static, Vec<Fetched<V>>>,
+    ) -> Vec<Lookup<V>> {
+        enum Step<V> {
+            Found(Lookup<V>),
+            Missing(usize),
+        }
         let mut state = self.state();
-        if !matches!(state.0.get(key), Some(Slot::Pending { id: pending, .. }) if *pending == id) {
-            return;
+        let now = Instant::now();
+        let mut steps = Vec::with_capacity(keys.len());
+        let mut missing: Vec<K> = Vec::new();
+        let mut position: HashMap<&K, usize, S> = HashMap::default();
+        for key in keys {
+            let found = match state.slots.get(key) {
+                Some(Slot::Ready(kept)) if kept.expires_at > now => {
+                    Some(Lookup::Ready(kept.value.clone()))
+                }
+                Some(Slot::Pending { flight, index, .. }) => {
+                    flight.upgrade().map(|flight| Lookup::Pending {
+                        flight,
+                        index: *index,
+                    })
+                }
+                _ => None,
+            };
+            steps.push(match found {
+                Some(lookup) => Step::Found(lookup),
+                None => Step::Missing(*position.entry(key).or_insert_with(|| {
+                    missing.push(key.clone());
+                    missing.len() - 1
+                })),
+            });
         }
-        let ttl = match result {
-            Ok((_, Some(max_age))) => self.ttl().min(*max_age),
-            _ => self.ttl(),
-        };
-        match result {
-            Ok((value, _)) if !ttl.is_zero() => {
-                let slot = Slot::Ready {
-                    expires_at: expiry(ttl),
-                    value: value.clone(),
-                };
-                state.0.insert(key.clone(), slot);
-            }
-            _ => {
-                state.0.remove(key);
+        drop(position);
+        if missing.is_empty() {
+            return steps
+                .into_iter()
+                .filter_map(|step| match step {
+                    Step::Found(lookup) => Some(lookup),
+                    Step::Missing(_) => None,
+                })
+                .collect();
+        }
+
+        let first_id = state.next_id;
+        state.next_id += missing.len() as u64;
+        let batch = fetch(missing.clone());
+        let memo = Arc::downgrade(self);
+        let members = missing.clone();
+        let failure = self.failure;
+        let batch = async move {
+            // A panic inside the fetch becomes an error for each key, never a broken slot.
+            let fetched = AssertUnwindSafe(batch).catch_unwind().await.ok();
+            match memo.upgrade() {
+                Some(memo) => memo.settle(&members, first_id, fetched),
+                None => answer_unsettled(&members, fetched, failure),
             }
         }
+        .boxed()
+        .shared();
+        let flight = Arc::new(Flight { batch });
+
+        let mut displaced = Vec::new();
+        for (index, key) in missing.into_iter().enumerate() {
+            let previous = match state.slots.remove(&key) {
+                Some(Slot::Ready(kept)) if kept.usable_until > now => Some(kept),
+                Some(Slot::Pending { previous, .. }) => previous.filter(|k| k.usable_until > now),
+                other => {
+                    displaced.push(other);
+                    None
+                }
+            };
+            state.slots.insert(
+                key,
+                Slot::Pending {
+                    id: first_id + index as u64,
+                    flight: Arc::downgrade(&flight),
+                    index,
+                    previous,
+                },
+            );
+        }
+        state.fetched_since_sweep += keys.len();
+        if state.fetched_since_sweep > state.slots.len() {
+            state.fetched_since_sweep = 0;
+            let expired: Vec<_> = state
+                .slots
+                .extract_if(|_, slot| match slot {
+                    Slot::Ready(kept) => kept.usable_until <= now,
+                    Slot::Pending { flight, .. } => flight.strong_count() == 0,
+                })
+                .map(|(_, slot)| slot)
+                .collect();
+            displaced.extend(expired.into_iter().map(Some));
+        }
+        drop(state);
+        drop(displaced); // values are dropped (and zeroized) outside the lock
+
+        steps
+            .into_iter()
+            .map(|step| match step {
+                Step::Found(lookup) => lookup,
+                Step::Missing(index) => Lookup::Pending {
+                    flight: Arc::clone(&flight),
+                    index,
+                },
+            })
+            .collect()
     }
 
-    /// Forgets every kept value (fetches under way finish but are not kept).
+    /// Fills the slots of a finished batch (those still waiting for it: a slot cleared or
+    /// forgotten meanwhile is not brought back) and answers each key.
+    fn settle(
+        self: &Arc<Self>,
+        keys: &[K],
+        first_id: u64,
+        fetched: Option<Vec<Fetched<V>>>,
+    ) -> Arc<[Outcome<V>]> {
+        let mut results = fetched.map(Vec::into_iter);
+        let panicked = results.is_none();
+        let mut outcomes = Vec::with_capacity(keys.len());
+        let mut displaced = Vec::new();
+        let mut state = self.state();
+        let now = Instant::now();
+        let fetched_at = SystemTime::now();
+        let expires_at = expiry(state.ttl);
+        let usable_until = state.usable_until(expires_at);
+        // Values without a lease of their own expire together: one timer for them all.
+        let timer = Arc::new(ExpiryTimer::default());
+        let mut timed = Vec::new();
+        for (index, key) in keys.iter().enumerate() {
+            let id = first_id + index as u64;
+            let result = match results.as_mut().and_then(Iterator::next) {
+                Some(result) => result,
+                None if panicked => Err((self.failure)(key, "the fetch panicked")),
+                None => Err((self.failure)(
+                    key,
+                    "the provider returned fewer results than references",
+                )),
+            };
+            let waiting = matches!(
+                state.slots.get(key),
+                Some(Slot::Pending { id: pending, .. }) if *pending == id
+            );
+            if !waiting {
+                outcomes.push(result.map(|(value, _)| value).map_err(Arc::new));
+                continue;
+            }
+            let previous = match state.slots.remove(key) {
+                Some(Slot::Pending { previous, .. }) => previous,
+                _ => None,
+            };
+            let outcome = match result {
+                Ok((value, max_age)) => {
+                    let kept = match max_age {
+                        _ if state.ttl.is_zero() => None,
+                        Some(age) if age < state.ttl => (!age.is_zero()).then(|| {
+                            let expires_at = expiry(age);
+                            let usable_until = state.usable_until(expires_at);
+                            let timer = Arc::new(ExpiryTimer::default());
+                            self.arm_timer(&timer, vec![(key.clone(), id)], usable_until);
+                            (expires_at, usable_until, timer)
+                        }),
+                        _ => {
+                            timed.push((key.clone(), id));
+                            Some((expires_at, usable_until, Arc::clone(&timer)))
+                        }
+                    };
+                    if let Some((expires_at, usable_until, timer)) = kept {
+                        let kept = Kept {
+                            id,
+                            value: value.clone(),
+                            fetched_at,
+                            expires_at,
+                            usable_until,
+                            stale: None,
+                            _timer: Some(timer),
+                        };
+                        state.slots.insert(key.clone(), Slot::Ready(kept));
+                    }
+                    displaced.push(previous);
+                    Ok(value)
+                }
+                Err(error) => {
+                    let error = Arc::new(error);
+                    match previous {
+                        Some(mut kept)
+                            if error.kind().is_transient() && kept.usable_until > now =>
+                        {
+                            tracing::warn!(
+                                error = %error,
+                                "refresh failed: serving the last value, stale"
+                            );
+                            let expired_at = kept.stale.as_ref().map_or_else(
+                                || system_time_of(kept.expires_at, now),
+                                |stale| stale.expired_at,
+                            );
+                            kept.stale = Some(Stale {
+                                expired_at,
+                                error: Arc::clone(&error),
+                            });
+                            let value = kept.value.clone();
+                            state.slots.insert(key.clone(), Slot::Ready(kept));
+                            Ok(value)
+                        }
+                        other => {
+                            displaced.push(other);
+                            Err(error)
+                        }
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if !timed.is_empty() {
+            self.arm_timer(&timer, timed, usable_until);
+        }
+        drop(state);
+        drop(displaced);
+        outcomes.into()
+    }
+
+    /// Spawns the task that drops the values `keys` (each with its id) at `at`, when there
+    /// is a tokio runtime to spawn it on (without one, expiry is read off the clock, and
+    /// expired values are swept).
+    fn arm_timer(self: &Arc<Self>, timer: &ExpiryTimer, keys: Vec<(K, u64)>, at: Instant) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let memo = Arc::downgrade(self);
+        let task = runtime.spawn(async move {
+            tokio::time::sleep_until(at).await;
+            if let Some(memo) = memo.upgrade() {
+                memo.expire(&keys);
+            }
+        });
+        let _ = timer.0.set(task.abort_handle());
+    }
+
+    /// Drops each value `id` of `key` that is still kept (also as a refresh's fallback).
+    fn expire(&self, keys: &[(K, u64)]) {
+        let mut dropped = Vec::new();
+        let mut state = self.state();
+        for (key, id) in keys {
+            let id = *id;
+            dropped.push(match state.slots.get_mut(key) {
+                Some(Slot::Ready(kept)) if kept.id == id => state.slots.remove(key),
+                Some(Slot::Pending { previous, .. })
+                    if previous.as_ref().is_some_and(|kept| kept.id == id) =>
+                {
+                    previous.take().map(Slot::Ready)
+                }
+                _ => None,
+            });
+        }
+        drop(state);
+        drop(dropped); // dropped (and zeroized) outside the lock
+    }
+
+    /// When the value of `key` was fetched and until when it is kept, if it is; a value
+    /// served stale is reported with its staleness.
+    pub(crate) fn freshness(&self, key: &K) -> Option<Freshness> {
+        let state = self.state();
+        let kept = match state.slots.get(key) {
+            Some(Slot::Ready(kept)) => kept,
+            Some(Slot::Pending {
+                previous: Some(kept),
+                ..
+            }) if kept.stale.is_some() => kept,
+            _ => return None,
+        };
+        let now = Instant::now();
+        let until = if kept.stale.is_some() {
+            kept.usable_until
+        } else {
+            kept.expires_at
+        };
+        let left = until.saturating_duration_since(now);
+        (!left.is_zero()).then(|| Freshness {
+            fetched_at: kept.fetched_at,
+            cached_until: SystemTime::now()
+                .checked_add(left)
+                .unwrap_or(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX))),
+            stale: kept.stale.clone(),
+        })
+    }
+
+    /// Forgets every kept value and every fetch under way (those finish for their callers
+    /// but are not kept).
     pub(crate) fn clear(&self) {
-        let slots = std::mem::take(&mut self.state().0);
+        let slots = std::mem::take(&mut self.state().slots);
         drop(slots); // values dropped outside the lock
     }
 
-    /// Forgets the kept value of `key`, so that the next `get` fetches it again.
+    /// Forgets the kept value of `key`, so that the next lookup fetches it again.
     pub(crate) fn forget(&self, key: &K) {
         let mut state = self.state();
-        if matches!(state.0.get(key), Some(Slot::Ready { .. })) {
-            let slot = state.0.remove(key);
-            drop(state);
-            drop(slot);
-        }
+        let dropped = match state.slots.get_mut(key) {
+            Some(Slot::Ready(_)) => state.slots.remove(key),
+            Some(Slot::Pending { previous, .. }) => previous.take().map(Slot::Ready),
+            None => None,
+        };
+        drop(state);
+        drop(dropped);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.state().slots.len()
+    }
+}
+
+/// Answers a batch whose memo is gone: nothing to settle, each key gets its result.
+fn answer_unsettled<K, V>(
+    keys: &[K],
+    fetched: Option<Vec<Fetched<V>>>,
+    failure: Failure<K>,
+) -> Arc<[Outcome<V>]> {
+    let mut results = fetched.map(Vec::into_iter);
+    keys.iter()
+        .map(|key| match results.as_mut().and_then(Iterator::next) {
+            Some(result) => result.map(|(value, _)| value).map_err(Arc::new),
+            None => Err(Arc::new(failure(key, "the fetch answered no result"))),
+        })
+        .collect()
+}
+
+/// The wall-clock time of `instant`, given `now` on the same clock.
+fn system_time_of(instant: Instant, now: Instant) -> SystemTime {
+    let wall = SystemTime::now();
+    if instant <= now {
+        wall.checked_sub(now - instant).unwrap_or(wall)
+    } else {
+        wall.checked_add(instant - now).unwrap_or(wall)
     }
 }
 
@@ -165,7 +652,8 @@ where
 pub(crate) fn expiry(ttl: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(ttl)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 60 * 60)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -176,13 +664,18 @@ mod tests {
     fn counting(
         calls: &Arc<AtomicUsize>,
         max_age: Option<Duration>,
-    ) -> impl FnOnce() -> BoxFuture<'static, Result<(u32, Option<Duration>), ProviderError>> + use<>
-    {
+    ) -> impl FnOnce() -> BoxFuture<'static, Fetched<u32>> + use<> {
         let calls = Arc::clone(calls);
         move || {
             let n = calls.fetch_add(1, Ordering::SeqCst) as u32;
             async move { Ok((n, max_age)) }.boxed()
         }
+    }
+
+    fn failing(
+        kind: ProviderErrorKind,
+    ) -> impl FnOnce() -> BoxFuture<'static, Fetched<u32>> + use<> {
+        move || async move { Err(ProviderError::new("test", kind, "down")) }.boxed()
     }
 
     #[tokio::test]
@@ -232,5 +725,87 @@ mod tests {
         memo.forget(&1);
         memo.get_leased(1, counting(&calls, None)).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_fetch_answers_an_error_and_leaves_no_slot() {
+        let memo = Memo::<u8, u32>::new(Duration::from_secs(60));
+        let err = memo
+            .get(1, || async { panic!("the fetch fails badly") }.boxed())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ProviderErrorKind::Protocol);
+        assert_eq!(memo.len(), 0);
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(memo.get_leased(1, counting(&calls, None)).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn dropping_every_caller_cancels_the_fetch() {
+        let memo = Memo::<u8, u32>::new(Duration::from_secs(60));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        struct Sentinel(Arc<AtomicUsize>);
+        impl Drop for Sentinel {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let sentinel = Sentinel(Arc::clone(&dropped));
+        let pending = memo.get(1, move || {
+            async move {
+                let _held = sentinel;
+                std::future::pending::<()>().await;
+                Ok(0)
+            }
+            .boxed()
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1), pending)
+                .await
+                .is_err()
+        );
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "the fetch was dropped");
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(memo.get_leased(1, counting(&calls, None)).await.unwrap(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_values_are_served_on_transient_errors_only() {
+        let memo = Memo::<u8, u32>::new(Duration::from_secs(10));
+        memo.set_stale_if_error(Some(Duration::from_secs(60)));
+        let calls = Arc::new(AtomicUsize::new(0));
+        memo.get_leased(1, counting(&calls, None)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let served = memo
+            .get_leased(1, failing(ProviderErrorKind::Timeout))
+            .await;
+        assert_eq!(served.unwrap(), 0, "stale value served");
+        let freshness = memo.freshness(&1).expect("still kept");
+        let stale = freshness.stale.expect("marked stale");
+        assert_eq!(stale.error.kind(), ProviderErrorKind::Timeout);
+        let refused = memo
+            .get_leased(1, failing(ProviderErrorKind::Unauthorized))
+            .await;
+        assert_eq!(refused.unwrap_err().kind(), ProviderErrorKind::Unauthorized);
+        assert!(memo.freshness(&1).is_none(), "dropped after a refusal");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_values_stop_at_the_maximum_staleness() {
+        let memo = Memo::<u8, u32>::new(Duration::from_secs(10));
+        memo.set_stale_if_error(Some(Duration::from_secs(20)));
+        let calls = Arc::new(AtomicUsize::new(0));
+        memo.get_leased(1, counting(&calls, None)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(31)).await;
+        let err = memo
+            .get_leased(1, failing(ProviderErrorKind::Unavailable))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ProviderErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn expiry_saturates() {
+        let _ = expiry(Duration::MAX);
     }
 }
