@@ -9,8 +9,10 @@
 //! still holding the marker is a finding, reported with its size and the stack that freed it.
 //!
 //! What reqwest holds once a rendered request is handed over is the caller's (the request is
-//! leaked here, never freed); the only other exception is age's `StreamWriter`, which keeps
-//! its plaintext chunk in a plain `Vec` that it does not wipe (see `SECURITY.md`).
+//! leaked here, never freed); the only other exceptions are two call sites inside age, which
+//! the crate cannot reach: `StreamWriter` keeps its plaintext chunk in a plain `Vec` that it
+//! does not wipe, and `Stream::decrypt_chunk` shrinks each decrypted chunk's `Vec` into a
+//! boxed slice, freeing the longer original unwiped (see `SECURITY.md`).
 //!
 //! The crate forbids `unsafe`; this test crate needs it for `GlobalAlloc` alone.
 
@@ -29,8 +31,12 @@ use request_vault::{
 /// The secret every case plants; found in a freed block, it is a leak.
 const MARKER: &str = "Mem0ry-Canary-9c1e77b2-secret";
 
-/// The one place allowed to free the marker unwiped: age's stream writer's plaintext chunk.
-const AGE_STREAM_WRITER: &str = "age::primitives::stream::StreamWriter";
+/// The places allowed to free the marker unwiped, both inside age: the stream writer's
+/// plaintext chunk, and the reader's decrypted chunk shrunk into a `SecretSlice`.
+const AGE_STREAM: [&str; 2] = [
+    "age::primitives::stream::StreamWriter",
+    "age::primitives::stream::Stream::decrypt_chunk",
+];
 
 struct Scanning;
 
@@ -134,7 +140,7 @@ fn scan_case(case: impl FnOnce()) -> (Vec<String>, usize) {
     let mut allowed = 0;
     for finding in findings {
         let stack = finding.stack.to_string();
-        if stack.contains(AGE_STREAM_WRITER) {
+        if AGE_STREAM.iter().any(|site| stack.contains(site)) {
             allowed += 1;
             continue;
         }
@@ -172,7 +178,7 @@ fn frames(stack: &str) -> String {
         .any(|prefix| symbol.starts_with(prefix))
             || symbol.contains("Scanning")
             || symbol.starts_with("__rust");
-        if internal || shown >= 12 {
+        if internal || shown >= 30 {
             continue;
         }
         shown += 1;
@@ -381,7 +387,11 @@ fn the_redactor_wipes_every_copy() {
         let vault = canary_vault();
         runtime.block_on(vault.resolve("linked")).unwrap();
         let redactor = vault.redactor();
-        let log = SecretString::from(format!("token={MARKER} and again {MARKER}."));
+        // Built at its exact size so that the test itself frees no copy of the marker.
+        let parts = ["token=", MARKER, " and again ", MARKER, "."];
+        let mut line = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        parts.iter().for_each(|p| line.push_str(p));
+        let log = SecretString::from(line);
         let redacted = redactor.redact(log.expose_secret());
         assert!(!redacted.contains(MARKER));
         drop(redacted);
@@ -421,7 +431,7 @@ mod file {
         });
         assert!(
             findings.is_empty(),
-            "export/import: {} unwiped copies freed ({allowed} in age's StreamWriter, allowed):\n{}",
+            "export/import: {} unwiped copies freed ({allowed} inside age's stream, allowed):\n{}",
             findings.len(),
             findings.join("\n")
         );
@@ -453,7 +463,7 @@ mod file {
         });
         assert!(
             findings.is_empty(),
-            "vault file: {} unwiped copies freed ({allowed} in age's StreamWriter, allowed):\n{}",
+            "vault file: {} unwiped copies freed ({allowed} inside age's stream, allowed):\n{}",
             findings.len(),
             findings.join("\n")
         );
