@@ -57,8 +57,9 @@ impl Registry {
     /// # Errors
     ///
     /// - [`Error::InvalidReference`] when the reference has no `scheme://`;
-    /// - [`Error::FeatureDisabled`] when the scheme is one of the crate's own providers whose
-    ///   cargo feature is off;
+    /// - [`Error::FeatureDisabled`] when no provider handles the scheme and it is one of the
+    ///   crate's own providers whose cargo feature is off (a provider the caller registered
+    ///   for that scheme is used as any other);
     /// - [`Error::NoProvider`] when no provider handles the scheme.
     pub(crate) fn for_reference(&self, reference: &str) -> Result<Arc<dyn ExternalProvider>> {
         let Some((scheme, _)) = provider::strip_ref_prefix(reference).split_once("://") else {
@@ -68,20 +69,24 @@ impl Registry {
                 source: "a reference starts with a scheme such as `op://`".into(),
             });
         };
-        if let Some(feature) = provider::disabled_feature(scheme) {
-            return Err(Error::FeatureDisabled {
-                scheme: scheme.to_owned(),
-                feature,
-            });
-        }
-        self.schemes
+        if let Some(registered) = self
+            .schemes
             .get(scheme)
             .and_then(|id| self.providers.get(id))
-            .cloned()
-            .ok_or_else(|| Error::NoProvider {
+        {
+            return Ok(Arc::clone(registered));
+        }
+        // Nobody handles the scheme: name the feature when it is one of the crate's own.
+        Err(match provider::disabled_feature(scheme) {
+            Some(feature) => Error::FeatureDisabled {
+                scheme: scheme.to_owned(),
+                feature,
+            },
+            None => Error::NoProvider {
                 name: None,
                 scheme: scheme.to_owned(),
-            })
+            },
+        })
     }
 
     /// The provider the linked secret `name` (linked as `key`) resolves through.

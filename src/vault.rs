@@ -402,8 +402,9 @@ impl Vault {
     /// - [`Error::InvalidReference`] when the reference has no `scheme://` or the provider
     ///   finds it malformed;
     /// - [`Error::NoProvider`] when no provider handles its scheme;
-    /// - [`Error::FeatureDisabled`] when the scheme is one of the crate's own providers
-    ///   (`op`, `awssecrets`, `vault`, `azurekeyvault`) whose cargo feature is off.
+    /// - [`Error::FeatureDisabled`] when no provider handles the scheme and it is one of the
+    ///   crate's own providers (`op`, `awssecrets`, `vault`, `azurekeyvault`) whose cargo
+    ///   feature is off.
     ///
     /// A `ref+` prefix (`ref+vault://…`, as `vals` writes references) is accepted.
     pub fn link(&self, name: &str, reference: &str) -> Result<()> {

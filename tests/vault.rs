@@ -638,3 +638,36 @@ async fn stale_if_error_stops_at_the_maximum_staleness() {
     );
     assert!(vault.describe("db").unwrap().stale.is_none());
 }
+
+#[test]
+fn a_left_out_provider_names_its_feature_unless_one_is_registered() {
+    let built = |feature: &str| match feature {
+        "onepassword" => cfg!(feature = "onepassword"),
+        "aws" => cfg!(feature = "aws"),
+        "hashicorp" => cfg!(feature = "hashicorp"),
+        "azure" => cfg!(feature = "azure"),
+        other => panic!("unknown feature {other}"),
+    };
+    for (scheme, feature) in request_vault::provider::KNOWN_SCHEMES {
+        let vault = Vault::new();
+        let reference = format!("{scheme}://some/where#key");
+        let err = vault.link("s", &reference).unwrap_err();
+        if built(feature) {
+            assert_eq!(err.kind(), ErrorKind::NoProvider, "{err}");
+        } else {
+            assert!(
+                matches!(&err, Error::FeatureDisabled { feature: f, .. } if f == feature),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains(&format!("`{feature}`")), "{err}");
+        }
+        // A provider the caller registers for the scheme is used, whatever the features.
+        let provider = MapProvider::new("custom", scheme);
+        vault.add_provider(provider);
+        vault.link("s", &reference).unwrap();
+        assert_eq!(
+            vault.describe("s").unwrap().provider.as_deref(),
+            Some("custom")
+        );
+    }
+}
