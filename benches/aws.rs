@@ -6,6 +6,10 @@
 
 #[path = "../tests/common/moto.rs"]
 mod moto;
+// The stand-ins' shared HTTP reading, which moto's counting proxy uses.
+#[allow(dead_code)]
+#[path = "../tests/common/http.rs"]
+mod http;
 
 use std::time::Duration;
 

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 pub const REGION: &str = "us-east-1";
@@ -280,19 +280,7 @@ async fn serve(
     throttle: Arc<Mutex<u32>>,
 ) {
     let mut buffer = Vec::new();
-    loop {
-        let end = loop {
-            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end;
-            }
-            let mut chunk = [0u8; 8192];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
-        buffer.drain(..end + 4);
+    while let Some((head, body)) = super::http::read_request(&mut stream, &mut buffer).await {
         let mut lines = head.lines();
         let request_line = lines.next().unwrap_or_default().to_owned();
         let headers: Vec<(String, String)> = lines
@@ -305,17 +293,6 @@ async fn serve(
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
-        let length: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while buffer.len() < length {
-            let mut chunk = [0u8; 8192];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let body: Vec<u8> = buffer.drain(..length).collect();
         let body_text = String::from_utf8_lossy(&body).into_owned();
         let target = header("x-amz-target");
         let operation = match &target {
