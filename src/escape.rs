@@ -125,8 +125,7 @@ fn render(
     values: &Values,
     escape: impl FnMut(&str, &mut String),
 ) -> Result<Zeroizing<String>> {
-    let rendered = template.render_with(values, escape)?;
-    Ok(concat(&[rendered.expose_secret()]))
+    template.render_zeroizing(values, escape)
 }
 
 /// The pieces, joined into a buffer allocated once at its final size.

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::cache::CacheKey;
 use crate::error::{Error, Result};
@@ -144,14 +144,16 @@ impl Vault {
                 for name in template.names() {
                     match state.entries.get(name.as_str()) {
                         Some(entry) if entry.enabled => match &entry.value {
-                            EntryValue::Local(value) => found.push(value.expose_secret()),
+                            EntryValue::Local(value) => found.push(value),
                             EntryValue::Linked(_) => break,
                         },
                         _ => break,
                     }
                 }
                 if found.len() == template.names().len() {
-                    return Ok(template.render_found(&found, |value, out| out.push_str(value)));
+                    return Ok(crate::template::into_secret(
+                        template.render_found(&found, |value, out| out.push_str(value)),
+                    ));
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use memchr::memmem;
 use secrecy::{ExposeSecret, SecretString};
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::name::{self, MAX_NAME_LEN};
@@ -122,22 +122,32 @@ impl Template {
         values: &HashMap<String, SecretString>,
         escape: impl FnMut(&str, &mut String),
     ) -> Result<SecretString> {
+        self.render_zeroizing(values, escape).map(into_secret)
+    }
+
+    /// As [`render_with`](Self::render_with), into a zeroizing buffer of exactly the text's
+    /// size (what the request parts are assembled from, without a second copy).
+    pub(crate) fn render_zeroizing(
+        &self,
+        values: &HashMap<String, SecretString>,
+        escape: impl FnMut(&str, &mut String),
+    ) -> Result<Zeroizing<String>> {
         // Each distinct name is looked up once. A map not much larger than the template's
         // names is walked instead, its keys looked up in the template's own index (cheaper
         // than hashing every name with the map's keyed hasher).
-        let mut slots: Vec<Option<&str>> = vec![None; self.names.len()];
+        let mut slots: Vec<Option<&SecretString>> = vec![None; self.names.len()];
         if values.len() <= 4 * self.names.len() {
             for (name, value) in values {
                 if let Some(&at) = self.index.get(name.as_str()) {
-                    slots[at] = Some(value.expose_secret());
+                    slots[at] = Some(value);
                 }
             }
         } else {
             for (slot, name) in slots.iter_mut().zip(&self.names) {
-                *slot = values.get(name).map(ExposeSecret::expose_secret);
+                *slot = values.get(name);
             }
         }
-        let mut found: Vec<&str> = Vec::with_capacity(self.names.len());
+        let mut found: Vec<&SecretString> = Vec::with_capacity(self.names.len());
         let mut missing = Vec::new();
         for (slot, name) in slots.into_iter().zip(&self.names) {
             match slot {
@@ -155,11 +165,12 @@ impl Template {
         values: &[SecretString],
         escape: impl FnMut(&str, &mut String),
     ) -> SecretString {
-        let found: Vec<&str> = values.iter().map(ExposeSecret::expose_secret).collect();
-        self.render_found(&found, escape)
+        let found: Vec<&SecretString> = values.iter().collect();
+        into_secret(self.render_found(&found, escape))
     }
 
-    /// Renders with `found[i]`, the value of `names[i]`.
+    /// Renders with `found[i]`, the value of `names[i]`: the one place where templates read
+    /// values.
     ///
     /// Each distinct value is escaped once into a scratch buffer sized for the worst escape,
     /// then the output is written into a buffer of its exact size: no buffer holding a value
@@ -167,18 +178,19 @@ impl Template {
     /// and the output is allocated and written once.
     pub(crate) fn render_found(
         &self,
-        found: &[&str],
+        found: &[&SecretString],
         mut escape: impl FnMut(&str, &mut String),
-    ) -> SecretString {
-        let worst = found
+    ) -> Zeroizing<String> {
+        let texts: Vec<&str> = found.iter().map(|value| value.expose_secret()).collect();
+        let worst = texts
             .iter()
-            .map(|value| value.len().saturating_mul(MAX_ESCAPE_GROWTH))
+            .map(|text| text.len().saturating_mul(MAX_ESCAPE_GROWTH))
             .fold(0usize, usize::saturating_add);
-        let mut scratch = String::with_capacity(worst);
+        let mut scratch = Zeroizing::new(String::with_capacity(worst));
         let mut spans = Vec::with_capacity(found.len());
-        for value in found {
+        for text in texts {
             let start = scratch.len();
-            escape(value, &mut scratch);
+            escape(text, &mut scratch);
             spans.push(start..scratch.len());
         }
         let length = self.literal_len
@@ -190,20 +202,23 @@ impl Template {
                     Piece::Literal(_) => 0,
                 })
                 .sum::<usize>();
-        let mut out = String::with_capacity(length);
+        let mut out = Zeroizing::new(String::with_capacity(length));
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
                 Piece::Placeholder { name, .. } => out.push_str(&scratch[spans[*name].clone()]),
             }
         }
-        // Escapes only append, so the written part is all the scratch buffer ever held.
-        let mut scratch = scratch.into_bytes();
-        scratch.as_mut_slice().zeroize();
-        // Exactly full: the conversion to a boxed `str` does not reallocate.
         debug_assert_eq!(out.len(), out.capacity());
-        SecretString::from(out)
+        out
     }
+}
+
+/// Moves rendered text into a [`SecretString`] without copying it: the buffer is exactly
+/// full, so the conversion to a boxed `str` does not reallocate.
+pub(crate) fn into_secret(mut text: Zeroizing<String>) -> SecretString {
+    debug_assert_eq!(text.len(), text.capacity());
+    SecretString::from(std::mem::take(&mut *text))
 }
 
 /// Parses `text`, naming `part` (such as "header `Authorization`") in errors.
