@@ -86,6 +86,15 @@ fn render(c: &mut Criterion) {
             black_box(destination.into_boxed_slice().len())
         })
     });
+    group.bench_function("alloc_copy_output_secret", |b| {
+        let text = String::from_utf8(output_bytes.clone()).expect("the output is UTF-8");
+        b.iter(|| {
+            let mut destination = String::with_capacity(text.len());
+            destination.push_str(black_box(&text));
+            let secret = SecretString::from(destination);
+            black_box(secret.expose_secret().len())
+        })
+    });
     group.bench_function("memcpy_output_size", |b| {
         let mut destination = vec![0u8; output_bytes.len()];
         b.iter(|| {

@@ -148,6 +148,11 @@ impl Cache {
         self.slots.clear();
     }
 
+    /// Forgets every value of provider `id` (it was removed from the vault).
+    pub(crate) fn forget_provider(&self, id: &str) {
+        self.slots.forget_where(|key| key.provider == id);
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.slots.len()

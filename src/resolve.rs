@@ -59,14 +59,24 @@ impl Vault {
     pub async fn resolve(&self, name: &str) -> Result<SecretString> {
         let (provider, key) = {
             let state = self.read();
+            // The warm paths: a local value, or a linked one in the cache. Values of a
+            // removed provider are forgotten with it, so the registry need not be asked.
+            if !state.locked
+                && let Some(entry) = state.entries.get(name)
+                && entry.enabled
+            {
+                match &entry.value {
+                    EntryValue::Local(value) => return Ok(value.clone()),
+                    EntryValue::Linked(key) => {
+                        if let Some(value) = self.inner.resolver.cached(key) {
+                            return Ok(value);
+                        }
+                    }
+                }
+            }
             match self.plan(&state, name)? {
                 Plan::Local(value) => return Ok(value.clone()),
-                Plan::Linked { provider, key } => {
-                    if let Some(value) = self.inner.resolver.cached(key) {
-                        return Ok(value); // the warm path: no Arc clones, no await
-                    }
-                    (Arc::clone(provider), Arc::clone(key))
-                }
+                Plan::Linked { provider, key } => (Arc::clone(provider), Arc::clone(key)),
             }
         };
         let lookups = self

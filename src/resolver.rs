@@ -85,4 +85,9 @@ impl Resolver {
     pub(crate) fn clear(&self) {
         self.cache.clear();
     }
+
+    /// Forgets every cached value of provider `id`.
+    pub(crate) fn forget_provider(&self, id: &str) {
+        self.cache.forget_provider(id);
+    }
 }

@@ -381,6 +381,9 @@ impl Vault {
         let Some(provider) = self.write().registry.remove(id) else {
             return false;
         };
+        // Its values go too: the warm path serves whatever is cached without asking the
+        // registry, so a removed integration must leave nothing behind.
+        self.inner.resolver.forget_provider(id);
         provider.clear_cache();
         tracing::debug!(provider = id, "removed provider");
         true

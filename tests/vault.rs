@@ -153,8 +153,11 @@ async fn removed_provider_means_integration_removed() {
     let reference = provider.insert("db", "pa55");
     vault.add_provider(provider.clone());
     vault.link("db", &reference).unwrap();
+    // Cached first: removing the provider must take its cached values with it.
+    assert_eq!(value(&vault.resolve("db").await.unwrap()), "pa55");
     assert!(vault.remove_provider("test"));
     assert!(!vault.remove_provider("test"));
+    assert!(vault.describe("db").unwrap().cached_until.is_none());
     let err = vault.resolve("db").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::IntegrationRemoved);
     assert!(err.kind().is_unresolved());

@@ -616,6 +616,19 @@ where
         drop(dropped);
     }
 
+    /// Forgets every kept value and fetch under way whose key `matches`.
+    pub(crate) fn forget_where(&self, matches: impl Fn(&K) -> bool) {
+        let mut dropped = Vec::new();
+        {
+            let mut state = self.state();
+            let keys: Vec<K> = state.slots.keys().filter(|k| matches(k)).cloned().collect();
+            for key in keys {
+                dropped.extend(state.slots.remove(&key));
+            }
+        }
+        drop(dropped); // values dropped outside the lock
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.state().slots.len()
