@@ -321,7 +321,8 @@ where
         let now = Instant::now();
         let mut steps = Vec::with_capacity(keys.len());
         let mut missing: Vec<K> = Vec::new();
-        let mut position: HashMap<&K, usize, S> = HashMap::default();
+        let mut position: HashMap<&K, usize, S> =
+            HashMap::with_capacity_and_hasher(keys.len(), S::default());
         for key in keys {
             let found = match state.slots.get(key) {
                 Some(Slot::Ready(kept)) if kept.expires_at > now => {
@@ -373,6 +374,8 @@ where
         let flight = Arc::new(Flight { batch });
 
         let mut displaced = Vec::new();
+        // Grown once for the whole batch, not rehashed step by step.
+        state.slots.reserve(missing.len());
         for (index, key) in missing.into_iter().enumerate() {
             let previous = match state.slots.remove(&key) {
                 Some(Slot::Ready(kept)) if kept.usable_until > now => Some(kept),
