@@ -5,7 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use memchr::memmem;
 use secrecy::{ExposeSecret, SecretString};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::name::{self, MAX_NAME_LEN};
@@ -186,7 +186,7 @@ impl Template {
             .iter()
             .map(|text| text.len().saturating_mul(MAX_ESCAPE_GROWTH))
             .fold(0usize, usize::saturating_add);
-        let mut scratch = Zeroizing::new(String::with_capacity(worst));
+        let mut scratch = String::with_capacity(worst);
         let mut spans = Vec::with_capacity(found.len());
         for text in texts {
             let start = scratch.len();
@@ -209,6 +209,11 @@ impl Template {
                 Piece::Placeholder { name, .. } => out.push_str(&scratch[spans[*name].clone()]),
             }
         }
+        // Escapes only append within the worst-case capacity, so the written part is all the
+        // scratch buffer ever held; a slice wipe is far cheaper than zeroize's per-byte
+        // `String` path over the whole capacity.
+        let mut scratch = scratch.into_bytes();
+        scratch.as_mut_slice().zeroize();
         debug_assert_eq!(out.len(), out.capacity());
         out
     }
