@@ -5,6 +5,10 @@
 
 #[path = "../tests/common/azure/mod.rs"]
 mod azure;
+// The stand-ins' shared HTTP reading.
+#[allow(dead_code)]
+#[path = "../tests/common/http.rs"]
+mod http;
 
 use azure::{AzureServer, CLIENT_ID, CLIENT_SECRET, TENANT};
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -4,6 +4,10 @@
 
 #[path = "../tests/common/hashicorp.rs"]
 mod hashicorp;
+// The stand-ins' shared HTTP reading.
+#[allow(dead_code)]
+#[path = "../tests/common/http.rs"]
+mod http;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hashicorp::{State, VaultServer};

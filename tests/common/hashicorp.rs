@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// A fault the next request meets.
@@ -247,19 +247,7 @@ impl VaultServer {
 impl Shared {
     async fn serve(&self, mut stream: TcpStream) {
         let mut buffer = Vec::new();
-        loop {
-            let end = loop {
-                if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break end;
-                }
-                let mut chunk = [0u8; 4096];
-                match stream.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                }
-            };
-            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
-            buffer.drain(..end + 4);
+        while let Some((head, body)) = super::http::read_request(&mut stream, &mut buffer).await {
             let mut lines = head.split("\r\n");
             let mut request_line = lines.next().unwrap_or_default().split(' ');
             let method = request_line.next().unwrap_or_default().to_owned();
@@ -274,17 +262,6 @@ impl Shared {
                     .find(|(k, _)| k == name)
                     .map(|(_, v)| v.clone())
             };
-            let length: usize = header("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            while buffer.len() < length {
-                let mut chunk = [0u8; 4096];
-                match stream.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let body: Vec<u8> = buffer.drain(..length).collect();
             let namespace = header("x-vault-namespace").unwrap_or_default();
             let namespace = namespace.trim_matches('/').to_owned();
             self.requests.fetch_add(1, Ordering::SeqCst);
