@@ -7,60 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::Captured;
-use common::hashicorp::{State, VaultServer};
-use request_vault::provider::RetryPolicy;
+use common::hashicorp::{TOKEN, VaultServer, builder, kind, provider, state};
 use request_vault::{
-    Error, ExposeSecret, ExternalProvider, HashiCorpVault, HashiCorpVaultBuilder,
-    ProviderErrorKind, Vault,
+    Error, ExposeSecret, ExternalProvider, HashiCorpVault, ProviderErrorKind, Vault,
 };
-use serde_json::json;
-
-const TOKEN: &str = "hvs.root-token-for-tests";
-
-fn state() -> State {
-    let mut s = State::default();
-    s.mount("", "secret", "kv", Some("2"));
-    s.mount("", "kv1", "kv", Some("1"));
-    s.mount("", "database", "database", None);
-    s.put(
-        "",
-        "secret/myapp/db",
-        json!({"username": "admin", "password": "v1-pa55"}),
-    );
-    s.put(
-        "",
-        "secret/myapp/db",
-        json!({"username": "admin", "password": "v2-pa55", "nested": {"port": 5432, "host": "db"}}),
-    );
-    s.put("", "secret/single", json!({"api-key": "only-value"}));
-    s.put("", "kv1/legacy/app", json!({"token": "legacy-token-value"}));
-    s.roles
-        .insert(("".into(), "database/creds/app".into()), 3600);
-    s.token(TOKEN, "", &[""]);
-    s.token("hvs.narrow", "", &["secret/data/myapp/"]);
-    s
-}
-
-fn builder(server: &VaultServer) -> HashiCorpVaultBuilder {
-    HashiCorpVault::builder(&server.url()).retry(
-        RetryPolicy::default()
-            .initial_backoff(Duration::from_millis(1))
-            .max_backoff(Duration::from_millis(5)),
-    )
-}
-
-async fn provider() -> (VaultServer, HashiCorpVault) {
-    let server = VaultServer::start(state()).await;
-    let provider = builder(&server).token(TOKEN).unwrap();
-    (server, provider)
-}
-
-fn kind(result: Result<impl Sized, request_vault::ProviderError>) -> ProviderErrorKind {
-    match result {
-        Ok(_) => panic!("expected an error"),
-        Err(e) => e.kind(),
-    }
-}
 
 #[tokio::test]
 async fn approle_jwt_and_kubernetes_logins() {

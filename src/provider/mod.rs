@@ -61,51 +61,24 @@ use secrecy::SecretString;
 mod error;
 mod retry;
 
-// Shared by the backends; a build without any backend leaves parts of them unused.
-// A build that leaves some backends out leaves parts of these unused.
-#[cfg_attr(
-    not(all(
-        feature = "onepassword",
-        feature = "aws",
-        feature = "hashicorp",
-        feature = "azure"
-    )),
-    allow(dead_code)
-)]
-pub(crate) mod batch;
-// A build that leaves some backends out leaves parts of these unused.
-#[cfg_attr(
-    not(all(
-        feature = "onepassword",
-        feature = "aws",
-        feature = "hashicorp",
-        feature = "azure"
-    )),
-    allow(dead_code)
-)]
-pub(crate) mod field;
-// A build that leaves some backends out leaves parts of these unused.
-#[cfg_attr(
-    not(all(
-        feature = "onepassword",
-        feature = "aws",
-        feature = "hashicorp",
-        feature = "azure"
-    )),
-    allow(dead_code)
-)]
-pub(crate) mod http;
-// A build that leaves some backends out leaves parts of these unused.
-#[cfg_attr(
-    not(all(
-        feature = "onepassword",
-        feature = "aws",
-        feature = "hashicorp",
-        feature = "azure"
-    )),
-    allow(dead_code)
-)]
-pub(crate) mod memo;
+/// Declares the helpers the backends share: a build that leaves some backends out leaves
+/// parts of them unused, which is no sign of dead code.
+macro_rules! backend_helpers {
+    ($($name:ident),*) => {$(
+        #[cfg_attr(
+            not(all(
+                feature = "onepassword",
+                feature = "aws",
+                feature = "hashicorp",
+                feature = "azure"
+            )),
+            allow(dead_code)
+        )]
+        pub(crate) mod $name;
+    )*};
+}
+
+backend_helpers!(batch, field, http, memo);
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]

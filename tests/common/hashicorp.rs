@@ -577,3 +577,59 @@ fn percent_decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+// --- Fixtures shared by the HashiCorp test files ---------------------------------------
+
+/// The root token the fixture server accepts.
+pub const TOKEN: &str = "hvs.root-token-for-tests";
+
+/// The fixture server's secrets, mounts, roles and tokens, shared by the test files.
+pub fn state() -> State {
+    let mut s = State::default();
+    s.mount("", "secret", "kv", Some("2"));
+    s.mount("", "kv1", "kv", Some("1"));
+    s.mount("", "database", "database", None);
+    s.put(
+        "",
+        "secret/myapp/db",
+        json!({"username": "admin", "password": "v1-pa55"}),
+    );
+    s.put(
+        "",
+        "secret/myapp/db",
+        json!({"username": "admin", "password": "v2-pa55", "nested": {"port": 5432, "host": "db"}}),
+    );
+    s.put("", "secret/single", json!({"api-key": "only-value"}));
+    s.put("", "kv1/legacy/app", json!({"token": "legacy-token-value"}));
+    s.roles
+        .insert(("".into(), "database/creds/app".into()), 3600);
+    s.token(TOKEN, "", &[""]);
+    s.token("hvs.narrow", "", &["secret/data/myapp/"]);
+    s
+}
+
+/// A provider builder for `server` with quick retries.
+pub fn builder(server: &VaultServer) -> request_vault::HashiCorpVaultBuilder {
+    request_vault::HashiCorpVault::builder(&server.url()).retry(
+        request_vault::provider::RetryPolicy::default()
+            .initial_backoff(Duration::from_millis(1))
+            .max_backoff(Duration::from_millis(5)),
+    )
+}
+
+/// The fixture server and a provider signed in with the root token.
+pub async fn provider() -> (VaultServer, request_vault::HashiCorpVault) {
+    let server = VaultServer::start(state()).await;
+    let provider = builder(&server).token(TOKEN).unwrap();
+    (server, provider)
+}
+
+/// The kind of an expected failure.
+pub fn kind(
+    result: Result<impl Sized, request_vault::ProviderError>,
+) -> request_vault::ProviderErrorKind {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.kind(),
+    }
+}
