@@ -16,13 +16,15 @@ const CLOSE: &str = ">>";
 /// The most bytes any escaping of this crate writes for one byte of a value.
 const MAX_ESCAPE_GROWTH: usize = 6;
 
-/// One piece of a parsed template.
+/// One placeholder of a parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Piece {
-    /// Text written as it is.
-    Literal(String),
-    /// A placeholder: the index of its name in `names`, and the byte offset of its `<<`.
-    Placeholder { name: usize, offset: usize },
+struct Placeholder {
+    /// Where it goes: the length of the literal text before it.
+    at: usize,
+    /// The index of its name in `names`.
+    name: usize,
+    /// The byte offset of its `<<` in the parsed text.
+    offset: usize,
 }
 
 /// A parsed template: text with `<<vault:NAME>>` placeholders, parsed once and rendered many
@@ -45,22 +47,32 @@ pub(crate) enum Piece {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
-    pieces: Vec<Piece>,
+    /// All the literal text, in one piece: a render copies it out in runs, from one buffer.
+    literal: Box<str>,
+    /// The placeholders, in order.
+    placeholders: Vec<Placeholder>,
     /// The distinct names, in order of first use.
     names: Vec<String>,
+    /// How many placeholders use each name.
+    uses: Vec<usize>,
     /// Each name's index in `names`.
     index: HashMap<String, usize, BuildHasherDefault<NameHasher>>,
-    literal_len: usize,
 }
 
-/// FNV-1a, for the template's own index of its names: names are short, and the index holds
-/// only the template's names, so a keyed hash buys nothing here.
-#[derive(Debug, Clone, Copy)]
+/// A word-at-a-time folded-multiply hash, for the
+/// template's own index of its names: names are short, the index holds only the template's
+/// names, and rendering looks each one up, so a keyed hash would only cost time here.
+#[derive(Debug, Clone, Copy, Default)]
 struct NameHasher(u64);
 
-impl Default for NameHasher {
-    fn default() -> Self {
-        NameHasher(0xcbf2_9ce4_8422_2325)
+impl NameHasher {
+    const SEED: u64 = 0xf135_7aea_2e62_a9c5;
+
+    /// Folded multiply: the full 128-bit product, its halves xored, so that every input
+    /// bit reaches every output bit (a plain multiply never carries high bits downwards).
+    fn add(&mut self, word: u64) {
+        let product = u128::from(self.0 ^ word) * u128::from(Self::SEED);
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
     }
 }
 
@@ -70,9 +82,36 @@ impl Hasher for NameHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut buffer = [0u8; 8];
+            buffer.copy_from_slice(word);
+            self.add(u64::from_le_bytes(buffer));
         }
+        let rest = words.remainder();
+        // The last 1–7 bytes as one word, from two overlapping reads (no copy loop).
+        let word = match rest.len() {
+            0 => return,
+            1..=3 => {
+                let first = u64::from(rest[0]);
+                let middle = u64::from(rest[rest.len() / 2]);
+                let last = u64::from(rest[rest.len() - 1]);
+                first | (middle << 8) | (last << 16)
+            }
+            _ => {
+                let read = |at: usize| {
+                    let mut four = [0u8; 4];
+                    four.copy_from_slice(&rest[at..at + 4]);
+                    u64::from(u32::from_le_bytes(four))
+                };
+                read(0) | (read(rest.len() - 4) << 32)
+            }
+        };
+        self.add(word ^ ((rest.len() as u64) << 59));
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
     }
 }
 
@@ -95,15 +134,14 @@ impl Template {
 
     /// Whether the template has no placeholder.
     pub fn is_literal(&self) -> bool {
-        self.pieces.iter().all(|p| matches!(p, Piece::Literal(_)))
+        self.placeholders.is_empty()
     }
 
     /// The placeholders: each name with the byte offset of its `<<`.
     pub(crate) fn placeholders(&self) -> impl Iterator<Item = (&str, usize)> {
-        self.pieces.iter().filter_map(|p| match p {
-            Piece::Placeholder { name, offset } => Some((self.names[*name].as_str(), *offset)),
-            Piece::Literal(_) => None,
-        })
+        self.placeholders
+            .iter()
+            .map(|p| (self.names[p.name].as_str(), p.offset))
     }
 
     /// Renders with the given values; `escape` appends one value to the output, escaped for
@@ -181,34 +219,37 @@ impl Template {
         found: &[&SecretString],
         mut escape: impl FnMut(&str, &mut String),
     ) -> Zeroizing<String> {
-        let texts: Vec<&str> = found.iter().map(|value| value.expose_secret()).collect();
-        let worst = texts
+        let worst = found
             .iter()
-            .map(|text| text.len().saturating_mul(MAX_ESCAPE_GROWTH))
+            .map(|value| {
+                value
+                    .expose_secret()
+                    .len()
+                    .saturating_mul(MAX_ESCAPE_GROWTH)
+            })
             .fold(0usize, usize::saturating_add);
         let mut scratch = String::with_capacity(worst);
-        let mut spans = Vec::with_capacity(found.len());
-        for text in texts {
+        // Where each escaped value ends in `scratch` (it starts where the previous one ends).
+        let mut ends = Vec::with_capacity(found.len());
+        let mut length = self.literal.len();
+        for (value, uses) in found.iter().zip(&self.uses) {
             let start = scratch.len();
-            escape(text, &mut scratch);
-            spans.push(start..scratch.len());
+            escape(value.expose_secret(), &mut scratch);
+            ends.push(scratch.len());
+            length += (scratch.len() - start) * uses;
         }
-        let length = self.literal_len
-            + self
-                .pieces
-                .iter()
-                .map(|piece| match piece {
-                    Piece::Placeholder { name, .. } => spans[*name].len(),
-                    Piece::Literal(_) => 0,
-                })
-                .sum::<usize>();
         let mut out = Zeroizing::new(String::with_capacity(length));
-        for piece in &self.pieces {
-            match piece {
-                Piece::Literal(text) => out.push_str(text),
-                Piece::Placeholder { name, .. } => out.push_str(&scratch[spans[*name].clone()]),
-            }
+        let mut copied = 0;
+        for placeholder in &self.placeholders {
+            out.push_str(&self.literal[copied..placeholder.at]);
+            copied = placeholder.at;
+            let start = placeholder
+                .name
+                .checked_sub(1)
+                .map_or(0, |before| ends[before]);
+            out.push_str(&scratch[start..ends[placeholder.name]]);
         }
+        out.push_str(&self.literal[copied..]);
         // Escapes only append within the worst-case capacity, so the written part is all the
         // scratch buffer ever held; a slice wipe is far cheaper than zeroize's per-byte
         // `String` path over the whole capacity.
@@ -235,11 +276,11 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
     };
     let finder = memmem::Finder::new(OPEN);
     let bytes = text.as_bytes();
-    let mut pieces = Vec::new();
+    let mut placeholders = Vec::new();
     let mut names: Vec<String> = Vec::new();
+    let mut uses: Vec<usize> = Vec::new();
     let mut index: HashMap<String, usize, BuildHasherDefault<NameHasher>> = HashMap::default();
     let mut literal = String::new();
-    let mut literal_len = 0;
     let mut position = 0;
     while let Some(found) = finder.find(&bytes[position..]) {
         let at = position + found;
@@ -276,31 +317,30 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
                 "the placeholder's name breaks the naming rules (1 to 128 characters, starting with a letter or digit)",
             ));
         }
-        if !literal.is_empty() {
-            literal_len += literal.len();
-            pieces.push(Piece::Literal(std::mem::take(&mut literal)));
-        }
         let name = match index.get(name) {
             Some(&at) => at,
             None => {
                 names.push(name.to_owned());
+                uses.push(0);
                 index.insert(name.to_owned(), names.len() - 1);
                 names.len() - 1
             }
         };
-        pieces.push(Piece::Placeholder { name, offset: at });
+        uses[name] += 1;
+        placeholders.push(Placeholder {
+            at: literal.len(),
+            name,
+            offset: at,
+        });
         position = name_end + CLOSE.len();
     }
     literal.push_str(&text[position..]);
-    if !literal.is_empty() {
-        literal_len += literal.len();
-        pieces.push(Piece::Literal(literal));
-    }
     Ok(Template {
-        pieces,
+        literal: literal.into_boxed_str(),
+        placeholders,
         names,
+        uses,
         index,
-        literal_len,
     })
 }
 
