@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use secrecy::SecretString;
 
 use crate::cache::CacheKey;
@@ -57,23 +58,34 @@ impl Vault {
     /// - [`Error::Provider`] when the provider fails;
     /// - [`Error::Locked`] while the vault is locked.
     pub async fn resolve(&self, name: &str) -> Result<SecretString> {
+        match self.resolve_warm(name) {
+            Some(value) => Ok(value),
+            // Boxed, so that this future stays a few words: a warm resolve then costs a
+            // lookup and a clone, not the moves of the fetch's large state machine.
+            None => self.resolve_cold(name).boxed().await,
+        }
+    }
+
+    /// The warm paths of [`resolve`](Self::resolve): a local value, or a linked one in the
+    /// cache. Values of a removed provider are forgotten with it, so the registry need not
+    /// be asked.
+    fn resolve_warm(&self, name: &str) -> Option<SecretString> {
+        let state = self.read();
+        if state.locked {
+            return None;
+        }
+        let entry = state.entries.get(name).filter(|entry| entry.enabled)?;
+        match &entry.value {
+            EntryValue::Local(value) => Some(value.clone()),
+            EntryValue::Linked(key) => self.inner.resolver.cached(key),
+        }
+    }
+
+    /// The rest of [`resolve`](Self::resolve): checks the name, then fetches a linked value
+    /// (through the cache, so that concurrent callers share one fetch).
+    async fn resolve_cold(&self, name: &str) -> Result<SecretString> {
         let (provider, key) = {
             let state = self.read();
-            // The warm paths: a local value, or a linked one in the cache. Values of a
-            // removed provider are forgotten with it, so the registry need not be asked.
-            if !state.locked
-                && let Some(entry) = state.entries.get(name)
-                && entry.enabled
-            {
-                match &entry.value {
-                    EntryValue::Local(value) => return Ok(value.clone()),
-                    EntryValue::Linked(key) => {
-                        if let Some(value) = self.inner.resolver.cached(key) {
-                            return Ok(value);
-                        }
-                    }
-                }
-            }
             match self.plan(&state, name)? {
                 Plan::Local(value) => return Ok(value.clone()),
                 Plan::Linked { provider, key } => (Arc::clone(provider), Arc::clone(key)),
