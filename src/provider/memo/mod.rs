@@ -28,11 +28,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
+use futures_util::future::BoxFuture;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::{ProviderError, ProviderErrorKind};
+
+mod flight;
+
+pub(crate) use flight::{Flight, Lookup, values};
 
 /// What a fetch produces for one key: the value and how long it may be kept at most.
 pub(crate) type Fetched<V> = Result<(V, Option<Duration>), ProviderError>;
@@ -42,12 +46,6 @@ pub(crate) type Outcome<V> = Result<V, Arc<ProviderError>>;
 
 /// Makes the error a key gets when its fetch panicked or answered too few results.
 pub(crate) type Failure<K> = fn(&K, &'static str) -> ProviderError;
-
-/// A fetch under way for one or more keys. Held strongly by the callers awaiting it and
-/// weakly by its slots, so that dropping the last caller drops (cancels) the fetch.
-pub(crate) struct Flight<V> {
-    batch: Shared<BoxFuture<'static, Arc<[Outcome<V>]>>>,
-}
 
 enum Slot<V> {
     Ready(Kept<V>),
@@ -104,80 +102,6 @@ impl Drop for ExpiryTimer {
     }
 }
 
-/// A kept value, or a share of a fetch to await.
-pub(crate) enum Lookup<V> {
-    Ready(V),
-    Pending {
-        flight: Arc<Flight<V>>,
-        index: usize,
-    },
-}
-
-impl<V: Clone> Lookup<V> {
-    /// The value, awaiting the fetch when there is one.
-    pub(crate) async fn value(self) -> Outcome<V> {
-        match self {
-            Lookup::Ready(value) => Ok(value),
-            Lookup::Pending { flight, index } => {
-                let outcomes = flight.batch.clone().await;
-                outcomes.get(index).cloned().unwrap_or_else(|| {
-                    Err(Arc::new(ProviderError::new(
-                        "request-vault",
-                        ProviderErrorKind::Protocol,
-                        "a fetch lost track of one of its results",
-                    )))
-                })
-            }
-        }
-    }
-}
-
-/// One lookup waiting on a fetch: its position among the lookups, its index in the fetch.
-type Member = (usize, usize);
-
-/// The values of many lookups, in order: each fetch is awaited once for all its keys (not
-/// once per key), so that a batch of n keys costs O(n).
-pub(crate) async fn values<V: Clone>(lookups: Vec<Lookup<V>>) -> Vec<Outcome<V>> {
-    let mut outcomes: Vec<Option<Outcome<V>>> = Vec::with_capacity(lookups.len());
-    let mut flights: Vec<(Arc<Flight<V>>, Vec<Member>)> = Vec::new();
-    {
-        // Scoped: raw pointers (identities only) must not live across the await below.
-        let mut flight_of: HashMap<*const Flight<V>, usize> = HashMap::new();
-        for (position, lookup) in lookups.into_iter().enumerate() {
-            match lookup {
-                Lookup::Ready(value) => outcomes.push(Some(Ok(value))),
-                Lookup::Pending { flight, index } => {
-                    outcomes.push(None);
-                    let at = *flight_of.entry(Arc::as_ptr(&flight)).or_insert_with(|| {
-                        flights.push((Arc::clone(&flight), Vec::new()));
-                        flights.len() - 1
-                    });
-                    flights[at].1.push((position, index));
-                }
-            }
-        }
-    }
-    let batches =
-        futures_util::future::join_all(flights.iter().map(|(flight, _)| flight.batch.clone()))
-            .await;
-    for ((_, members), results) in flights.iter().zip(batches) {
-        for &(position, index) in members {
-            outcomes[position] = results.get(index).cloned();
-        }
-    }
-    outcomes
-        .into_iter()
-        .map(|outcome| {
-            outcome.unwrap_or_else(|| {
-                Err(Arc::new(ProviderError::new(
-                    "request-vault",
-                    ProviderErrorKind::Protocol,
-                    "a fetch lost track of one of its results",
-                )))
-            })
-        })
-        .collect()
-}
 
 struct State<K, V, S> {
     slots: HashMap<K, Slot<V>, S>,
@@ -673,155 +597,4 @@ pub(crate) fn expiry(ttl: Duration) -> Instant {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn counting(
-        calls: &Arc<AtomicUsize>,
-        max_age: Option<Duration>,
-    ) -> impl FnOnce() -> BoxFuture<'static, Fetched<u32>> + use<> {
-        let calls = Arc::clone(calls);
-        move || {
-            let n = calls.fetch_add(1, Ordering::SeqCst) as u32;
-            async move { Ok((n, max_age)) }.boxed()
-        }
-    }
-
-    fn failing(
-        kind: ProviderErrorKind,
-    ) -> impl FnOnce() -> BoxFuture<'static, Fetched<u32>> + use<> {
-        move || async move { Err(ProviderError::new("test", kind, "down")) }.boxed()
-    }
-
-    #[tokio::test]
-    async fn a_huge_ttl_keeps_the_value_without_panicking() {
-        let memo = Memo::<u8, u32>::new(Duration::MAX);
-        let calls = Arc::new(AtomicUsize::new(0));
-        assert_eq!(memo.get_leased(1, counting(&calls, None)).await.unwrap(), 0);
-        assert_eq!(memo.get_leased(1, counting(&calls, None)).await.unwrap(), 0);
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_lease_shortens_the_ttl() {
-        let memo = Memo::<u8, u32>::new(Duration::from_secs(3600));
-        let calls = Arc::new(AtomicUsize::new(0));
-        let lease = Some(Duration::from_secs(10));
-        memo.get_leased(1, counting(&calls, lease)).await.unwrap();
-        tokio::time::advance(Duration::from_secs(5)).await;
-        memo.get_leased(1, counting(&calls, lease)).await.unwrap();
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "kept within the lease");
-        tokio::time::advance(Duration::from_secs(6)).await;
-        memo.get_leased(1, counting(&calls, lease)).await.unwrap();
-        assert_eq!(
-            calls.load(Ordering::SeqCst),
-            2,
-            "fetched again after the lease"
-        );
-    }
-
-    #[tokio::test]
-    async fn set_ttl_applies_to_later_fetches() {
-        let memo = Memo::<u8, u32>::new(Duration::ZERO);
-        let calls = Arc::new(AtomicUsize::new(0));
-        memo.get_leased(1, counting(&calls, None)).await.unwrap();
-        memo.set_ttl(Duration::from_secs(60));
-        assert_eq!(memo.ttl(), Duration::from_secs(60));
-        memo.get_leased(1, counting(&calls, None)).await.unwrap();
-        memo.get_leased(1, counting(&calls, None)).await.unwrap();
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn forget_drops_one_key() {
-        let memo = Memo::<u8, u32>::new(Duration::from_secs(60));
-        let calls = Arc::new(AtomicUsize::new(0));
-        memo.get_leased(1, counting(&calls, None)).await.unwrap();
-        memo.forget(&1);
-        memo.get_leased(1, counting(&calls, None)).await.unwrap();
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn a_panicking_fetch_answers_an_error_and_leaves_no_slot() {
-        let memo = Memo::<u8, u32>::new(Duration::from_secs(60));
-        let err = memo
-            .get(1, || async { panic!("the fetch fails badly") }.boxed())
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ProviderErrorKind::Protocol);
-        assert_eq!(memo.len(), 0);
-        let calls = Arc::new(AtomicUsize::new(0));
-        assert_eq!(memo.get_leased(1, counting(&calls, None)).await.unwrap(), 0);
-    }
-
-    #[tokio::test]
-    async fn dropping_every_caller_cancels_the_fetch() {
-        let memo = Memo::<u8, u32>::new(Duration::from_secs(60));
-        let dropped = Arc::new(AtomicUsize::new(0));
-        struct Sentinel(Arc<AtomicUsize>);
-        impl Drop for Sentinel {
-            fn drop(&mut self) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        let sentinel = Sentinel(Arc::clone(&dropped));
-        let pending = memo.get(1, move || {
-            async move {
-                let _held = sentinel;
-                std::future::pending::<()>().await;
-                Ok(0)
-            }
-            .boxed()
-        });
-        assert!(
-            tokio::time::timeout(Duration::from_millis(1), pending)
-                .await
-                .is_err()
-        );
-        assert_eq!(dropped.load(Ordering::SeqCst), 1, "the fetch was dropped");
-        let calls = Arc::new(AtomicUsize::new(0));
-        assert_eq!(memo.get_leased(1, counting(&calls, None)).await.unwrap(), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn stale_values_are_served_on_transient_errors_only() {
-        let memo = Memo::<u8, u32>::new(Duration::from_secs(10));
-        memo.set_stale_if_error(Some(Duration::from_secs(60)));
-        let calls = Arc::new(AtomicUsize::new(0));
-        memo.get_leased(1, counting(&calls, None)).await.unwrap();
-        tokio::time::advance(Duration::from_secs(11)).await;
-        let served = memo
-            .get_leased(1, failing(ProviderErrorKind::Timeout))
-            .await;
-        assert_eq!(served.unwrap(), 0, "stale value served");
-        let freshness = memo.freshness(&1).expect("still kept");
-        let stale = freshness.stale.expect("marked stale");
-        assert_eq!(stale.error.kind(), ProviderErrorKind::Timeout);
-        let refused = memo
-            .get_leased(1, failing(ProviderErrorKind::Unauthorized))
-            .await;
-        assert_eq!(refused.unwrap_err().kind(), ProviderErrorKind::Unauthorized);
-        assert!(memo.freshness(&1).is_none(), "dropped after a refusal");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn stale_values_stop_at_the_maximum_staleness() {
-        let memo = Memo::<u8, u32>::new(Duration::from_secs(10));
-        memo.set_stale_if_error(Some(Duration::from_secs(20)));
-        let calls = Arc::new(AtomicUsize::new(0));
-        memo.get_leased(1, counting(&calls, None)).await.unwrap();
-        tokio::time::advance(Duration::from_secs(31)).await;
-        let err = memo
-            .get_leased(1, failing(ProviderErrorKind::Unavailable))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ProviderErrorKind::Unavailable);
-    }
-
-    #[test]
-    fn expiry_saturates() {
-        let _ = expiry(Duration::MAX);
-    }
-}
+mod tests;
