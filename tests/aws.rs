@@ -291,6 +291,60 @@ async fn throttling_is_retried_then_reported() {
 }
 
 #[tokio::test]
+async fn a_caller_denied_batch_gets_fetches_one_by_one() {
+    let moto = moto_or_skip!();
+    create(moto, "t9/a", "va").await;
+    create(moto, "t9/b", r#"{"user":"u","password":"p"}"#).await;
+    create(moto, "t9/c", "vc").await;
+    let proxy = Proxy::start(moto.url()).await;
+    proxy.deny("BatchGetSecretValue");
+    let (provider, _files) = provider(&proxy.url()).await;
+
+    let first = provider
+        .resolve_all(&[
+            "awssecrets://t9/a",
+            "awssecrets://t9/b#user",
+            "awssecrets://t9/b#password",
+        ])
+        .await;
+    let first: Vec<String> = first
+        .into_iter()
+        .map(|r| r.unwrap().expose_secret().to_owned())
+        .collect();
+    assert_eq!(first, ["va", "u", "p"]);
+    assert_eq!(
+        proxy.count("BatchGetSecretValue"),
+        1,
+        "refused once, not retried: {:?}",
+        proxy.counts()
+    );
+    assert_eq!(proxy.count("GetSecretValue"), 2, "one per distinct secret");
+
+    // From then on the batch call is not tried again.
+    proxy.reset();
+    let second = provider
+        .resolve_all(&[
+            "awssecrets://t9/a",
+            "awssecrets://t9/c",
+            "awssecrets://t9/missing",
+        ])
+        .await;
+    assert_eq!(second[0].as_ref().unwrap().expose_secret(), "va");
+    assert_eq!(second[1].as_ref().unwrap().expose_secret(), "vc");
+    assert_eq!(
+        second[2].as_ref().unwrap_err().kind(),
+        ProviderErrorKind::NotFound
+    );
+    assert_eq!(
+        proxy.count("BatchGetSecretValue"),
+        0,
+        "{:?}",
+        proxy.counts()
+    );
+    assert_eq!(proxy.count("GetSecretValue"), 3);
+}
+
+#[tokio::test]
 async fn assume_role_goes_through_sts() {
     let moto = moto_or_skip!();
     create(moto, "t6/s", "v6").await;

@@ -200,11 +200,13 @@ pub struct Seen {
 }
 
 /// A loopback HTTP proxy in front of moto that counts requests by operation and can answer
-/// the next Secrets Manager requests with a throttling error instead of forwarding them.
+/// the next Secrets Manager requests with a throttling error, or every request of one
+/// operation with an IAM denial, instead of forwarding them.
 pub struct Proxy {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     throttle: Arc<Mutex<u32>>,
+    denied: Arc<Mutex<Option<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -220,7 +222,12 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let throttle = Arc::new(Mutex::new(0));
-        let (log, faults) = (Arc::clone(&seen), Arc::clone(&throttle));
+        let denied = Arc::new(Mutex::new(None));
+        let (log, faults, denials) = (
+            Arc::clone(&seen),
+            Arc::clone(&throttle),
+            Arc::clone(&denied),
+        );
         let client = reqwest::Client::new();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -230,6 +237,7 @@ impl Proxy {
                     upstream.clone(),
                     Arc::clone(&log),
                     Arc::clone(&faults),
+                    Arc::clone(&denials),
                 ));
             }
         });
@@ -237,6 +245,7 @@ impl Proxy {
             addr,
             seen,
             throttle,
+            denied,
             task,
         }
     }
@@ -248,6 +257,12 @@ impl Proxy {
     /// Answers the next `count` Secrets Manager requests with `ThrottlingException`.
     pub fn throttle_next(&self, count: u32) {
         *self.throttle.lock().unwrap() = count;
+    }
+
+    /// Answers every request of `operation` (`BatchGetSecretValue`) as AWS answers a caller
+    /// whose IAM policy does not allow it: 400 `AccessDeniedException`.
+    pub fn deny(&self, operation: &str) {
+        *self.denied.lock().unwrap() = Some(operation.to_owned());
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -278,6 +293,7 @@ async fn serve(
     upstream: String,
     log: Arc<Mutex<Vec<Seen>>>,
     throttle: Arc<Mutex<u32>>,
+    denied: Arc<Mutex<Option<String>>>,
 ) {
     let mut buffer = Vec::new();
     while let Some((head, body)) = super::http::read_request(&mut stream, &mut buffer).await {
@@ -303,8 +319,9 @@ async fn serve(
                 .unwrap_or("?")
                 .to_owned(),
         };
+        let deny = denied.lock().unwrap().as_deref() == Some(operation.as_str());
         log.lock().unwrap().push(Seen {
-            operation,
+            operation: operation.clone(),
             authorization: header("authorization").unwrap_or_default(),
             body: body_text,
         });
@@ -315,7 +332,29 @@ async fn serve(
             *left = left.saturating_sub(1);
             hit
         };
-        let (status, reply_headers, reply_body) = if throttled {
+        let (status, reply_headers, reply_body) = if deny {
+            // The JSON 1.1 protocol's error shape, as IAM denials come back from AWS.
+            let message = format!(
+                "User: arn:aws:iam::123456789012:user/test is not authorized to perform: \
+                 secretsmanager:{operation} because no identity-based policy allows the \
+                 secretsmanager:{operation} action"
+            );
+            (
+                400,
+                vec![
+                    (
+                        "Content-Type".to_owned(),
+                        "application/x-amz-json-1.1".to_owned(),
+                    ),
+                    (
+                        "x-amzn-ErrorType".to_owned(),
+                        "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/".to_owned(),
+                    ),
+                ],
+                format!(r#"{{"__type":"AccessDeniedException","Message":"{message}"}}"#)
+                    .into_bytes(),
+            )
+        } else if throttled {
             (
                 400,
                 vec![(
