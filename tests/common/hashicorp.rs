@@ -402,7 +402,15 @@ impl Shared {
                                  "seal_wrap": false, "type": kind, "uuid": "u"},
                         "wrap_info": null, "warnings": null, "auth": null}))
                     }
-                    _ => forbidden,
+                    // The same 403 whether the mount is missing or out of the token's
+                    // policies, so that the look-up cannot list mounts.
+                    _ => (
+                        403,
+                        json!({"errors": [format!(
+                            "preflight capability check returned 403, please ensure client's policies grant access to path {wanted:?}"
+                        )]}),
+                        String::new(),
+                    ),
                 }
             }
             ("GET", p) => {
