@@ -132,6 +132,11 @@ impl Template {
         &self.names
     }
 
+    /// Where `name` is in [`names`](Self::names), through the template's own index.
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     /// Whether the template has no placeholder.
     pub fn is_literal(&self) -> bool {
         self.placeholders.is_empty()

@@ -674,3 +674,39 @@ fn a_left_out_provider_names_its_feature_unless_one_is_registered() {
         );
     }
 }
+
+#[tokio::test]
+async fn templates_render_from_small_and_large_vaults_alike() {
+    // A vault not much larger than the template is walked in key order; a larger one is
+    // searched name by name. Both give the same text, and a linked, disabled or missing
+    // name takes the general path with its usual outcome.
+    let template = request_vault::Template::parse("<<vault:b>>-<<vault:a>>-<<vault:b>>").unwrap();
+    for extra in [0, 50] {
+        let vault = Vault::new();
+        for i in 0..extra {
+            vault.set(&format!("other-{i:02}"), "o").unwrap();
+        }
+        vault.set("a", "A").unwrap();
+        vault.set("b", "B").unwrap();
+        let text = vault.render_template(&template).await.unwrap();
+        assert_eq!(value(&text), "B-A-B", "{extra} other secrets");
+
+        let provider = MapProvider::new("map", "map");
+        vault.add_provider(provider.clone());
+        vault.link("b", &provider.insert("b", "linked")).unwrap();
+        let text = vault.render_template(&template).await.unwrap();
+        assert_eq!(value(&text), "linked-A-linked", "{extra} other secrets");
+
+        assert!(vault.unset("b").unwrap());
+        vault.set("b", "B").unwrap();
+        vault.set_enabled("a", false).unwrap();
+        let err = vault.render_template(&template).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Disabled, "{extra} other secrets");
+
+        vault.set_enabled("a", true).unwrap();
+        assert!(vault.unset("a").unwrap());
+        let err = vault.render_template(&template).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{extra} other secrets");
+        assert_eq!(err.secret_name(), Some("a"));
+    }
+}
