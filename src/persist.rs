@@ -5,7 +5,7 @@
 //! and knows nothing of files.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
 
@@ -29,10 +29,9 @@ pub(crate) struct FileState {
     /// While locked: the state at locking time, encrypted to the key, so that unlocking
     /// restores changes not saved yet.
     sealed: Option<Vec<u8>>,
-    /// What a newer version wrote that this one does not know, written back on save: the
-    /// document's own members, and each record's by secret name.
+    /// The document's own members that a newer version wrote and this one does not know,
+    /// written back on save (each record's travel with its entry).
     unknown: Unknown,
-    record_unknown: HashMap<String, Unknown>,
 }
 
 impl FileState {
@@ -43,30 +42,18 @@ impl FileState {
             fingerprint: Some(fingerprint),
             sealed: None,
             unknown: Unknown::new(),
-            record_unknown: HashMap::new(),
         }
     }
 
-    /// Keeps the unknown members of `document`, and takes them out of its records.
+    /// Keeps the document's own unknown members.
     fn keep_unknown(&mut self, document: &mut Document) {
         self.unknown = std::mem::take(&mut document.unknown);
-        self.record_unknown = document
-            .secrets
-            .iter_mut()
-            .filter(|r| !r.unknown.is_empty())
-            .map(|r| (r.name.clone(), std::mem::take(&mut r.unknown)))
-            .collect();
     }
 
     /// The document to write for `state`, with the unknown members put back.
     fn document(&self, state: &State) -> Document {
         let mut document = document_of(state, true);
         document.unknown = self.unknown.clone();
-        for record in &mut document.secrets {
-            if let Some(unknown) = self.record_unknown.get(&record.name) {
-                record.unknown = unknown.clone();
-            }
-        }
         document
     }
 }
@@ -331,7 +318,7 @@ pub(crate) fn document_of(state: &State, values: bool) -> Document {
             enabled: entry.enabled,
             created_ms: document::millis(entry.created),
             updated_ms: document::millis(entry.updated),
-            unknown: Unknown::new(),
+            unknown: entry.unknown.as_deref().cloned().unwrap_or_default(),
         })
         .collect();
     Document::new(records)
@@ -355,6 +342,7 @@ pub(crate) fn entry_from(record: Record) -> (String, Option<Entry>) {
     entry.enabled = record.enabled;
     entry.created = document::from_millis(record.created_ms);
     entry.updated = document::from_millis(record.updated_ms);
+    entry.unknown = (!record.unknown.is_empty()).then(|| Box::new(record.unknown));
     (record.name, Some(entry))
 }
 

@@ -75,6 +75,9 @@ pub(crate) struct Entry {
     pub(crate) enabled: bool,
     pub(crate) created: SystemTime,
     pub(crate) updated: SystemTime,
+    /// Members of the secret's record that a newer version wrote and this one does not
+    /// know: they travel with the secret (through `rename`, say) and are written back.
+    pub(crate) unknown: Option<Box<crate::document::Unknown>>,
 }
 
 pub(crate) enum EntryValue {
@@ -91,6 +94,7 @@ impl Entry {
             enabled: true,
             created: now,
             updated: now,
+            unknown: None,
         }
     }
 }

@@ -271,4 +271,33 @@ fn members_from_a_newer_version_are_kept_on_save() {
     vault.unlock(&key).unwrap();
     vault.save().unwrap();
     assert_eq!(decrypt(&path, &key)["secrets"][0]["rotation_days"], 30);
+
+    // A record's members travel with its secret: a rename keeps them, and a secret that
+    // takes a removed one's name starts without them.
+    vault.rename("a", "c").unwrap();
+    vault.save().unwrap();
+    let saved = decrypt(&path, &key);
+    let record = |name: &str| {
+        saved["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no record {name}"))
+    };
+    assert_eq!(record("c")["rotation_days"], 30);
+    assert!(record("b").get("rotation_days").is_none());
+    vault.unset("c").unwrap();
+    vault.set("c", "4").unwrap();
+    vault.save().unwrap();
+    let saved = decrypt(&path, &key);
+    let c = saved["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "c")
+        .unwrap();
+    assert!(c.get("rotation_days").is_none(), "{c}");
+    assert_eq!(saved["sync"]["peer"], "x");
 }
