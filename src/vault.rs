@@ -77,6 +77,7 @@ pub(crate) struct Entry {
     pub(crate) updated: SystemTime,
     /// Members of the secret's record that a newer version wrote and this one does not
     /// know: they travel with the secret (through `rename`, say) and are written back.
+    #[cfg(feature = "file")]
     pub(crate) unknown: Option<Box<crate::document::Unknown>>,
 }
 
@@ -94,6 +95,7 @@ impl Entry {
             enabled: true,
             created: now,
             updated: now,
+            #[cfg(feature = "file")]
             unknown: None,
         }
     }
