@@ -318,7 +318,14 @@ pub(crate) fn document_of(state: &State, values: bool) -> Document {
             enabled: entry.enabled,
             created_ms: document::millis(entry.created),
             updated_ms: document::millis(entry.updated),
-            unknown: entry.unknown.as_deref().cloned().unwrap_or_default(),
+            // What a newer version wrote may hold secrets of its own: only documents that
+            // carry values (the file, full exports) carry it.
+            unknown: entry
+                .unknown
+                .as_deref()
+                .filter(|_| values)
+                .cloned()
+                .unwrap_or_default(),
         })
         .collect();
     Document::new(records)

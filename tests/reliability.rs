@@ -301,3 +301,19 @@ fn members_from_a_newer_version_are_kept_on_save() {
     assert!(c.get("rotation_days").is_none(), "{c}");
     assert_eq!(saved["sync"]["peer"], "x");
 }
+
+#[test]
+fn a_references_only_export_carries_no_member_of_a_newer_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.age");
+    let key = VaultKey::generate();
+    let json = r#"{"format":"request-vault","version":1,"secrets":[
+        {"name":"a","kind":"local","value":"1","recovery_code":"rc-7731"}]}"#;
+    std::fs::write(&path, encrypt_to(json.as_bytes(), &key)).unwrap();
+    let vault = Vault::open(&path, &key).unwrap();
+    let references = vault.export_references();
+    assert!(!references.contains("rc-7731"), "{references}");
+    // A full export carries it, as it carries the values.
+    let plain = vault.export_plain().unwrap();
+    assert!(plain.expose_secret().contains("rc-7731"));
+}
