@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::MapProvider;
 use common::http::{HttpServer, Reply};
@@ -16,16 +16,32 @@ use request_vault::{
 };
 use reqwest::Method;
 
-fn encrypt_to(plaintext: &[u8], key: &VaultKey) -> Vec<u8> {
+/// A vault file holding `json` as another tool (or a newer version) might have written it,
+/// encrypted to a new key, in a directory of its own.
+struct Written {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    key: VaultKey,
+}
+
+fn write_document(json: &str) -> Written {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.age");
+    let key = VaultKey::generate();
     let recipient: age::x25519::Recipient = key.recipient().parse().unwrap();
     let encryptor =
         age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
             .unwrap();
     let mut out = Vec::new();
     let mut writer = encryptor.wrap_output(&mut out).unwrap();
-    writer.write_all(plaintext).unwrap();
+    writer.write_all(json.as_bytes()).unwrap();
     writer.finish().unwrap();
-    out
+    std::fs::write(&path, out).unwrap();
+    Written {
+        _dir: dir,
+        path,
+        key,
+    }
 }
 
 fn decrypt(path: &Path, key: &VaultKey) -> serde_json::Value {
@@ -84,13 +100,10 @@ proptest! {
 
 #[test]
 fn a_file_with_one_malformed_record_names_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.age");
-    let key = VaultKey::generate();
     let json = r#"{"format":"request-vault","version":1,"secrets":[
         {"name":"fine","kind":"local","value":"1"},
         {"name":"broken","kind":"local","value":"2","allowed_domains":["."]}]}"#;
-    std::fs::write(&path, encrypt_to(json.as_bytes(), &key)).unwrap();
+    let Written { _dir, path, key } = write_document(json);
     let err = Vault::open(&path, &key).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corrupt);
     assert_eq!(err.secret_name(), Some("broken"), "{err}");
@@ -251,12 +264,9 @@ fn import_refuses_bad_references_and_duplicate_names() {
 
 #[test]
 fn members_from_a_newer_version_are_kept_on_save() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.age");
-    let key = VaultKey::generate();
     let json = r#"{"format":"request-vault","version":1,"sync":{"peer":"x"},"secrets":[
         {"name":"a","kind":"local","value":"1","rotation_days":30}]}"#;
-    std::fs::write(&path, encrypt_to(json.as_bytes(), &key)).unwrap();
+    let Written { _dir, path, key } = write_document(json);
     let vault = Vault::open(&path, &key).unwrap();
     vault.set("a", "2").unwrap();
     vault.set("b", "3").unwrap();
@@ -304,12 +314,9 @@ fn members_from_a_newer_version_are_kept_on_save() {
 
 #[test]
 fn a_references_only_export_carries_no_member_of_a_newer_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.age");
-    let key = VaultKey::generate();
     let json = r#"{"format":"request-vault","version":1,"secrets":[
         {"name":"a","kind":"local","value":"1","recovery_code":"rc-7731"}]}"#;
-    std::fs::write(&path, encrypt_to(json.as_bytes(), &key)).unwrap();
+    let Written { _dir, path, key } = write_document(json);
     let vault = Vault::open(&path, &key).unwrap();
     let references = vault.export_references();
     assert!(!references.contains("rc-7731"), "{references}");
