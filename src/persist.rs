@@ -30,7 +30,7 @@ pub(crate) struct FileState {
     /// restores changes not saved yet.
     sealed: Option<Vec<u8>>,
     /// The document's own members that a newer version wrote and this one does not know,
-    /// written back on save (each record's travel with its entry).
+    /// written back on save (a record's own travel with its entry).
     unknown: Unknown,
 }
 

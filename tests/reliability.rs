@@ -44,6 +44,16 @@ fn write_document(json: &str) -> Written {
     }
 }
 
+/// The record of secret `name` in a decrypted vault document.
+fn record<'a>(document: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    document["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no record {name}"))
+}
+
 fn decrypt(path: &Path, key: &VaultKey) -> serde_json::Value {
     let identity: age::x25519::Identity = key.expose_secret().parse().unwrap();
     let bytes = std::fs::read(path).unwrap();
@@ -287,27 +297,13 @@ fn members_from_a_newer_version_are_kept_on_save() {
     vault.rename("a", "c").unwrap();
     vault.save().unwrap();
     let saved = decrypt(&path, &key);
-    let record = |name: &str| {
-        saved["secrets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no record {name}"))
-    };
-    assert_eq!(record("c")["rotation_days"], 30);
-    assert!(record("b").get("rotation_days").is_none());
+    assert_eq!(record(&saved, "c")["rotation_days"], 30);
+    assert!(record(&saved, "b").get("rotation_days").is_none());
     vault.unset("c").unwrap();
     vault.set("c", "4").unwrap();
     vault.save().unwrap();
     let saved = decrypt(&path, &key);
-    let c = saved["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "c")
-        .unwrap();
+    let c = record(&saved, "c");
     assert!(c.get("rotation_days").is_none(), "{c}");
     assert_eq!(saved["sync"]["peer"], "x");
 }
