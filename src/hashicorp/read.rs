@@ -22,7 +22,7 @@ use super::connection::Connection;
 use super::mounts::{Engine, Mount};
 use super::{error, lease_margin};
 use crate::provider::field::{FieldKey, field_names, select, text_of, wipe};
-use crate::provider::{ProviderError, ProviderErrorKind};
+use crate::provider::{ProviderError, ProviderErrorKind, deadline};
 
 /// What identifies one read: namespace, path, version.
 pub(crate) type ReadKey = (Option<String>, String, Option<u64>);
@@ -194,7 +194,7 @@ impl Connection {
             let duration = Duration::from_secs(parsed.lease_duration);
             Lease {
                 id: Zeroizing::new(parsed.lease_id.clone()),
-                expires: Instant::now() + duration.saturating_sub(lease_margin(duration)),
+                expires: deadline::from_now(duration.saturating_sub(lease_margin(duration))),
             }
         });
         let mut lease_id = parsed.lease_id;

@@ -32,7 +32,7 @@ use futures_util::future::BoxFuture;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::{ProviderError, ProviderErrorKind};
+use super::{ProviderError, ProviderErrorKind, deadline};
 
 mod flight;
 
@@ -118,7 +118,7 @@ impl<K, V, S> State<K, V, S> {
     /// Until when a value expiring at `expires_at` may be served stale.
     fn usable_until(&self, expires_at: Instant) -> Instant {
         match self.stale_if_error {
-            Some(extra) => expires_at.checked_add(extra).unwrap_or(expires_at),
+            Some(extra) => deadline::after(expires_at, extra),
             None => expires_at,
         }
     }
@@ -517,9 +517,7 @@ where
         let left = until.saturating_duration_since(now);
         (!left.is_zero()).then(|| Freshness {
             fetched_at: kept.fetched_at,
-            cached_until: SystemTime::now()
-                .checked_add(left)
-                .unwrap_or(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX))),
+            cached_until: deadline::after_system(SystemTime::now(), left),
             stale: kept.stale.clone(),
         })
     }
@@ -583,17 +581,14 @@ fn system_time_of(instant: Instant, now: Instant) -> SystemTime {
     if instant <= now {
         wall.checked_sub(now - instant).unwrap_or(wall)
     } else {
-        wall.checked_add(instant - now).unwrap_or(wall)
+        deadline::after_system(wall, instant - now)
     }
 }
 
 /// The instant `ttl` from now, saturating: a TTL too large for the clock means "until
 /// cleared", never a panic.
 pub(crate) fn expiry(ttl: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(ttl)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 60 * 60)))
-        .unwrap_or(now)
+    deadline::from_now(ttl)
 }
 
 #[cfg(test)]
