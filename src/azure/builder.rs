@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::Error;
-use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
+use crate::provider::{HttpOptions, ProviderError, ProviderErrorKind, RetryPolicy};
 
 use super::client::Client;
 use super::credential::{
@@ -332,23 +332,13 @@ impl AzureKeyVaultBuilder {
         for vault in &self.vaults {
             check_vault(vault)?;
         }
-        let http = match self.client {
-            Some(client) => client,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .build()
-                .map_err(|e| {
-                    Error::from(
-                        ProviderError::new(
-                            PROVIDER_ID,
-                            ProviderErrorKind::Configuration,
-                            "cannot build the HTTP client",
-                        )
-                        .with_source(e),
-                    )
-                })?,
-        };
+        let mut http = HttpOptions::new()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout);
+        if let Some(client) = self.client {
+            http = http.client(client);
+        }
+        let http = Arc::new(http.build(PROVIDER_ID, self.retry).map_err(Error::from)?);
         let endpoints = Endpoints {
             http,
             authority_host,

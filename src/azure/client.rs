@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::WWW_AUTHENTICATE;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use crate::provider::http::{Reply, bearer, execute};
+use crate::provider::http::{Outgoing, Reply};
 use crate::provider::memo::Memo;
 use crate::provider::{ProviderError, ProviderErrorKind};
 
@@ -206,7 +206,7 @@ impl Client {
         self: &Arc<Self>,
         vault: &str,
         target: &str,
-        make: impl Fn() -> reqwest::RequestBuilder,
+        make: impl Fn() -> Outgoing,
     ) -> Result<Reply, ProviderError> {
         let vault = vault.to_ascii_lowercase();
         let (key, first_contact) = match self.authority(&vault) {
@@ -220,7 +220,7 @@ impl Client {
             }
         };
         let token = self.token(&key).await?;
-        let reply = self.attempt(target, &make, &token).await?;
+        let reply = self.attempt(&make, &token).await?;
         if reply.status.as_u16() != 401 {
             if first_contact.is_some() {
                 self.remember(&vault, key);
@@ -240,7 +240,7 @@ impl Client {
         }
         self.remember(&vault, new_key);
         drop(first_contact);
-        let reply = self.attempt(target, &make, &fresh).await?;
+        let reply = self.attempt(&make, &fresh).await?;
         if reply.status.as_u16() == 401 {
             return Err(reply.error_of_kind(
                 PROVIDER_ID,
@@ -256,18 +256,17 @@ impl Client {
 
     async fn attempt(
         &self,
-        target: &str,
-        make: &impl Fn() -> reqwest::RequestBuilder,
+        make: &impl Fn() -> Outgoing,
         token: &SecretString,
     ) -> Result<Reply, ProviderError> {
-        let header = bearer(token.expose_secret()).ok_or_else(|| {
+        let request = make().bearer(PROVIDER_ID, token).map_err(|_| {
             ProviderError::new(
                 PROVIDER_ID,
                 ProviderErrorKind::Protocol,
                 "the access token cannot be sent as a header value",
             )
         })?;
-        execute(PROVIDER_ID, target, make().header(AUTHORIZATION, header)).await
+        self.endpoints.http.send(&request).await
     }
 
     fn accept_challenge(&self, vault: &str, reply: &Reply) -> Result<Challenge, ProviderError> {

@@ -9,12 +9,13 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::SecretString;
 use url::Url;
 
+use crate::provider::http::Http;
 use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
 
 use super::{PROVIDER_ID, cli, entra, managed};
@@ -43,7 +44,7 @@ impl fmt::Debug for AccessToken {
 /// What the token endpoints need besides the credential itself.
 #[derive(Clone)]
 pub(crate) struct Endpoints {
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: Arc<Http>,
     pub(crate) authority_host: Url,
     pub(crate) imds_endpoint: Url,
     pub(crate) retry: RetryPolicy,
@@ -475,7 +476,11 @@ mod tests {
 
     fn endpoints(imds: &str) -> Endpoints {
         Endpoints {
-            http: reqwest::Client::new(),
+            http: Arc::new(
+                crate::provider::HttpOptions::new()
+                    .build(super::PROVIDER_ID, RetryPolicy::never())
+                    .unwrap(),
+            ),
             authority_host: Url::parse(DEFAULT_AUTHORITY_HOST).unwrap(),
             imds_endpoint: Url::parse(imds).unwrap(),
             retry: RetryPolicy::never(),

@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::provider::http::{Reply, execute, status_kind};
+use crate::provider::http::{Outgoing, Reply, status_kind};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
 use super::PROVIDER_ID;
@@ -130,15 +130,14 @@ pub(crate) async fn token(
                 }
                 Zeroizing::new(form.finish())
             };
-            let request = endpoints
-                .http
-                .post(url.clone())
-                .header(
-                    reqwest::header::CONTENT_TYPE,
+            // A token request may run twice; its body goes nowhere but this origin.
+            let request = Outgoing::post(url.clone(), target.as_str())
+                .idempotent()
+                .body(
                     "application/x-www-form-urlencoded",
-                )
-                .body(body.as_bytes().to_vec());
-            let reply = execute(PROVIDER_ID, &target, request).await?;
+                    Zeroizing::new(body.as_bytes().to_vec()),
+                );
+            let reply = endpoints.http.send(&request).await?;
             if reply.status.is_server_error() || reply.status.as_u16() == 429 {
                 return Err(failure(&reply, tenant, client_id));
             }

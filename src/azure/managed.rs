@@ -13,7 +13,9 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use crate::provider::http::{Reply, execute, sensitive_header, status_kind};
+use reqwest::header::{HeaderName, HeaderValue};
+
+use crate::provider::http::{Outgoing, Reply, sensitive_header, status_kind};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
 use super::PROVIDER_ID;
@@ -65,9 +67,12 @@ pub(crate) async fn token(
     let reply = endpoints
         .retry
         .run(|| async {
-            let mut request = endpoints.http.get(url.clone());
-            request = match source {
-                ManagedSource::Imds => request.header("Metadata", "true"),
+            let request = Outgoing::get(url.clone(), target);
+            let request = match source {
+                ManagedSource::Imds => request.header(
+                    HeaderName::from_static("metadata"),
+                    HeaderValue::from_static("true"),
+                ),
                 ManagedSource::AppService { header, .. } => {
                     let value = sensitive_header(header.expose_secret()).ok_or_else(|| {
                         ProviderError::new(
@@ -76,13 +81,21 @@ pub(crate) async fn token(
                             "IDENTITY_HEADER cannot be sent as a header value",
                         )
                     })?;
-                    request.header("X-IDENTITY-HEADER", value)
+                    request.header(HeaderName::from_static("x-identity-header"), value)
                 }
             };
-            if let Some(timeout) = timeout {
-                request = request.timeout(timeout);
-            }
-            let reply = execute(PROVIDER_ID, target, request).await?;
+            let reply = match timeout {
+                Some(timeout) => tokio::time::timeout(timeout, endpoints.http.send(&request))
+                    .await
+                    .map_err(|_| {
+                        ProviderError::new(
+                            PROVIDER_ID,
+                            ProviderErrorKind::Timeout,
+                            format!("the request to {target} timed out"),
+                        )
+                    })??,
+                None => endpoints.http.send(&request).await?,
+            };
             if matches!(reply.status.as_u16(), 404 | 410 | 429 | 500..=599) {
                 return Err(failure(&reply, target, client_id));
             }

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::provider::batch::{Slots, distinct};
 use crate::provider::field::select_text;
-use crate::provider::http::Reply;
+use crate::provider::http::{Outgoing, Reply};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
 use super::PROVIDER_ID;
@@ -106,13 +106,14 @@ pub(crate) async fn get(
     }
     let url = client.url(&key.vault, &segments)?;
     let target = format!("vault `{}`", key.vault);
-    let http = client.endpoints.http.clone();
     let reply = client
         .endpoints
         .retry
         .run(|| async {
             let reply = client
-                .send(&key.vault, &target, || http.get(url.clone()))
+                .send(&key.vault, &target, || {
+                    Outgoing::get(url.clone(), target.as_str())
+                })
                 .await?;
             if reply.is_success() {
                 Ok(reply)
@@ -217,14 +218,15 @@ pub(crate) async fn list_page(
     let mut url = client.url(vault, &["secrets"])?;
     url.query_pairs_mut().append_pair("maxresults", "1");
     let target = format!("vault `{vault}`");
-    let http = client.endpoints.http.clone();
     let what = format!("the secrets of vault `{vault}`");
     let reply = client
         .endpoints
         .retry
         .run(|| async {
             let reply = client
-                .send(vault, &target, || http.get(url.clone()))
+                .send(vault, &target, || {
+                    Outgoing::get(url.clone(), target.as_str())
+                })
                 .await?;
             if reply.is_success() {
                 Ok(reply)

@@ -3,16 +3,17 @@
 //! (429, 412, 5xx, timeouts, dropped connections), and Vault's error bodies
 //! (`{"errors": ["…"]}`).
 
+use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 use url::Url;
 use zeroize::Zeroizing;
 
 use super::{PROVIDER_ID, error};
-use crate::provider::http::{self, Reply};
-use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
+use crate::provider::http::{self, Http, Outgoing, Reply};
+use crate::provider::{ProviderError, ProviderErrorKind};
 
 /// One request to Vault.
 pub(crate) struct Call<'a> {
@@ -55,21 +56,19 @@ impl<'a> Call<'a> {
 
 /// The HTTP side of the provider.
 pub(crate) struct Api {
-    http: reqwest::Client,
+    http: Http,
     addr: String,
     base: Url,
     namespace: Option<String>,
-    retry: RetryPolicy,
     requests: Semaphore,
 }
 
 impl Api {
     /// An API client for the server at `addr` (`https://vault.example.com:8200`).
     pub(crate) fn new(
-        http: reqwest::Client,
+        http: Http,
         addr: &str,
         namespace: Option<String>,
-        retry: RetryPolicy,
         concurrency: usize,
     ) -> Result<Self, ProviderError> {
         let trimmed = addr.trim().trim_end_matches('/');
@@ -106,7 +105,6 @@ impl Api {
             addr: trimmed.to_owned(),
             base,
             namespace,
-            retry,
             requests: Semaphore::new(concurrency.max(1)),
         })
     }
@@ -114,6 +112,11 @@ impl Api {
     /// The server's address, as configured (no credentials: refused by [`Api::new`]).
     pub(crate) fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The credentials the provider holds, scrubbed out of server text in errors.
+    pub(crate) fn scrubber(&self) -> &crate::provider::http::Scrubber {
+        self.http.scrubber()
     }
 
     /// The provider's namespace.
@@ -147,28 +150,21 @@ impl Api {
             url.query_pairs_mut()
                 .append_pair("version", &version.to_string());
         }
-        self.retry.run(|| self.send_once(call, &url, token)).await
-    }
-
-    async fn send_once(
-        &self,
-        call: &Call<'_>,
-        url: &Url,
-        token: Option<&SecretString>,
-    ) -> Result<Reply, ProviderError> {
         let _permit = self.requests.acquire().await.ok();
-        let mut request = self
-            .http
-            .request(call.method.clone(), url.clone())
-            .header("X-Vault-Request", "true");
+        let mut request =
+            Outgoing::new(call.method.clone(), url, format!("Vault at {}", self.addr)).header(
+                HeaderName::from_static("x-vault-request"),
+                HeaderValue::from_static("true"),
+            );
         if let Some(token) = token {
-            let value = http::sensitive_header(token.expose_secret()).ok_or_else(|| {
+            // In `Authorization`, which no redirect carries to another origin, rather than
+            // `X-Vault-Token`, which one would.
+            request = request.bearer(PROVIDER_ID, token).map_err(|_| {
                 error(
                     ProviderErrorKind::Configuration,
                     "the Vault token holds characters a header cannot hold".to_owned(),
                 )
             })?;
-            request = request.header("X-Vault-Token", value);
         }
         if let Some(namespace) = call.namespace.filter(|ns| !ns.is_empty()) {
             let value = http::sensitive_header(namespace).ok_or_else(|| {
@@ -177,21 +173,18 @@ impl Api {
                     format!("the namespace `{namespace}` cannot be sent as a header"),
                 )
             })?;
-            request = request.header("X-Vault-Namespace", value);
+            request = request.header(HeaderName::from_static("x-vault-namespace"), value);
         }
         if let Some(body) = &call.body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_vec());
+            request = request.body("application/json", body.clone());
         }
         tracing::trace!(method = %call.method, path = call.path, "Vault request");
-        let target = format!("Vault at {}", self.addr);
-        let reply = http::execute(PROVIDER_ID, &target, request).await?;
-        if is_transient(reply.status) {
-            let what = format!("`{} {}`", call.method, call.path);
-            return Err(failure(&reply, &what, &[]));
-        }
-        Ok(reply)
+        self.http
+            .call(&request, |reply| {
+                is_transient(reply.status)
+                    .then(|| failure(reply, &format!("`{} {}`", call.method, call.path), &[]))
+            })
+            .await
     }
 }
 
@@ -269,14 +262,9 @@ pub(crate) fn failure_of_kind(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderMap;
 
     fn reply(status: u16, body: &str) -> Reply {
-        Reply {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: Zeroizing::new(body.as_bytes().to_vec()),
-        }
+        Reply::fake(status, body)
     }
 
     #[test]
@@ -308,8 +296,12 @@ mod tests {
 
     #[test]
     fn addresses_must_be_plain_http_urls() {
-        let api =
-            |addr: &str| Api::new(reqwest::Client::new(), addr, None, RetryPolicy::never(), 1);
+        let api = |addr: &str| {
+            let http = crate::provider::HttpOptions::new()
+                .build(PROVIDER_ID, crate::provider::RetryPolicy::never())
+                .unwrap();
+            Api::new(http, addr, None, 1)
+        };
         assert_eq!(
             api("https://vault:8200/v1/").unwrap().addr(),
             "https://vault:8200"

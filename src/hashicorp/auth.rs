@@ -288,6 +288,9 @@ impl Connection {
                 (body, vec![jwt])
             }
         };
+        for secret in &secrets {
+            self.api.scrubber().add_obtained(secret);
+        }
         let mut body = body;
         let bytes = Zeroizing::new(body.to_string().into_bytes());
         crate::provider::field::wipe(&mut body);
@@ -324,8 +327,10 @@ impl Connection {
             lease_secs = block.lease_duration,
             "logged in to Vault"
         );
+        let token = SecretString::from(block.client_token.as_str());
+        self.api.scrubber().add_obtained(&token);
         Ok(Arc::new(Session {
-            token: SecretString::from(block.client_token.as_str()),
+            token,
             generation,
             obtained: Instant::now(),
             lease: (block.lease_duration > 0).then(|| Duration::from_secs(block.lease_duration)),

@@ -12,9 +12,9 @@ use super::HashiCorpVault;
 use super::api::Api;
 use super::auth::{Auth, Credential, Source};
 use super::connection::Connection;
-use super::{DEFAULT_ADDR, DEFAULT_CONCURRENCY, error};
+use super::{DEFAULT_ADDR, DEFAULT_CONCURRENCY, PROVIDER_ID, error};
 use crate::Error;
-use crate::provider::{DEFAULT_CACHE_TTL, ProviderErrorKind, RetryPolicy};
+use crate::provider::{DEFAULT_CACHE_TTL, HttpOptions, ProviderErrorKind, RetryPolicy};
 
 /// Options for a [`HashiCorpVault`] provider; the last call picks how to sign in.
 ///
@@ -36,13 +36,11 @@ use crate::provider::{DEFAULT_CACHE_TTL, ProviderErrorKind, RetryPolicy};
 #[must_use]
 pub struct HashiCorpVaultBuilder {
     addr: String,
-    client: Option<reqwest::Client>,
+    http: HttpOptions,
     namespace: Option<String>,
     auth_mount: Option<String>,
     retry: RetryPolicy,
     concurrency: usize,
-    timeout: Duration,
-    connect_timeout: Duration,
     cache_ttl: Option<Duration>,
     revoke_on_clear: bool,
     ca_cert: Option<PathBuf>,
@@ -63,13 +61,11 @@ impl HashiCorpVaultBuilder {
     pub(crate) fn new(addr: &str) -> Self {
         HashiCorpVaultBuilder {
             addr: addr.to_owned(),
-            client: None,
+            http: HttpOptions::new(),
             namespace: None,
             auth_mount: None,
             retry: RetryPolicy::default(),
             concurrency: DEFAULT_CONCURRENCY,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
             cache_ttl: None,
             revoke_on_clear: false,
             ca_cert: None,
@@ -77,8 +73,10 @@ impl HashiCorpVaultBuilder {
     }
 
     /// The HTTP client (TLS roots, proxies, DNS overrides; its own timeouts then apply).
+    /// Build it with `redirect::Policy::none()`, or start from
+    /// [`HttpOptions::client_builder`](crate::provider::HttpOptions::client_builder).
     pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
+        self.http = self.http.client(client);
         self
     }
 
@@ -110,13 +108,20 @@ impl HashiCorpVaultBuilder {
 
     /// The longest one request may take, when the provider builds its own client. Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.http = self.http.timeout(timeout);
         self
     }
 
     /// The longest connecting may take, when the provider builds its own client. Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.http = self.http.connect_timeout(timeout);
+        self
+    }
+
+    /// The most one answer may hold, in bytes
+    /// ([`MAX_RESPONSE_BYTES`](crate::provider::MAX_RESPONSE_BYTES) unless set).
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.http = self.http.max_response_bytes(bytes);
         self
     }
 
@@ -318,52 +323,34 @@ impl HashiCorpVaultBuilder {
     }
 
     fn build(self, credential: Credential, default_mount: &str) -> Result<HashiCorpVault, Error> {
-        let http = match self.client {
-            Some(client) => client,
-            None => {
-                let mut builder = reqwest::Client::builder()
-                    .timeout(self.timeout)
-                    .connect_timeout(self.connect_timeout);
-                if let Some(path) = &self.ca_cert {
-                    let pem = std::fs::read(path).map_err(|e| {
-                        Error::from(
-                            error(
-                                ProviderErrorKind::Configuration,
-                                format!("cannot read the CA file {}", path.display()),
-                            )
-                            .with_source(e),
-                        )
-                    })?;
-                    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                        Error::from(
-                            error(
-                                ProviderErrorKind::Configuration,
-                                format!("the CA file {} holds no PEM certificates", path.display()),
-                            )
-                            .with_source(e),
-                        )
-                    })?;
-                    builder = builder.tls_certs_merge(certs);
-                }
-                builder.build().map_err(|e| {
-                    Error::from(
-                        error(
-                            ProviderErrorKind::Configuration,
-                            "cannot build the HTTP client".to_owned(),
-                        )
-                        .with_source(e),
+        let mut http = self.http;
+        if let Some(path) = &self.ca_cert {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::from(
+                    error(
+                        ProviderErrorKind::Configuration,
+                        format!("cannot read the CA file {}", path.display()),
                     )
-                })?
-            }
-        };
-        let api = Api::new(
-            http,
-            &self.addr,
-            self.namespace,
-            self.retry,
-            self.concurrency,
-        )
-        .map_err(Error::from)?;
+                    .with_source(e),
+                )
+            })?;
+            http = http.ca_certificates_pem(pem);
+        }
+        let http = http.build(PROVIDER_ID, self.retry).map_err(|e| {
+            let e = match &self.ca_cert {
+                Some(path) if e.kind() == ProviderErrorKind::Configuration => error(
+                    ProviderErrorKind::Configuration,
+                    format!("the CA file {} holds no PEM certificates", path.display()),
+                ),
+                _ => e,
+            };
+            Error::from(e)
+        })?;
+        let api =
+            Api::new(http, &self.addr, self.namespace, self.concurrency).map_err(Error::from)?;
+        if let Credential::Token(token) = &credential {
+            api.scrubber().add(token);
+        }
         let mount = self
             .auth_mount
             .map(|m| m.trim().trim_matches('/').to_owned())

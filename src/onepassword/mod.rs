@@ -58,8 +58,8 @@ pub use token::ServiceAccountToken;
 
 use crate::Error;
 use crate::provider::{
-    DEFAULT_CACHE_TTL, ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind,
-    RetryPolicy,
+    DEFAULT_CACHE_TTL, ExternalProvider, HttpOptions, ProviderContext, ProviderError,
+    ProviderErrorKind, RetryPolicy,
 };
 
 /// How many requests to a Connect server run at once unless configured: enough for a batch
@@ -108,24 +108,22 @@ enum Transport {
 #[must_use]
 pub struct OnePasswordBuilder {
     timeout: Duration,
-    connect_timeout: Duration,
+    http: HttpOptions,
     concurrency: usize,
     retry: RetryPolicy,
     cache_ttl: Option<Duration>,
     op_path: Option<PathBuf>,
-    client: Option<reqwest::Client>,
 }
 
 impl Default for OnePasswordBuilder {
     fn default() -> Self {
         OnePasswordBuilder {
             timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
+            http: HttpOptions::new(),
             concurrency: DEFAULT_CONNECT_CONCURRENCY,
             retry: RetryPolicy::default(),
             cache_ttl: None,
             op_path: None,
-            client: None,
         }
     }
 }
@@ -134,12 +132,21 @@ impl OnePasswordBuilder {
     /// The longest one request (or one `op` run) may take. Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self.http = self.http.timeout(timeout);
         self
     }
 
     /// The longest connecting to the Connect server may take. Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.http = self.http.connect_timeout(timeout);
+        self
+    }
+
+    /// The most one answer of the Connect server may hold, in bytes
+    /// ([`MAX_RESPONSE_BYTES`](crate::provider::MAX_RESPONSE_BYTES) unless set): raise it for
+    /// vaults that keep large files.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.http = self.http.max_response_bytes(bytes);
         self
     }
 
@@ -173,9 +180,11 @@ impl OnePasswordBuilder {
         self
     }
 
-    /// The HTTP client for Connect requests (its own timeouts then apply).
+    /// The HTTP client for Connect requests (its own timeouts then apply). Build it with
+    /// `redirect::Policy::none()`, or start from
+    /// [`HttpOptions::client_builder`](crate::provider::HttpOptions::client_builder).
     pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
+        self.http = self.http.client(client);
         self
     }
 
@@ -186,25 +195,12 @@ impl OnePasswordBuilder {
     /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when `host` is not an
     /// http(s) URL or the token is empty or not printable ASCII.
     pub fn connect(self, host: &str, token: impl Into<SecretString>) -> Result<OnePassword, Error> {
-        let http = match self.client {
-            Some(client) => client,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .build()
-                .map_err(|e| {
-                    Error::from(
-                        error(
-                            ProviderErrorKind::Configuration,
-                            "cannot build the HTTP client".to_owned(),
-                        )
-                        .with_source(e),
-                    )
-                })?,
-        };
+        let http = self
+            .http
+            .build(PROVIDER_ID, self.retry)
+            .map_err(Error::from)?;
         let settings = connect::ConnectSettings {
             http,
-            retry: self.retry,
             concurrency: self.concurrency,
             cache_ttl: self.cache_ttl.unwrap_or(DEFAULT_CACHE_TTL),
             follow_vault_ttl: self.cache_ttl.is_none(),

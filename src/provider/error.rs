@@ -96,7 +96,30 @@ struct Details {
     offset: Option<usize>,
     candidates: Vec<String>,
     retry_after: Option<Duration>,
+    delivery: Delivery,
     source: Option<BoxError>,
+}
+
+/// What is known of whether the backend acted on a failed request: what decides whether a
+/// request that must not run twice (a login spending a single-use secret ID) may be sent
+/// again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Delivery {
+    /// Nothing is known: a timeout, a reply lost on the way, an error that did not come
+    /// from the wire.
+    #[default]
+    Unknown,
+    /// The request never left: the connection could not be made.
+    NotSent,
+    /// The backend answered that it did not act on it (429, 503).
+    Refused,
+}
+
+impl Delivery {
+    /// Whether a request that must not run twice may be sent again after this failure.
+    pub(crate) fn allows_resending(self) -> bool {
+        matches!(self, Delivery::NotSent | Delivery::Refused)
+    }
 }
 
 impl ProviderError {
@@ -114,6 +137,7 @@ impl ProviderError {
             offset: None,
             candidates: Vec::new(),
             retry_after: None,
+            delivery: Delivery::Unknown,
             source: None,
         }))
     }
@@ -176,7 +200,10 @@ impl ProviderError {
 
     /// A copy of this error without its source (which cannot be cloned), for handing one
     /// shared failure to each reference that met it.
-    #[cfg_attr(not(feature = "onepassword"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "onepassword", feature = "aws", feature = "hashicorp")),
+        allow(dead_code)
+    )]
     pub(crate) fn duplicate(&self) -> ProviderError {
         ProviderError(Box::new(Details {
             provider: self.0.provider.clone(),
@@ -186,8 +213,26 @@ impl ProviderError {
             offset: self.0.offset,
             candidates: self.0.candidates.clone(),
             retry_after: self.0.retry_after,
+            delivery: self.0.delivery,
             source: None,
         }))
+    }
+
+    /// Records what is known of whether the backend acted on the request.
+    pub(crate) fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.0.delivery = delivery;
+        self
+    }
+
+    /// What is known of whether the backend acted on the request.
+    pub(crate) fn delivery(&self) -> Delivery {
+        self.0.delivery
+    }
+
+    /// Replaces the message (the door's scrubbing rewrites server text this way).
+    pub(crate) fn map_message(mut self, change: impl FnOnce(&str) -> String) -> Self {
+        self.0.message = change(&self.0.message);
+        self
     }
 
     /// Takes the underlying error out, for the one conversion into the crate's `Error`.

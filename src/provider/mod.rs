@@ -58,6 +58,7 @@ use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use secrecy::SecretString;
 
+pub(crate) mod deadline;
 mod error;
 mod retry;
 
@@ -72,7 +73,7 @@ macro_rules! backend_helpers {
                 feature = "hashicorp",
                 feature = "azure"
             )),
-            allow(dead_code)
+            allow(dead_code, unused_imports)
         )]
         pub(crate) mod $name;
     )*};
@@ -85,7 +86,13 @@ backend_helpers!(batch, field, http, memo);
 pub mod conformance;
 
 pub use error::{BoxError, ProviderError, ProviderErrorKind};
+pub use http::HttpOptions;
 pub use retry::RetryPolicy;
+
+/// The most an answer from a backend may hold unless its provider's builder says otherwise:
+/// 16 MiB. The door reads answers as they come and stops as soon as this is passed, so a
+/// hostile server cannot make the process hold more.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// How many references the default [`ExternalProvider::resolve_all`] resolves at once.
 pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 8;

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::ProviderError;
+use super::{ProviderError, deadline};
 
 /// How a provider retries transient failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,30 +93,79 @@ impl RetryPolicy {
 
     /// Runs `attempt` until it succeeds, fails for good, or the policy is spent.
     ///
+    /// The attempts are taken to be idempotent: any transient failure is retried. The time
+    /// limit is one deadline for the whole call: a retrying call made inside `attempt` (a
+    /// token fetched on the way, say) shares it and never extends it, so layers of retries
+    /// cannot multiply the time a caller waits.
+    ///
     /// # Errors
     ///
     /// The last error `attempt` returned: at once when it is not transient, or when no
     /// attempt or time is left.
-    pub async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<T, ProviderError>
+    pub async fn run<T, F, Fut>(&self, attempt: F) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
-        let start = Instant::now();
+        self.run_as(Idempotency::Idempotent, attempt).await
+    }
+
+    /// Runs `attempt` as [`run`](Self::run) does; a request that must not run twice
+    /// ([`Idempotency::Once`]) is sent again only when it is known that the backend did not
+    /// act on it (the connection failed, or the backend answered 429 or 503), never after a
+    /// timeout or a lost reply.
+    pub(crate) async fn run_as<T, F, Fut>(
+        &self,
+        idempotency: Idempotency,
+        attempt: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let own = deadline::from_now(self.max_elapsed);
+        match DEADLINE.try_with(|outer| *outer) {
+            // An outer call's deadline bounds this one too; the earlier of the two rules.
+            Ok(outer) => {
+                DEADLINE
+                    .scope(outer.min(own), self.attempts(idempotency, attempt))
+                    .await
+            }
+            Err(_) => {
+                DEADLINE
+                    .scope(own, self.attempts(idempotency, attempt))
+                    .await
+            }
+        }
+    }
+
+    async fn attempts<T, F, Fut>(
+        &self,
+        idempotency: Idempotency,
+        mut attempt: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
         let mut retry = 0;
         loop {
             let error = match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            if !error.kind().is_transient() || retry + 1 >= self.max_attempts {
+            let resendable = match idempotency {
+                Idempotency::Idempotent => true,
+                Idempotency::Once => error.delivery().allows_resending(),
+            };
+            if !error.kind().is_transient() || !resendable || retry + 1 >= self.max_attempts {
                 return Err(error);
             }
             let wait = match error.retry_after() {
                 Some(after) => after.min(self.max_backoff),
                 None => jitter(self.backoff(retry)),
             };
-            if start.elapsed() + wait > self.max_elapsed {
+            if remaining().is_some_and(|left| wait > left) {
                 return Err(error);
             }
             tracing::debug!(
@@ -130,6 +179,29 @@ impl RetryPolicy {
             retry += 1;
         }
     }
+}
+
+/// Whether a request may run twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    /// Reads, and writes that land the same however often they run.
+    Idempotent,
+    /// A request the backend must act on once at most: a login that spends a secret ID
+    /// with a use limit.
+    Once,
+}
+
+tokio::task_local! {
+    /// The deadline of the outermost retrying call under way in this task.
+    static DEADLINE: Instant;
+}
+
+/// The time left before the deadline of the retrying call under way, if there is one: what
+/// bounds each HTTP request made inside it.
+pub(crate) fn remaining() -> Option<Duration> {
+    DEADLINE
+        .try_with(|deadline| deadline.saturating_duration_since(Instant::now()))
+        .ok()
 }
 
 /// "Full jitter" between half and all of `wait`, so that many clients do not retry in step.

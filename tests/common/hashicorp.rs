@@ -1,7 +1,7 @@
 //! A stand-in for a HashiCorp Vault server, on 127.0.0.1, for tests and benches.
 //!
 //! Written from Vault's HTTP API documentation: every path is under `/v1/`, requests carry
-//! `X-Vault-Token` and optionally `X-Vault-Namespace`, and errors are `{"errors": [...]}`.
+//! `X-Vault-Token` (or `Authorization: Bearer`) and optionally `X-Vault-Namespace`, and errors are `{"errors": [...]}`.
 //! - `GET /v1/sys/internal/ui/mounts/PATH`: the mount serving PATH (`path`, `type`,
 //!   `options.version`); 403 `permission denied` when no mount matches or the token is bad.
 //! - KV v2 `GET /v1/MOUNT/data/PATH[?version=N]`: `data.data` and `data.metadata`
@@ -262,6 +262,10 @@ impl Shared {
                     .find(|(k, _)| k == name)
                     .map(|(_, v)| v.clone())
             };
+            // Vault takes the token from `X-Vault-Token`, or else from `Authorization: Bearer`.
+            let token = header("x-vault-token").or_else(|| {
+                header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+            });
             let namespace = header("x-vault-namespace").unwrap_or_default();
             let namespace = namespace.trim_matches('/').to_owned();
             self.requests.fetch_add(1, Ordering::SeqCst);
@@ -274,7 +278,7 @@ impl Shared {
                 Some(Fault::Drop) => return,
                 Some(Fault::Slow(delay)) => {
                     tokio::time::sleep(delay).await;
-                    self.route(&method, &target, &namespace, header("x-vault-token"), &body)
+                    self.route(&method, &target, &namespace, token, &body)
                 }
                 Some(Fault::Status(status, retry_after)) => (
                     status,
@@ -284,7 +288,7 @@ impl Shared {
                         .unwrap_or_default(),
                 ),
                 Some(Fault::Sealed) => (503, json!({"errors": ["Vault is sealed"]}), String::new()),
-                None => self.route(&method, &target, &namespace, header("x-vault-token"), &body),
+                None => self.route(&method, &target, &namespace, token, &body),
             };
             let body = if status == 204 {
                 Vec::new()

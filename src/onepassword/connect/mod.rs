@@ -22,7 +22,6 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 use url::Url;
@@ -35,9 +34,9 @@ use super::{PROVIDER_ID, error, reference_error};
 
 mod lookup;
 use crate::provider::batch::Slots;
-use crate::provider::http;
+use crate::provider::http::{Http, Outgoing, Reply, is_transient_status};
 use crate::provider::memo::Memo;
-use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy, strip_ref_prefix};
+use crate::provider::{ProviderError, ProviderErrorKind, strip_ref_prefix};
 
 /// Characters escaped in a URL path segment.
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -58,8 +57,7 @@ type ItemKey = (String, String);
 
 /// Settings the Connect transport is built with.
 pub(crate) struct ConnectSettings {
-    pub(crate) http: reqwest::Client,
-    pub(crate) retry: RetryPolicy,
+    pub(crate) http: Http,
     pub(crate) concurrency: usize,
     pub(crate) cache_ttl: Duration,
     /// Whether the listings' TTL follows the vault's once attached (none was set).
@@ -67,11 +65,10 @@ pub(crate) struct ConnectSettings {
 }
 
 pub(crate) struct Connect {
-    http: reqwest::Client,
+    http: Http,
     host: String,
     base: Url,
     token: RwLock<SecretString>,
-    retry: RetryPolicy,
     follow_vault_ttl: bool,
     requests: Semaphore,
     vaults: Arc<Memo<(), Arc<Vec<api::Vault>>>>,
@@ -110,12 +107,12 @@ impl Connect {
             ));
         }
         check_token(&token)?;
+        settings.http.scrubber().add(&token);
         Ok(Connect {
             http: settings.http,
             host: trimmed.to_owned(),
             base,
             token: RwLock::new(token),
-            retry: settings.retry,
             follow_vault_ttl: settings.follow_vault_ttl,
             requests: Semaphore::new(settings.concurrency.max(1)),
             vaults: Memo::new(settings.cache_ttl),
@@ -130,6 +127,7 @@ impl Connect {
 
     pub(crate) fn reauthenticate(&self, token: SecretString) -> Result<(), ProviderError> {
         check_token(&token)?;
+        self.http.scrubber().add(&token);
         *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
         self.clear_cache();
         Ok(())
@@ -156,9 +154,7 @@ impl Connect {
                 "cannot build the heartbeat URL".to_owned(),
             )
         })?;
-        self.retry
-            .run(|| self.get_once(heartbeat.clone(), false))
-            .await?;
+        self.fetch(heartbeat, false).await?;
         self.get("vaults").await.map(drop)
     }
 
@@ -399,35 +395,40 @@ impl Connect {
                 format!("cannot build a URL for `{path}`"),
             )
         })?;
-        self.retry.run(|| self.get_once(url.clone(), true)).await
+        self.fetch(url, true).await
     }
 
-    async fn get_once(
-        &self,
-        url: Url,
-        authorized: bool,
-    ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
+    /// `GET url` (with the token when `authorized`) through the door, retried per the policy;
+    /// the body of a 2xx answer.
+    async fn fetch(&self, url: Url, authorized: bool) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
         let _permit = self.requests.acquire().await.ok();
-        let mut request = self.http.get(url.clone());
-        if authorized {
-            request = request.header(AUTHORIZATION, self.authorization()?);
-        }
         tracing::trace!(url = %url, "Connect request");
-        let target = format!("the Connect server at {}", self.host);
-        let reply = http::execute(PROVIDER_ID, &target, request).await?;
+        let mut request = Outgoing::get(url, format!("the Connect server at {}", self.host));
+        if authorized {
+            let token = self.token.read().unwrap_or_else(|p| p.into_inner()).clone();
+            request = request
+                .bearer(PROVIDER_ID, &token)
+                .map_err(|_| invalid_token())?;
+        }
+        let reply = self
+            .http
+            .call(&request, |reply| {
+                is_transient_status(reply.status).then(|| failure(reply))
+            })
+            .await?;
         if reply.is_success() {
             return Ok(reply.body);
         }
-        let message = serde_json::from_slice::<api::ErrorBody>(&reply.body)
-            .map(|b| b.message)
-            .unwrap_or_default();
-        Err(reply.error(PROVIDER_ID, &message))
+        Err(failure(&reply))
     }
+}
 
-    fn authorization(&self) -> Result<HeaderValue, ProviderError> {
-        let token = self.token.read().unwrap_or_else(|p| p.into_inner());
-        http::bearer(token.expose_secret()).ok_or_else(invalid_token)
-    }
+/// The error of a non-2xx answer, with Connect's message (`{"status": 404, "message": …}`).
+fn failure(reply: &Reply) -> ProviderError {
+    let message = serde_json::from_slice::<api::ErrorBody>(&reply.body)
+        .map(|b| b.message)
+        .unwrap_or_default();
+    reply.error(PROVIDER_ID, &message)
 }
 
 fn check_token(token: &SecretString) -> Result<(), ProviderError> {
@@ -462,7 +463,7 @@ fn seg(text: &str) -> String {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ProviderError> {
-    http::parse_json(PROVIDER_ID, body, what)
+    crate::provider::http::parse_json(PROVIDER_ID, body, what)
 }
 
 /// The item, unless it is archived or deleted (1Password ignores those).

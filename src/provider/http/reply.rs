@@ -1,18 +1,16 @@
-//! HTTP helpers for providers that speak a REST API: one request with its transport errors
-//! mapped, a reply read whole (zeroized when dropped), status codes to error kinds,
-//! `Retry-After`, sensitive bearer headers and JSON bodies.
-//!
-//! Errors made here name the provider and what was asked ("the request to the Connect
-//! server at http://…"), never a URL with a query, a header value or a body that could hold
-//! a secret.
+//! [`Reply`]: an answer read whole (within the cap), and what a backend reads off it: the
+//! status as an error kind, `Retry-After`, JSON, and server text scrubbed of credentials.
+//! Also the header helpers: sensitive values, `Authorization: Bearer`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use zeroize::Zeroizing;
 
-use super::{ProviderError, ProviderErrorKind};
+use super::Scrubber;
+use crate::provider::{ProviderError, ProviderErrorKind};
 
 /// A response read whole.
 pub(crate) struct Reply {
@@ -22,6 +20,17 @@ pub(crate) struct Reply {
     pub(crate) headers: HeaderMap,
     /// The body, wiped when the reply drops (it may hold a secret).
     pub(crate) body: Zeroizing<Vec<u8>>,
+    /// The provider's credentials, taken out of any server text an error quotes.
+    pub(crate) scrubber: Arc<Scrubber>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Reply {
@@ -41,7 +50,8 @@ impl Reply {
         self.error_of_kind(provider, status_kind(self.status), message)
     }
 
-    /// As [`error`](Self::error) with a kind the backend chose.
+    /// As [`error`](Self::error) with a kind the backend chose. The message may quote the
+    /// server: it is scrubbed of every credential the provider holds.
     pub(crate) fn error_of_kind(
         &self,
         provider: &str,
@@ -56,12 +66,23 @@ impl Reply {
         let mut error = ProviderError::new(
             provider,
             kind,
-            format!("{message} (HTTP {})", self.status.as_u16()),
+            format!("{} (HTTP {})", self.scrubber.scrub(message), self.status.as_u16()),
         );
         if let Some(after) = self.retry_after() {
             error = error.with_retry_after(after);
         }
         error
+    }
+
+    /// A reply with `status` and `body` and no headers, for backends' unit tests.
+    #[cfg(test)]
+    pub(crate) fn fake(status: u16, body: &str) -> Reply {
+        Reply {
+            status: StatusCode::from_u16(status).expect("a status code"),
+            headers: HeaderMap::new(),
+            body: Zeroizing::new(body.as_bytes().to_vec()),
+            scrubber: Arc::new(Scrubber::new()),
+        }
     }
 
     /// The body parsed as JSON of type `T`; `what` names it in the error.
@@ -72,36 +93,6 @@ impl Reply {
     ) -> Result<T, ProviderError> {
         parse_json(provider, &self.body, what)
     }
-}
-
-/// Sends `request` and reads the reply whole. `target` names the server in errors (`the
-/// Connect server at http://127.0.0.1:8080`): never a full URL, which may hold a secret.
-///
-/// # Errors
-///
-/// [`ProviderErrorKind::Timeout`] or [`ProviderErrorKind::Unavailable`] for transport
-/// failures, with reqwest's error (stripped of its URL) as the source. A non-2xx status is
-/// *not* an error here: the caller reads it off the [`Reply`].
-pub(crate) async fn execute(
-    provider: &str,
-    target: &str,
-    request: reqwest::RequestBuilder,
-) -> Result<Reply, ProviderError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(provider, target, e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(provider, target, e))?;
-    Ok(Reply {
-        status,
-        headers,
-        body: Zeroizing::new(body.to_vec()),
-    })
 }
 
 /// The error kind a status code stands for: 401 Unauthorized, 403 Forbidden, 404 NotFound,
@@ -116,23 +107,6 @@ pub(crate) fn status_kind(status: StatusCode) -> ProviderErrorKind {
         500..=599 => ProviderErrorKind::Unavailable,
         _ => ProviderErrorKind::Protocol,
     }
-}
-
-/// A transport failure (no response): timeout, refused connection, broken stream.
-pub(crate) fn transport_error(
-    provider: &str,
-    target: &str,
-    source: reqwest::Error,
-) -> ProviderError {
-    let (kind, what) = if source.is_timeout() {
-        (ProviderErrorKind::Timeout, "timed out")
-    } else if source.is_connect() {
-        (ProviderErrorKind::Unavailable, "could not connect")
-    } else {
-        (ProviderErrorKind::Unavailable, "failed in transit")
-    };
-    ProviderError::new(provider, kind, format!("the request to {target} {what}"))
-        .with_source(source.without_url())
 }
 
 /// The `Retry-After` header: delay-seconds or an HTTP date (RFC 9110, section 10.2.3).
@@ -193,7 +167,9 @@ mod tests {
     #[test]
     fn retry_after_takes_seconds_or_a_date() {
         assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
-        let soon = std::time::SystemTime::now() + Duration::from_secs(30);
+        let soon = std::time::SystemTime::now()
+            .checked_add(Duration::from_secs(30))
+            .unwrap();
         let waited = parse_retry_after(&httpdate::fmt_http_date(soon)).unwrap();
         assert!(
             waited > Duration::from_secs(25) && waited <= Duration::from_secs(30),
