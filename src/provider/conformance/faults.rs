@@ -1,10 +1,12 @@
-//! [`FaultProxy`]: an HTTP/1.1 proxy on 127.0.0.1 that injects transient faults between a
-//! provider and its server, and [`check_faults`], the conformance cases that use it.
+//! [`FaultProxy`]: an HTTP/1.1 proxy on 127.0.0.1 that injects faults between a provider
+//! and its server, and [`check_faults`], the transient-fault cases that use it.
 //!
 //! The proxy forwards each request to the upstream server over a fresh connection, unless a
 //! queued [`Fault`] answers it first: an error status with an optional `Retry-After`, a
-//! dropped connection, or a delay before forwarding. It speaks plain HTTP only (point it at
-//! a loopback stand-in or emulator), reads no more than it must, and stops when dropped.
+//! dropped connection, a delay before forwarding, or the hostile answers of
+//! [`check_hostile`](super::check_hostile) (a redirect, an endless body, an echo of the
+//! request, absurd numbers). It speaks plain HTTP only (point it at a loopback stand-in or
+//! emulator), reads no more than it must, and stops when dropped.
 
 use std::collections::VecDeque;
 use std::io;
@@ -13,15 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
-use super::{Case, Expected};
+use super::case::{Case, Expected};
+use super::wire::{Body, find, is_framed, read_message, split};
 use crate::provider::{ExternalProvider, ProviderErrorKind};
-
-/// The most a request's head or body may hold before the proxy gives up on it.
-const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// How long the proxy waits for an upstream answer before it drops the connection.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,6 +42,31 @@ pub enum Fault {
     Drop,
     /// Wait this long, then forward the request.
     Delay(Duration),
+    /// Answer with this redirect status (301, 302, 303, 307, 308) and `Location: location`.
+    Redirect {
+        /// The status code.
+        status: u16,
+        /// Where the redirect points: another origin, such as a [`Sink`](super::Sink)'s URL.
+        location: String,
+    },
+    /// Answer 200 with a body of `bytes` bytes of JSON-looking filler, sent until the client
+    /// stops reading; with `Content-Length` when `declared`, else delimited by the close.
+    Oversized {
+        /// How long the body is.
+        bytes: u64,
+        /// Whether the answer says its length up front.
+        declared: bool,
+    },
+    /// Answer with this status and a JSON error body that quotes the whole request (head and
+    /// body) in the fields backends read their error text from, as a server that echoes its
+    /// input would: whatever credential the request carried comes back in the error body.
+    Echo {
+        /// The status code, such as 400 or 403.
+        status: u16,
+    },
+    /// Forward the request, then answer with every JSON number in the upstream's answer
+    /// replaced by this one (`u64::MAX` as a lease, an `expires_in`, a version).
+    Numbers(u64),
 }
 
 impl Fault {
@@ -66,6 +91,8 @@ impl Fault {
 struct State {
     queue: VecDeque<Fault>,
     requests: usize,
+    /// Bytes of the last oversized answer written before the client stopped reading.
+    oversized_sent: u64,
 }
 
 /// A fault-injecting HTTP proxy on 127.0.0.1 in front of an upstream server.
@@ -150,6 +177,12 @@ impl FaultProxy {
         self.lock().requests
     }
 
+    /// How many bytes of the last [`Fault::Oversized`] answer the proxy could write before the
+    /// client stopped reading (socket buffers included).
+    pub fn oversized_sent(&self) -> u64 {
+        self.lock().oversized_sent
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state
             .lock()
@@ -199,15 +232,127 @@ async fn serve(
             }
             Some(Fault::Drop) => return Ok(()),
             Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+            Some(Fault::Redirect { status, location }) => {
+                let head = format!(
+                    "HTTP/1.1 {status} Moved\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n"
+                );
+                client.write_all(head.as_bytes()).await?;
+                continue;
+            }
+            Some(Fault::Oversized { bytes, declared }) => {
+                let sent = oversized(&mut client, bytes, declared).await;
+                state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .oversized_sent = sent;
+                return Ok(());
+            }
+            Some(Fault::Echo { status }) => {
+                let body = echo(&request);
+                let head = format!(
+                    "HTTP/1.1 {status} Echo\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                client.write_all(head.as_bytes()).await?;
+                client.write_all(&body).await?;
+                continue;
+            }
+            Some(Fault::Numbers(number)) => {
+                let response = upstream_answer(&request, upstream).await?;
+                client.write_all(&with_numbers(&response, number)).await?;
+                continue;
+            }
             None => {}
         }
-        let response = tokio::time::timeout(UPSTREAM_TIMEOUT, forward(&request, upstream))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "upstream timed out"))??;
+        let response = upstream_answer(&request, upstream).await?;
         client.write_all(&response).await?;
         if !is_framed(&response) {
             return Ok(()); // delimited by close: the client must see the close
         }
+    }
+}
+
+/// The upstream's answer to `request`, within [`UPSTREAM_TIMEOUT`].
+async fn upstream_answer(request: &[u8], upstream: SocketAddr) -> io::Result<Vec<u8>> {
+    tokio::time::timeout(UPSTREAM_TIMEOUT, forward(request, upstream))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "upstream timed out"))?
+}
+
+/// Writes a 200 answer of `bytes` bytes of filler until done or the client stops reading;
+/// how many bytes of it went out.
+async fn oversized(client: &mut TcpStream, bytes: u64, declared: bool) -> u64 {
+    let head = if declared {
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {bytes}\r\n\r\n"
+        )
+    } else {
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n".to_owned()
+    };
+    if client.write_all(head.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let chunk = [b' '; 64 * 1024];
+    let mut sent = 0u64;
+    while sent < bytes {
+        let len = chunk
+            .len()
+            .min(usize::try_from(bytes - sent).unwrap_or(chunk.len()));
+        // A client that stopped reading leaves the write blocked: give up after a while.
+        match tokio::time::timeout(Duration::from_secs(5), client.write_all(&chunk[..len])).await {
+            Ok(Ok(())) => sent += len as u64,
+            _ => break,
+        }
+    }
+    sent
+}
+
+/// A JSON error body quoting the whole `request`, in the fields the crate's backends read
+/// their error text from (`errors`, `error.message`, `message`, `error_description`).
+fn echo(request: &[u8]) -> Vec<u8> {
+    let (head, body) = split(request);
+    let text = format!("{head}{}", String::from_utf8_lossy(&body));
+    serde_json::json!({
+        "errors": [text],
+        "error": {"code": "Echo", "message": text, "status": "INVALID_ARGUMENT"},
+        "message": text,
+        "error_description": text,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// `response` with every number in its JSON body replaced by `number` (and its length
+/// fixed). A body that is not JSON is passed on as it is.
+fn with_numbers(response: &[u8], number: u64) -> Vec<u8> {
+    let (head, body) = split(response);
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return response.to_vec();
+    };
+    replace_numbers(&mut json, number);
+    let body = json.to_string().into_bytes();
+    let mut out = String::new();
+    for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+        let lower = line.to_ascii_lowercase();
+        if !lower.starts_with("content-length:") && !lower.starts_with("transfer-encoding:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+fn replace_numbers(value: &mut serde_json::Value, number: u64) {
+    match value {
+        serde_json::Value::Number(n) => *n = number.into(),
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|v| replace_numbers(v, number))
+        }
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| replace_numbers(v, number)),
+        _ => {}
     }
 }
 
@@ -230,92 +375,6 @@ async fn forward(request: &[u8], upstream: SocketAddr) -> io::Result<Vec<u8>> {
     read_message(&mut server, &mut buffer, Body::ToEnd)
         .await?
         .ok_or_else(|| io::ErrorKind::UnexpectedEof.into())
-}
-
-/// Where a message without `Content-Length` or chunked encoding ends.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Body {
-    /// A request: it has no body.
-    Empty,
-    /// A response: at the close of the connection.
-    ToEnd,
-}
-
-/// Reads one whole HTTP message (head, then a `Content-Length` or chunked body) from
-/// `stream`, keeping what follows in `buffer`. `None` when the peer closed cleanly.
-async fn read_message(
-    stream: &mut TcpStream,
-    buffer: &mut Vec<u8>,
-    unframed: Body,
-) -> io::Result<Option<Vec<u8>>> {
-    let head_end = loop {
-        if let Some(i) = find(buffer, b"\r\n\r\n") {
-            break i + 4;
-        }
-        if !fill(stream, buffer).await? {
-            return Ok(None);
-        }
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
-    let header = |name: &str| {
-        head.split("\r\n")
-            .find_map(|line| line.strip_prefix(name).map(str::trim).map(str::to_owned))
-    };
-    let end = if header("transfer-encoding:").is_some_and(|v| v.contains("chunked")) {
-        loop {
-            if let Some(i) = find(&buffer[head_end..], b"0\r\n\r\n")
-                .filter(|&i| i == 0 || buffer[head_end + i - 2..head_end + i] == *b"\r\n")
-            {
-                break head_end + i + 5;
-            }
-            if !fill(stream, buffer).await? {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-    } else if let Some(length) = header("content-length:") {
-        let length: usize = length
-            .parse()
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
-        if length > MAX_MESSAGE {
-            return Err(io::ErrorKind::InvalidData.into());
-        }
-        while buffer.len() < head_end + length {
-            if !fill(stream, buffer).await? {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-        head_end + length
-    } else if unframed == Body::ToEnd {
-        while fill(stream, buffer).await? {}
-        buffer.len()
-    } else {
-        head_end
-    };
-    let rest = buffer.split_off(end);
-    Ok(Some(std::mem::replace(buffer, rest)))
-}
-
-/// Reads more into `buffer`; false at a clean end of stream.
-async fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> io::Result<bool> {
-    if buffer.len() > MAX_MESSAGE {
-        return Err(io::ErrorKind::InvalidData.into());
-    }
-    let mut chunk = [0u8; 8192];
-    let read = stream.read(&mut chunk).await?;
-    buffer.extend_from_slice(&chunk[..read]);
-    Ok(read > 0)
-}
-
-/// Whether a response says where it ends (`Content-Length` or chunked) rather than ending
-/// at the close of the connection.
-fn is_framed(response: &[u8]) -> bool {
-    let head_end = find(response, b"\r\n\r\n").unwrap_or(response.len());
-    let head = String::from_utf8_lossy(&response[..head_end]).to_ascii_lowercase();
-    head.contains("\r\ncontent-length:") || head.contains("\r\ntransfer-encoding: chunked")
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
 }
 
 /// The transient-fault cases, through `proxy` (which the provider must be built to reach):

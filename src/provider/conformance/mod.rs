@@ -61,70 +61,15 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::provider::{ExternalProvider, ProviderErrorKind};
 
+mod case;
 mod faults;
+mod hostile;
+mod wire;
 
+use case::Expected;
+pub use case::{Case, Options};
 pub use faults::{Fault, FaultProxy, check_faults};
-
-/// One reference and what the provider should answer.
-#[derive(Debug, Clone)]
-pub struct Case {
-    reference: String,
-    expected: Expected,
-}
-
-#[derive(Debug, Clone)]
-enum Expected {
-    Value(SecretString),
-    Error(ProviderErrorKind),
-    Invalid,
-}
-
-impl Case {
-    /// `reference` resolves to `value`.
-    pub fn value(reference: impl Into<String>, value: impl Into<SecretString>) -> Self {
-        Case {
-            reference: reference.into(),
-            expected: Expected::Value(value.into()),
-        }
-    }
-
-    /// `reference` passes the offline check but fails to resolve with `kind`.
-    pub fn error(reference: impl Into<String>, kind: ProviderErrorKind) -> Self {
-        Case {
-            reference: reference.into(),
-            expected: Expected::Error(kind),
-        }
-    }
-
-    /// `reference` is malformed: the offline check refuses it.
-    pub fn invalid(reference: impl Into<String>) -> Self {
-        Case {
-            reference: reference.into(),
-            expected: Expected::Invalid,
-        }
-    }
-}
-
-/// What else [`check_with`] should know about the provider.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    credentials: Vec<SecretString>,
-}
-
-impl Options {
-    /// No credentials to look for.
-    pub fn new() -> Self {
-        Options::default()
-    }
-
-    /// A credential the provider was built with (a token, a password, a key): it must never
-    /// show in the provider's `Debug` or in an error.
-    #[must_use]
-    pub fn credential(mut self, credential: impl Into<SecretString>) -> Self {
-        self.credentials.push(credential.into());
-        self
-    }
-}
+pub use hostile::{Faults, Sink, check_hostile};
 
 /// Runs the suite; returns a description of every failure (empty when the provider
 /// conforms). Descriptions never include values.
@@ -138,23 +83,55 @@ pub async fn check_with(
     cases: &[Case],
     options: &Options,
 ) -> Vec<String> {
-    let mut failures = Vec::new();
-    let values: Vec<&str> = cases
+    let secrets = Secrets::of(cases, options);
+    let mut failures = identity(provider.as_ref());
+    let resolvable = offline(provider.as_ref(), cases, &mut failures);
+    let singles = singles(provider.as_ref(), &resolvable, &secrets, &mut failures).await;
+    let references: Vec<&str> = resolvable.iter().map(|c| c.reference.as_str()).collect();
+    failures.extend(batches(provider.as_ref(), &references, &singles).await);
+    failures.extend(after_clear(provider.as_ref(), &resolvable, &singles).await);
+    if let Some(case) = resolvable
         .iter()
-        .filter_map(|c| match &c.expected {
-            Expected::Value(v) if !v.expose_secret().is_empty() => Some(v.expose_secret()),
-            _ => None,
-        })
-        .chain(
-            options
-                .credentials
-                .iter()
-                .map(ExposeSecret::expose_secret)
-                .filter(|c| !c.is_empty()),
-        )
-        .collect();
-    let leaks = |text: &str| values.iter().any(|v| text.contains(v));
+        .find(|c| matches!(c.expected, Expected::Value(_)))
+    {
+        failures.extend(concurrent_callers(Arc::clone(&provider), case).await);
+    }
+    if secrets.shown_in(&format!("{provider:?}")) {
+        failures.push("the provider's Debug shows a secret value or credential".to_owned());
+    }
+    provider.clear_cache();
+    failures
+}
 
+/// The values of the cases and the credentials of the options: none may show anywhere.
+struct Secrets(Vec<String>);
+
+impl Secrets {
+    fn of(cases: &[Case], options: &Options) -> Self {
+        let values = cases.iter().filter_map(|c| match &c.expected {
+            Expected::Value(v) => Some(v),
+            _ => None,
+        });
+        Secrets(
+            values
+                .chain(&options.credentials)
+                .map(|s| s.expose_secret().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
+    }
+
+    fn shown_in(&self, text: &str) -> bool {
+        self.0.iter().any(|s| text.contains(s.as_str()))
+    }
+}
+
+/// What one reference resolved to alone: the value, or the kind of the failure.
+type Single = Result<String, ProviderErrorKind>;
+
+/// A stable, non-empty id and scheme.
+fn identity(provider: &dyn ExternalProvider) -> Vec<String> {
+    let mut failures = Vec::new();
     let (id, scheme) = (provider.id().to_owned(), provider.scheme().to_owned());
     if id.is_empty() || provider.id() != id {
         failures.push("id() is empty or unstable".to_owned());
@@ -162,56 +139,67 @@ pub async fn check_with(
     if scheme.is_empty() || scheme.contains("://") || provider.scheme() != scheme {
         failures.push("scheme() is empty, unstable or holds `://`".to_owned());
     }
+    failures
+}
 
+/// The offline checks: malformed references refused with an offset, the rest accepted.
+/// Returns the cases that passed them.
+fn offline<'a>(
+    provider: &dyn ExternalProvider,
+    cases: &'a [Case],
+    failures: &mut Vec<String>,
+) -> Vec<&'a Case> {
     let mut resolvable = Vec::new();
     for case in cases {
-        let checked = provider.check_reference(&case.reference);
-        match (&case.expected, checked) {
-            (Expected::Invalid, Ok(())) => failures.push(format!(
-                "check_reference accepted malformed `{}`",
-                case.reference
-            )),
+        let reference = &case.reference;
+        match (&case.expected, provider.check_reference(reference)) {
+            (Expected::Invalid, Ok(())) => {
+                failures.push(format!("check_reference accepted malformed `{reference}`"))
+            }
             (Expected::Invalid, Err(e)) if e.kind() != ProviderErrorKind::InvalidReference => {
                 failures.push(format!(
-                    "check_reference of `{}` failed with {:?}, not InvalidReference",
-                    case.reference,
+                    "check_reference of `{reference}` failed with {:?}, not InvalidReference",
                     e.kind()
                 ))
             }
             (Expected::Invalid, Err(e)) if e.offset().is_none() => failures.push(format!(
-                "check_reference of `{}` names no byte offset",
-                case.reference
+                "check_reference of `{reference}` names no byte offset"
             )),
             (Expected::Invalid, Err(_)) => {}
-            (_, Err(e)) => {
-                failures.push(format!("check_reference refused `{}`: {e}", case.reference))
-            }
+            (_, Err(e)) => failures.push(format!("check_reference refused `{reference}`: {e}")),
             (_, Ok(())) => resolvable.push(case),
         }
     }
+    resolvable
+}
 
+/// Each case resolved alone: the expected value or kind, errors that carry their reference
+/// and provider id and show no secret.
+async fn singles(
+    provider: &dyn ExternalProvider,
+    cases: &[&Case],
+    secrets: &Secrets,
+    failures: &mut Vec<String>,
+) -> Vec<Single> {
+    let id = provider.id().to_owned();
     let mut singles = Vec::new();
-    for case in &resolvable {
-        let outcome = provider.resolve(&case.reference).await;
+    for case in cases {
+        let reference = &case.reference;
+        let outcome = provider.resolve(reference).await;
         match (&case.expected, &outcome) {
             (Expected::Value(expected), Ok(got))
                 if got.expose_secret() != expected.expose_secret() =>
             {
-                failures.push(format!(
-                    "resolve(`{}`) returned another value",
-                    case.reference
-                ))
+                failures.push(format!("resolve(`{reference}`) returned another value"))
             }
             (Expected::Value(_), Err(e)) => {
-                failures.push(format!("resolve(`{}`) failed: {e}", case.reference))
+                failures.push(format!("resolve(`{reference}`) failed: {e}"))
             }
-            (Expected::Error(_), Ok(_)) => failures.push(format!(
-                "resolve(`{}`) succeeded but should fail",
-                case.reference
-            )),
+            (Expected::Error(_), Ok(_)) => {
+                failures.push(format!("resolve(`{reference}`) succeeded but should fail"))
+            }
             (Expected::Error(kind), Err(e)) if e.kind() != *kind => failures.push(format!(
-                "resolve(`{}`) failed with {:?}, not {kind:?}",
-                case.reference,
+                "resolve(`{reference}`) failed with {:?}, not {kind:?}",
                 e.kind()
             )),
             _ => {}
@@ -219,33 +207,39 @@ pub async fn check_with(
         if let Err(e) = &outcome {
             if e.provider() != id {
                 failures.push(format!(
-                    "an error of `{}` names provider `{}`, not `{id}`",
-                    case.reference,
+                    "an error of `{reference}` names provider `{}`, not `{id}`",
                     e.provider()
                 ));
             }
-            if e.reference() != Some(case.reference.as_str()) {
+            if e.reference() != Some(reference.as_str()) {
                 failures.push(format!(
-                    "an error of `{}` does not carry its reference",
-                    case.reference
+                    "an error of `{reference}` does not carry its reference"
                 ));
             }
-            if leaks(&format!("{e} {e:?}")) {
-                failures.push(format!(
-                    "an error of `{}` shows a secret value",
-                    case.reference
-                ));
+            if secrets.shown_in(&format!("{e} {e:?}")) {
+                failures.push(format!("an error of `{reference}` shows a secret value"));
             }
         }
-        singles.push(
-            outcome
-                .map(|v| v.expose_secret().to_owned())
-                .map_err(|e| e.kind()),
-        );
+        singles.push(single(outcome));
     }
+    singles
+}
 
-    let references: Vec<&str> = resolvable.iter().map(|c| c.reference.as_str()).collect();
-    let batch = provider.resolve_all(&references).await;
+fn single(outcome: Result<SecretString, crate::ProviderError>) -> Single {
+    outcome
+        .map(|v| v.expose_secret().to_owned())
+        .map_err(|e| e.kind())
+}
+
+/// `resolve_all` agrees with `resolve` in order and length, answers nothing with nothing,
+/// and answers a reference given twice twice.
+async fn batches(
+    provider: &dyn ExternalProvider,
+    references: &[&str],
+    singles: &[Single],
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let batch = provider.resolve_all(references).await;
     if batch.len() != references.len() {
         failures.push(format!(
             "resolve_all returned {} results for {} references",
@@ -253,12 +247,8 @@ pub async fn check_with(
             references.len()
         ));
     }
-    for ((reference, single), together) in references.iter().zip(&singles).zip(&batch) {
-        let together = together
-            .as_ref()
-            .map(|v| v.expose_secret().to_owned())
-            .map_err(|e| e.kind());
-        if *single != together {
+    for ((reference, alone), together) in references.iter().zip(singles).zip(batch) {
+        if *alone != single(together) {
             failures.push(format!(
                 "resolve_all disagrees with resolve for `{reference}`"
             ));
@@ -267,54 +257,35 @@ pub async fn check_with(
     if !provider.resolve_all(&[]).await.is_empty() {
         failures.push("resolve_all of nothing returned something".to_owned());
     }
-
-    // A reference repeated in one batch gets the same answer in each place.
-    if let Some((reference, single)) = references.first().zip(singles.first()) {
+    if let Some((reference, alone)) = references.first().zip(singles.first()) {
         let twice = provider.resolve_all(&[reference, reference]).await;
-        let answers: Vec<_> = twice
-            .iter()
-            .map(|r| {
-                r.as_ref()
-                    .map(|v| v.expose_secret().to_owned())
-                    .map_err(|e| e.kind())
-            })
-            .collect();
-        if answers.len() != 2 || answers.iter().any(|a| a != single) {
+        if twice.len() != 2 || twice.into_iter().any(|r| single(r) != *alone) {
             failures.push(format!(
                 "resolve_all with `{reference}` twice did not answer it twice as resolve does"
             ));
         }
     }
+    failures
+}
 
-    // After clear_cache the provider still resolves, and says the same.
+/// After `clear_cache` the provider still resolves, and says the same.
+async fn after_clear(
+    provider: &dyn ExternalProvider,
+    cases: &[&Case],
+    singles: &[Single],
+) -> Vec<String> {
+    let mut failures = Vec::new();
     provider.clear_cache();
-    for ((reference, single), case) in references.iter().zip(&singles).zip(&resolvable) {
+    for (case, alone) in cases.iter().zip(singles) {
         if matches!(case.expected, Expected::Value(_)) {
-            let again = provider
-                .resolve(reference)
-                .await
-                .map(|v| v.expose_secret().to_owned())
-                .map_err(|e| e.kind());
-            if again != *single {
+            let reference = &case.reference;
+            if single(provider.resolve(reference).await) != *alone {
                 failures.push(format!(
                     "after clear_cache, resolve(`{reference}`) answers differently"
                 ));
             }
         }
     }
-
-    // Concurrent callers through a vault share one fetch and agree.
-    if let Some(case) = resolvable
-        .iter()
-        .find(|c| matches!(c.expected, Expected::Value(_)))
-    {
-        failures.extend(concurrent_callers(Arc::clone(&provider), case).await);
-    }
-
-    if leaks(&format!("{provider:?}")) {
-        failures.push("the provider's Debug shows a secret value or credential".to_owned());
-    }
-    provider.clear_cache();
     failures
 }
 
