@@ -227,13 +227,8 @@ impl ExternalProvider for AwsSecretsManager {
     }
 
     async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
-        let mut results = self.resolve_all(&[reference]).await;
-        results.pop().unwrap_or_else(|| {
-            Err(
-                ProviderError::new(PROVIDER_ID, ProviderErrorKind::Protocol, "no result")
-                    .with_reference(reference),
-            )
-        })
+        let results = self.resolve_all(&[reference]).await;
+        crate::provider::batch::one(results, PROVIDER_ID, reference)
     }
 
     async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
@@ -270,14 +265,7 @@ impl ExternalProvider for AwsSecretsManager {
             };
             slots.set(*index, result.map_err(|e| e.with_reference(reference)));
         }
-        slots.finish(|index| {
-            Err(ProviderError::new(
-                PROVIDER_ID,
-                ProviderErrorKind::Protocol,
-                "no result for this reference",
-            )
-            .with_reference(references[index]))
-        })
+        slots.finish_or_missing(PROVIDER_ID, references)
     }
 }
 

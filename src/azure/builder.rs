@@ -364,7 +364,7 @@ impl AzureKeyVaultBuilder {
 }
 
 fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    crate::provider::setting::var(name)
 }
 
 fn check_vault(vault: &str) -> Result<(), Error> {

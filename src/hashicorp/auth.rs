@@ -28,6 +28,7 @@ use super::connection::Connection;
 use super::{error, lease_margin};
 use crate::provider::http::Reply;
 use crate::provider::memo::Memo;
+use crate::provider::setting;
 use crate::provider::{ProviderError, ProviderErrorKind};
 
 /// A credential given as a value or as a file read at each login (CI systems and Kubernetes
@@ -38,26 +39,12 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    pub(crate) fn read(&self, what: &str) -> Result<SecretString, ProviderError> {
+    /// The credential: the value, or the file's content read off the runtime now (files
+    /// rotate between logins).
+    pub(crate) async fn read(&self, what: &str) -> Result<SecretString, ProviderError> {
         match self {
             Source::Value(value) => Ok(value.clone()),
-            Source::File(path) => {
-                let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    error(
-                        ProviderErrorKind::Configuration,
-                        format!("cannot read the {what} from {}", path.display()),
-                    )
-                    .with_source(e)
-                })?);
-                let trimmed = text.trim();
-                if trimmed.is_empty() {
-                    return Err(error(
-                        ProviderErrorKind::Configuration,
-                        format!("the {what} file {} is empty", path.display()),
-                    ));
-                }
-                Ok(SecretString::from(trimmed))
-            }
+            Source::File(path) => setting::read_credential(super::PROVIDER_ID, what, path).await,
         }
     }
 
@@ -275,7 +262,7 @@ impl Connection {
                 ));
             }
             Credential::AppRole { role_id, secret_id } => {
-                let secret_id = secret_id.read("AppRole secret_id")?;
+                let secret_id = secret_id.read("AppRole secret_id").await?;
                 let body = serde_json::json!({
                     "role_id": role_id.expose_secret(),
                     "secret_id": secret_id.expose_secret(),
@@ -283,7 +270,7 @@ impl Connection {
                 (body, vec![role_id.clone(), secret_id])
             }
             Credential::Jwt { role, jwt } | Credential::Kubernetes { role, jwt } => {
-                let jwt = jwt.read("JWT")?;
+                let jwt = jwt.read("JWT").await?;
                 let body = serde_json::json!({"role": role, "jwt": jwt.expose_secret()});
                 (body, vec![jwt])
             }

@@ -400,9 +400,8 @@ fn role_name(role: &str) -> Result<String, Error> {
 }
 
 fn readable(path: &Path, what: &str) -> Result<Source, Error> {
-    let source = Source::File(path.to_owned());
-    source.read(what).map_err(Error::from)?;
-    Ok(source)
+    crate::provider::setting::read_credential_blocking(PROVIDER_ID, what, path)?;
+    Ok(Source::File(path.to_owned()))
 }
 
 #[cfg(test)]

@@ -170,10 +170,7 @@ impl Connection {
                 outcome.map_err(|e| e.with_reference(references[index])),
             );
         }
-        results.finish(|index| {
-            Err(error(ProviderErrorKind::Protocol, "no result".to_owned())
-                .with_reference(references[index]))
-        })
+        results.finish_or_missing(super::PROVIDER_ID, references)
     }
 
     pub(crate) fn note_lease(&self, namespace: &Option<String>, id: &str) {

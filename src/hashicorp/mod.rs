@@ -173,11 +173,8 @@ impl ExternalProvider for HashiCorpVault {
     }
 
     async fn resolve_leased(&self, reference: &str) -> Result<Resolved, ProviderError> {
-        let mut results = self.connection.resolve_all(&[reference]).await;
-        results.pop().unwrap_or_else(|| {
-            Err(error(ProviderErrorKind::Protocol, "no result".to_owned())
-                .with_reference(reference))
-        })
+        let results = self.connection.resolve_all(&[reference]).await;
+        crate::provider::batch::one(results, PROVIDER_ID, reference)
     }
 
     async fn resolve_all_leased(

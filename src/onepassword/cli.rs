@@ -147,13 +147,7 @@ impl Cli {
                 }
             }
         }
-        results.finish(|index| {
-            Err(error(
-                ProviderErrorKind::Protocol,
-                "`op` gave no result".to_owned(),
-            )
-            .with_reference(references[index]))
-        })
+        results.finish_or_missing(super::PROVIDER_ID, references)
     }
 
     /// One `op inject` for the whole batch; one value per reference, in order.

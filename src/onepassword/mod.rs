@@ -282,7 +282,7 @@ impl OnePasswordBuilder {
     /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when neither is set
     /// (or only one of the Connect pair), or when a value is malformed.
     pub fn from_env(self) -> Result<OnePassword, Error> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let var = crate::provider::setting::var;
         match (var("OP_CONNECT_HOST"), var("OP_CONNECT_TOKEN"), var("OP_SERVICE_ACCOUNT_TOKEN")) {
             (Some(host), Some(token), _) => self.connect(&host, token),
             (None, None, Some(token)) | (Some(_), None, Some(token)) | (None, Some(_), Some(token)) => {
@@ -404,10 +404,8 @@ impl ExternalProvider for OnePassword {
     }
 
     async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
-        let mut results = self.resolve_all(&[reference]).await;
-        results
-            .pop()
-            .unwrap_or_else(|| Err(error(ProviderErrorKind::Protocol, "no result".to_owned())))
+        let results = self.resolve_all(&[reference]).await;
+        crate::provider::batch::one(results, PROVIDER_ID, reference)
     }
 
     async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {

@@ -1,8 +1,11 @@
-//! Batch assembly: one result per reference, in order, however the work was grouped, and the
-//! grouping itself (each distinct key once, in order of first appearance).
+//! Batch assembly: one result per reference, in order, however the work was grouped (a
+//! reference left without one gets an error naming it), the grouping itself (each distinct
+//! key once, in order of first appearance), and `resolve` as a batch of one.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+
+use super::{ProviderError, ProviderErrorKind};
 
 /// One slot per reference of a batch, filled in any order. A slot left empty when the batch
 /// finishes becomes the error `missing` makes, so no reference ever goes without an answer.
@@ -32,6 +35,42 @@ impl<T> Slots<T> {
             .enumerate()
             .map(|(index, slot)| slot.unwrap_or_else(|| missing(index)))
             .collect()
+    }
+}
+
+impl<T> Slots<Result<T, ProviderError>> {
+    /// The results in order; a slot left empty becomes a `Protocol` error of `provider`
+    /// naming its reference (`references[index]`).
+    pub(crate) fn finish_or_missing(
+        self,
+        provider: &str,
+        references: &[&str],
+    ) -> Vec<Result<T, ProviderError>> {
+        self.finish(|index| Err(missing(provider, references.get(index).copied())))
+    }
+}
+
+/// The one result of a single-reference batch: `resolve` written as `resolve_all` of one.
+/// A batch that answered nothing (a provider bug) is a `Protocol` error naming the reference.
+pub(crate) fn one<T>(
+    mut results: Vec<Result<T, ProviderError>>,
+    provider: &str,
+    reference: &str,
+) -> Result<T, ProviderError> {
+    results
+        .pop()
+        .unwrap_or_else(|| Err(missing(provider, Some(reference))))
+}
+
+fn missing(provider: &str, reference: Option<&str>) -> ProviderError {
+    let error = ProviderError::new(
+        provider,
+        ProviderErrorKind::Protocol,
+        "the batch gave no result for this reference",
+    );
+    match reference {
+        Some(reference) => error.with_reference(reference),
+        None => error,
     }
 }
 
@@ -67,6 +106,19 @@ mod tests {
         slots.set(2, "c");
         slots.set(0, "a");
         assert_eq!(slots.finish(|_| "none"), ["a", "none", "c"]);
+    }
+
+    #[test]
+    fn missing_results_name_their_reference() {
+        let mut slots: Slots<Result<u8, ProviderError>> = Slots::new(2);
+        slots.set(0, Ok(1));
+        let results = slots.finish_or_missing("p", &["a://x", "a://y"]);
+        let error = results[1].as_ref().unwrap_err();
+        assert_eq!(error.reference(), Some("a://y"));
+        assert_eq!(error.kind(), ProviderErrorKind::Protocol);
+        let error = one::<u8>(Vec::new(), "p", "a://z").unwrap_err();
+        assert_eq!(error.reference(), Some("a://z"));
+        assert_eq!(one(vec![Ok::<u8, ProviderError>(7)], "p", "a://z").unwrap(), 7);
     }
 
     #[test]

@@ -79,7 +79,7 @@ macro_rules! backend_helpers {
     )*};
 }
 
-backend_helpers!(batch, field, http, memo);
+backend_helpers!(batch, field, http, memo, setting);
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]

@@ -349,10 +349,7 @@ impl Connect {
                 outcome.map_err(|e| e.with_reference(references[index])),
             );
         }
-        results.finish(|index| {
-            Err(error(ProviderErrorKind::Protocol, "no result".to_owned())
-                .with_reference(references[index]))
-        })
+        results.finish_or_missing(PROVIDER_ID, references)
     }
 
     /// Fetches each item once (concurrent batches share fetches under way).
