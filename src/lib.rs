@@ -75,6 +75,13 @@
 //! A reference for a provider whose feature is off is refused by [`Vault::link`] with
 //! [`Error::FeatureDisabled`], naming the feature to enable.
 //!
+//! Two providers are built in and never registered by default: [`provider::Env`]
+//! (`env://NAME`) and [`provider::Files`] (`file://RELATIVE/PATH`, confined to one
+//! directory). A vault file may come from someone else, and its links choose what is read:
+//! a default `env://` or `file://` provider would let them send the process's variables or
+//! local files to an allowed domain of their author's choosing. Add them to vaults whose
+//! links you write yourself.
+//!
 //! # Storage
 //!
 //! A vault can live in an age-encrypted file under a [`VaultKey`]; see [`Vault::create`].

@@ -58,8 +58,11 @@ use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use secrecy::SecretString;
 
+mod env;
 mod error;
+mod files;
 mod retry;
+pub(crate) mod segment;
 
 /// Declares the helpers the backends share: a build that leaves some backends out leaves
 /// parts of them unused, which is no sign of dead code.
@@ -84,7 +87,9 @@ backend_helpers!(batch, field, http, memo);
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 
+pub use env::{ENV_PROVIDER_ID, ENV_SCHEME, Env};
 pub use error::{BoxError, ProviderError, ProviderErrorKind};
+pub use files::{FILES_PROVIDER_ID, FILES_SCHEME, Files, MAX_FILE_BYTES};
 pub use retry::RetryPolicy;
 
 /// How many references the default [`ExternalProvider::resolve_all`] resolves at once.
