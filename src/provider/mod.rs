@@ -106,6 +106,7 @@ pub const KNOWN_SCHEMES: &[(&str, &str)] = &[
     ("awssecrets", "aws"),
     ("vault", "hashicorp"),
     ("azurekeyvault", "azure"),
+    ("keychain", "keychain"),
 ];
 
 /// The prefix `vals` (helmfile) writes before a reference: `ref+vault://…`. Accepted and
@@ -306,6 +307,7 @@ const BUILT: &[(&str, bool)] = &[
     ("aws", cfg!(feature = "aws")),
     ("hashicorp", cfg!(feature = "hashicorp")),
     ("azure", cfg!(feature = "azure")),
+    ("keychain", cfg!(feature = "keychain")),
 ];
 
 fn feature_enabled(feature: &str) -> bool {
