@@ -298,3 +298,74 @@ async fn keyutils_entries_resolve_through_their_own_provider() {
     assert_eq!(missing.kind(), ProviderErrorKind::NotFound);
     assert_eq!(missing.provider(), "keyutils");
 }
+
+/// Locking the keyring of a Secret Service of its own (so that the other tests, which share
+/// the session's, go on): a read then fails as `Unauthorized` and says how to unlock.
+#[tokio::test]
+async fn a_locked_keyring_is_unauthorized_and_says_how_to_unlock() {
+    let programs = ["dbus-run-session", "gnome-keyring-daemon", "dbus-send"];
+    if let Some(missing) = programs.iter().find(|p| !on_path(p)) {
+        skip::<()>(&format!("`{missing}` is not on PATH"));
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let script = "echo -n throwaway | gnome-keyring-daemon --unlock --components=secrets >/dev/null \
+                  && exec \"$0\" --exact locked_keyring_child --nocapture";
+    let child = tokio::process::Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", script])
+        .arg(std::env::current_exe().unwrap())
+        .env("XDG_DATA_HOME", data.path())
+        .env("REQUEST_VAULT_LOCKED_KEYRING_CHILD", "1")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), child)
+        .await
+        .expect("the locked-keyring child finishes within two minutes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The child half of [`a_locked_keyring_is_unauthorized_and_says_how_to_unlock`], run in
+/// its own session; in the suite's own run it has nothing to do.
+#[tokio::test]
+async fn locked_keyring_child() {
+    if std::env::var_os("REQUEST_VAULT_LOCKED_KEYRING_CHILD").is_none() {
+        return;
+    }
+    let store = keyring_store();
+    let service = service("locked");
+    let _written = Written::new(&store, &service, "me", "locked value");
+    let locked = std::process::Command::new("dbus-send")
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.secrets",
+        ])
+        .args([
+            "/org/freedesktop/secrets",
+            "org.freedesktop.Secret.Service.Lock",
+        ])
+        .arg("array:objpath:/org/freedesktop/secrets/collection/login")
+        .output()
+        .unwrap();
+    assert!(locked.status.success(), "{locked:?}");
+
+    let keychain = Keychain::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build();
+    let reference = format!("keychain://{}/me", encode(&service));
+    let err = keychain.resolve(&reference).await.unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::Unauthorized, "{err}");
+    assert!(err.message().contains("unlock"), "{err}");
+    assert!(!format!("{err} {err:?}").contains("locked value"));
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
