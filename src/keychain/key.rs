@@ -1,7 +1,7 @@
 //! [`VaultKey::save_to_keychain`] and [`VaultKey::from_keychain`]: the vault key kept in the
 //! OS keychain, as Postman keeps its vault key in the system's password manager.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use crate::provider::{ProviderError, ProviderErrorKind};
 use crate::{Error, VaultKey};
@@ -43,9 +43,8 @@ impl VaultKey {
     ///   Secret Service), with how to fix it.
     pub fn save_to_keychain(&self, service: &str, account: &str) -> Result<(), Error> {
         let name = entry_name(service, account)?;
-        let text = SecretString::from(self.expose_secret());
         Store::new(StoreKind::Native, PROVIDER_ID)
-            .write(&name, &text)
+            .write(&name, self.expose_secret())
             .map_err(Error::from)
     }
 

@@ -122,16 +122,10 @@ impl Store {
     ///
     /// As [`read`](Self::read), less `NotFound`.
     #[cfg(feature = "file")]
-    pub(crate) fn write(
-        &self,
-        name: &EntryName,
-        value: &SecretString,
-    ) -> Result<(), ProviderError> {
-        use secrecy::ExposeSecret;
-
+    pub(crate) fn write(&self, name: &EntryName, value: &str) -> Result<(), ProviderError> {
         let entry = self.entry(name)?;
         entry
-            .set_password(value.expose_secret())
+            .set_password(value)
             .map_err(|err| self.failure(err, name))
     }
 
