@@ -8,6 +8,8 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry};
@@ -161,16 +163,8 @@ async fn a_batch_reads_each_entry_once_and_fails_alone() {
     let results = keychain
         .resolve_all(&[&a, &b, &a, &c, "keychain://broken"])
         .await;
-    let shown: Vec<_> = results
-        .iter()
-        .map(|r| {
-            r.as_ref()
-                .map(|v| v.expose_secret().to_owned())
-                .map_err(|e| e.kind())
-        })
-        .collect();
     assert_eq!(
-        shown,
+        common::outcomes(&results),
         [
             Ok("value a".to_owned()),
             Ok("value b".to_owned()),

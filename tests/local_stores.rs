@@ -2,6 +2,8 @@
 //! by default, `Files` confined to its directory (absolute paths, `..`, symlinks leading
 //! out), its size cap, `#KEY` selection, and the conformance suite for both.
 
+mod common;
+
 use std::path::Path;
 
 use request_vault::provider::{Env, Files, MAX_FILE_BYTES};
@@ -92,16 +94,8 @@ async fn files_resolve_contents_and_fields_under_their_directory() {
             "file://my%20app",
         ])
         .await;
-    let shown: Vec<_> = results
-        .iter()
-        .map(|r| {
-            r.as_ref()
-                .map(|v| v.expose_secret().to_owned())
-                .map_err(|e| e.kind())
-        })
-        .collect();
     assert_eq!(
-        shown,
+        common::outcomes(&results),
         [
             Ok("t0ken\n".to_owned()),
             Ok("app".to_owned()),
