@@ -70,10 +70,18 @@
 //! | `aws` | [`AwsSecretsManager`]: `awssecrets://` references (needs Rust 1.94.1) |
 //! | `hashicorp` | [`HashiCorpVault`]: `vault://` references |
 //! | `azure` | [`AzureKeyVault`]: `azurekeyvault://` references |
+//! | `keychain` | [`Keychain`]: `keychain://` references to the OS keychain; with `file`, [`VaultKey::save_to_keychain`] and [`VaultKey::from_keychain`] |
 //! | `conformance` | [`provider::conformance`], the suite a provider should pass |
 //!
 //! A reference for a provider whose feature is off is refused by [`Vault::link`] with
 //! [`Error::FeatureDisabled`], naming the feature to enable.
+//!
+//! Two providers are built in and never registered by default: [`provider::Env`]
+//! (`env://NAME`) and [`provider::Files`] (`file://RELATIVE/PATH`, confined to one
+//! directory). A vault file may come from someone else, and its links choose what is read:
+//! a default `env://` or `file://` provider would let them send the process's variables or
+//! local files to an allowed domain of their author's choosing. Add them to vaults whose
+//! links you write yourself.
 //!
 //! # Storage
 //!
@@ -143,6 +151,9 @@ pub mod azure;
 #[cfg(feature = "hashicorp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hashicorp")))]
 pub mod hashicorp;
+#[cfg(feature = "keychain")]
+#[cfg_attr(docsrs, doc(cfg(feature = "keychain")))]
+pub mod keychain;
 
 pub use async_trait::async_trait;
 #[cfg(feature = "aws")]
@@ -163,6 +174,9 @@ pub use info::{SecretInfo, SecretKind, Staleness};
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use key::{MIN_PASSPHRASE_LEN, VaultKey};
+#[cfg(feature = "keychain")]
+#[cfg_attr(docsrs, doc(cfg(feature = "keychain")))]
+pub use keychain::{Keychain, KeychainBuilder};
 pub use name::{MAX_NAME_LEN, SecretName};
 #[cfg(feature = "onepassword")]
 #[cfg_attr(docsrs, doc(cfg(feature = "onepassword")))]

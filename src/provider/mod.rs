@@ -59,8 +59,11 @@ use futures_util::stream::{self, StreamExt};
 use secrecy::SecretString;
 
 pub(crate) mod deadline;
+mod env;
 mod error;
+mod files;
 mod retry;
+pub(crate) mod segment;
 
 /// Declares the helpers the backends share: a build that leaves some backends out leaves
 /// parts of them unused, which is no sign of dead code.
@@ -85,7 +88,9 @@ backend_helpers!(batch, field, http, memo, setting);
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 
+pub use env::{ENV_PROVIDER_ID, ENV_SCHEME, Env};
 pub use error::{BoxError, ProviderError, ProviderErrorKind};
+pub use files::{FILES_PROVIDER_ID, FILES_SCHEME, Files, MAX_FILE_BYTES};
 pub use http::HttpOptions;
 pub use retry::RetryPolicy;
 
@@ -108,6 +113,7 @@ pub const KNOWN_SCHEMES: &[(&str, &str)] = &[
     ("awssecrets", "aws"),
     ("vault", "hashicorp"),
     ("azurekeyvault", "azure"),
+    ("keychain", "keychain"),
 ];
 
 /// The prefix `vals` (helmfile) writes before a reference: `ref+vault://…`. Accepted and
@@ -308,6 +314,7 @@ const BUILT: &[(&str, bool)] = &[
     ("aws", cfg!(feature = "aws")),
     ("hashicorp", cfg!(feature = "hashicorp")),
     ("azure", cfg!(feature = "azure")),
+    ("keychain", cfg!(feature = "keychain")),
 ];
 
 fn feature_enabled(feature: &str) -> bool {

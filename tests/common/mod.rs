@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use request_vault::{
-    ExternalProvider, ProviderError, ProviderErrorKind, SecretString, async_trait,
+    ExposeSecret, ExternalProvider, ProviderError, ProviderErrorKind, SecretString, async_trait,
 };
 
 /// Serves `<scheme>://<key>` references from a map, counting calls.
@@ -174,4 +174,18 @@ impl Write for Captured {
 /// Whether `haystack` contains `needle`'s bytes anywhere.
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A batch's results as values and error kinds, to compare with what a test expects.
+pub fn outcomes(
+    results: &[Result<SecretString, ProviderError>],
+) -> Vec<Result<String, ProviderErrorKind>> {
+    results
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .map(|v| v.expose_secret().to_owned())
+                .map_err(|e| e.kind())
+        })
+        .collect()
 }
