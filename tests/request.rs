@@ -425,3 +425,63 @@ async fn the_redactor_masks_what_the_server_saw() {
         "linked-Value-42"
     );
 }
+
+#[tokio::test]
+async fn a_dot_segment_value_never_moves_the_request() {
+    let server = HttpServer::start().await;
+    let vault = Vault::new();
+    let template = RequestTemplate::new(
+        Method::DELETE,
+        format!("{}/v1/users/<<vault:user>>/sessions", server.url()),
+    );
+    for value in ["..", "."] {
+        vault.set("user", value).unwrap();
+        let err = vault.send(&template).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+        assert_eq!(err.secret_name(), Some("user"));
+        assert!(err.to_string().contains("URL path"), "{err}");
+        let request = vault
+            .render_request(&reqwest::Client::new(), &template)
+            .await;
+        assert!(request.is_err(), "render_request refuses it too");
+    }
+    assert!(
+        server.received().is_empty(),
+        "nothing reached the server, least of all DELETE /v1/sessions"
+    );
+
+    // The literal text around a placeholder counts: `a.` is no dot segment, `..` is.
+    vault.set("dot", ".").unwrap();
+    let base = server.url();
+    for (path, refused) in [
+        ("/a<<vault:dot>>/x", false),
+        ("/<<vault:dot>>a/x", false),
+        ("/<<vault:dot>>./x", true),
+        ("/.<<vault:dot>>/x", true),
+        ("/%2E<<vault:dot>>/x", true),
+        ("/<<vault:dot>>%2e/x", true),
+        ("/<<vault:dot>><<vault:dot>>/x", true),
+        ("/x/<<vault:dot>>", true),
+        ("/x?q=<<vault:dot>>", false),
+    ] {
+        let template = RequestTemplate::new(Method::GET, format!("{base}{path}"));
+        let sent = vault.send(&template).await;
+        assert_eq!(sent.is_err(), refused, "{path}: {sent:?}");
+        if let Err(err) = sent {
+            assert_eq!(err.secret_name(), Some("dot"), "{path}: {err}");
+        }
+    }
+    let lines: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| r.request_line().to_owned())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /a./x HTTP/1.1",
+            "GET /.a/x HTTP/1.1",
+            "GET /x?q=. HTTP/1.1"
+        ]
+    );
+}

@@ -1,6 +1,7 @@
 //! Tests of request templates: parsing each part, and rendering with its escaping.
 
 use super::*;
+use crate::escape::Values;
 
 fn values(pairs: &[(&str, &str)]) -> Values {
     pairs
