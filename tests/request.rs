@@ -485,3 +485,19 @@ async fn a_dot_segment_value_never_moves_the_request() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_client_that_follows_redirects_itself_is_reported() {
+    let target = HttpServer::start().await;
+    let to = format!("{}/landing", target.localhost_url());
+    let origin = HttpServer::with_handler(move |_| Reply::redirect(302, &to)).await;
+    // Against the documented contract of VaultBuilder::client: reqwest's default policy.
+    let vault = Vault::builder().client(reqwest::Client::new()).build();
+    vault.set("free", "f-value").unwrap();
+    let err = vault
+        .send(&RequestTemplate::new(Method::GET, origin.url()).header("X-Free", "<<vault:free>>"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    assert!(err.to_string().contains("Policy::none()"), "{err}");
+}
