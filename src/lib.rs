@@ -71,6 +71,7 @@
 //! | `hashicorp` | [`HashiCorpVault`]: `vault://` references |
 //! | `azure` | [`AzureKeyVault`]: `azurekeyvault://` references |
 //! | `conformance` | [`provider::conformance`], the suite a provider should pass |
+//! | `middleware` | [`middleware::VaultMiddleware`]: placeholders in `reqwest-middleware` clients |
 //!
 //! A reference for a provider whose feature is off is refused by [`Vault::link`] with
 //! [`Error::FeatureDisabled`], naming the feature to enable.
@@ -99,7 +100,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate docs link to every feature's items; a build that leaves some out has no target.
 #![cfg_attr(
-    not(all(feature = "onepassword", feature = "file", feature = "conformance")),
+    not(all(
+        feature = "onepassword",
+        feature = "file",
+        feature = "conformance",
+        feature = "middleware"
+    )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 
@@ -143,6 +149,9 @@ pub mod azure;
 #[cfg(feature = "hashicorp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hashicorp")))]
 pub mod hashicorp;
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub mod middleware;
 
 pub use async_trait::async_trait;
 #[cfg(feature = "aws")]
