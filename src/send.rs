@@ -66,7 +66,8 @@ impl Vault {
     /// - [`Error::DomainNotAllowed`] for each secret not allowed for the URL's host;
     /// - the errors of [`resolve_all`](Self::resolve_all);
     /// - [`Error::ValueNotAllowed`] when a value cannot go where it is put (CR, LF or NUL in
-    ///   a header), naming the secret and the header, never the value.
+    ///   a header; a URL path segment it would make `.` or `..`), naming the secret and the
+    ///   part, never the value.
     pub async fn render_request(
         &self,
         client: &reqwest::Client,
@@ -150,7 +151,10 @@ impl Vault {
     /// fails, [`Error::TooManyRedirects`], and [`Error::DomainNotAllowed`] for a redirect to
     /// a host a secret is not allowed for, or that a body's secret would reach without being
     /// explicitly allowed there (the host is written `http://host` for a downgrade from
-    /// HTTPS).
+    /// HTTPS). [`Error::InvalidRequest`] when the vault's client followed a redirect to
+    /// another origin by itself (one given to
+    /// [`VaultBuilder::client`](crate::VaultBuilder::client) without
+    /// `reqwest::redirect::Policy::none()`).
     pub async fn send(&self, template: &RequestTemplate) -> Result<reqwest::Response> {
         let parsed = template.parsed()?;
         self.send_parsed(self.client()?, &parsed).await

@@ -21,7 +21,7 @@ pub(crate) use parsed::{Body, Header, Parsed, Rendered, UrlParts};
 /// | part | placeholder rules | a value is inserted… |
 /// |---|---|---|
 /// | URL scheme, host, port | none allowed: the host is known before any secret is fetched | — |
-/// | URL path and query | anywhere | percent-encoded: it stays one path segment or query component |
+/// | URL path and query | anywhere | percent-encoded: it stays one path segment or query component; a path segment it would make `.` or `..` is refused |
 /// | extra query pairs | in names and values | form-urlencoded |
 /// | header values | anywhere (names are literal) | as it is; CR, LF and NUL are refused; the header is marked sensitive |
 /// | basic auth | in user and password | as `base64(user:password)` |
