@@ -4,7 +4,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
 use zeroize::Zeroizing;
 
 use super::encoded::{decode, mentions_placeholder, mentions_raw_placeholder};
@@ -143,6 +145,10 @@ pub(crate) fn read(mut request: reqwest::Request) -> Result<Read> {
         (true, Some(bytes)) => Some(body(bytes, kind, request.headers().get(CONTENT_TYPE))?),
         _ => None,
     };
+    if body.is_some() {
+        // The rendered body has a length of its own.
+        request.headers_mut().remove(CONTENT_LENGTH);
+    }
     let mut stream = None;
     if body.is_none() {
         match taken {
