@@ -31,6 +31,15 @@ pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 /// Resolved values by secret name.
 pub(crate) type Values = HashMap<String, SecretString>;
 
+/// Values from `(name, value)` pairs, for tests.
+#[cfg(test)]
+pub(crate) fn values(pairs: &[(&str, &str)]) -> Values {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), SecretString::from(*v)))
+        .collect()
+}
+
 /// One part of a request, and the templates it is rendered from.
 pub(crate) enum Part<'a> {
     /// The URL's path: values percent-encoded as one component, and no segment that holds
@@ -316,13 +325,6 @@ pub(crate) fn json_escape(value: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(pairs: &[(&str, &str)]) -> Values {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), SecretString::from(*v)))
-            .collect()
-    }
 
     #[test]
     fn json_escaping_keeps_values_inside_their_string() {

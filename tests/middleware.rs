@@ -366,22 +366,8 @@ async fn a_dot_segment_value_is_refused() {
 
 #[tokio::test]
 async fn a_rotated_secret_recovers_after_one_refetch() {
-    let server = HttpServer::with_handler(|r| {
-        if r.header("authorization") == Some("Bearer new-token") {
-            Reply::ok("welcome")
-        } else {
-            Reply::status(401)
-        }
-    })
-    .await;
-    let vault = Vault::new();
-    let provider = MapProvider::new("test", "test");
-    vault.add_provider(provider.clone());
-    vault
-        .link("token", &provider.insert("token", "old-token"))
-        .unwrap();
-    vault.resolve("token").await.unwrap(); // cached: old-token
-    provider.insert("token", "new-token"); // rotated upstream
+    let server = HttpServer::accepting_bearer("new-token").await;
+    let (vault, provider) = common::vault_with_rotated_token().await;
     let response = client(&vault, false)
         .post(server.url())
         .bearer_auth("<<vault:token>>")

@@ -353,22 +353,8 @@ async fn redirect_loops_stop() {
 
 #[tokio::test]
 async fn a_rotated_secret_recovers_after_one_refetch() {
-    let server = HttpServer::with_handler(|r| {
-        if r.header("authorization") == Some("Bearer new-token") {
-            Reply::ok("welcome")
-        } else {
-            Reply::status(401)
-        }
-    })
-    .await;
-    let vault = Vault::new();
-    let provider = MapProvider::new("test", "test");
-    vault.add_provider(provider.clone());
-    vault
-        .link("token", &provider.insert("token", "old-token"))
-        .unwrap();
-    vault.resolve("token").await.unwrap(); // cached: old-token
-    provider.insert("token", "new-token"); // rotated upstream
+    let server = HttpServer::accepting_bearer("new-token").await;
+    let (vault, provider) = common::vault_with_rotated_token().await;
     let template = RequestTemplate::new(Method::GET, server.url()).bearer_auth("<<vault:token>>");
     let response = vault.send(&template).await.unwrap();
     assert_eq!(response.status(), 200);

@@ -285,21 +285,13 @@ fn body(bytes: &[u8], kind: BodyKind, content_type: Option<&HeaderValue>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::escape::Values;
-    use secrecy::SecretString;
+    use crate::escape::values;
 
     fn parsed(request: reqwest::Request) -> Parsed {
         match read(request).unwrap() {
             Read::Parsed(parsed) => parsed,
             Read::Untouched(request) => panic!("untouched: {request:?}"),
         }
-    }
-
-    fn values(pairs: &[(&str, &str)]) -> Values {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), SecretString::from(*v)))
-            .collect()
     }
 
     #[test]
