@@ -158,7 +158,8 @@ pub enum Error {
         reason: String,
     },
     /// A secret's value cannot be placed where the template puts it (CR, LF or NUL in a
-    /// header). The value is never shown.
+    /// header; a URL path segment it would make `.` or `..`, which moves the request to
+    /// another path). The value is never shown.
     #[error("secret `{name}` cannot be used in {part}: {reason}")]
     ValueNotAllowed {
         /// The secret's name.

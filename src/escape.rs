@@ -1,6 +1,7 @@
 //! The one door for secret bytes on the render path: every per-part encoder (URL path, query
 //! and fragment, header, basic auth, JSON, form, raw) behind [`encode`], whose output is
-//! zeroized when dropped.
+//! zeroized when dropped, and the checks of what a value may not become there (a header
+//! split by CR/LF, a URL path segment `..`).
 //!
 //! `request.rs` only assembles what comes out of here. Buffers that hold secret bytes are
 //! sized exactly (or for the worst case) before the first byte is written, so that none is
@@ -30,9 +31,22 @@ pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 /// Resolved values by secret name.
 pub(crate) type Values = HashMap<String, SecretString>;
 
+/// Values from `(name, value)` pairs, for tests.
+#[cfg(test)]
+pub(crate) fn values(pairs: &[(&str, &str)]) -> Values {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), SecretString::from(*v)))
+        .collect()
+}
+
 /// One part of a request, and the templates it is rendered from.
 pub(crate) enum Part<'a> {
-    /// The URL's path, query or fragment: values percent-encoded as one component.
+    /// The URL's path: values percent-encoded as one component, and no segment that holds
+    /// a value may be a dot segment (`.`, `..` or an encoded form), which would move the
+    /// request to another path.
+    Path(&'a Template),
+    /// The URL's query or fragment: values percent-encoded as one component.
     Url(&'a Template),
     /// Query pairs added with `RequestTemplate::query`, or a form body: `name=value&…`,
     /// form-urlencoded, literal text included.
@@ -52,6 +66,8 @@ pub(crate) enum Part<'a> {
     Json(&'a Template),
     /// A raw body: values as they are.
     Raw(&'a Template),
+    /// Form-urlencoded text as a client wrote it: values form-urlencoded where they stand.
+    FormText(&'a Template),
 }
 
 /// Renders one part with `values`, escaped as that part needs, into a zeroizing buffer.
@@ -60,13 +76,17 @@ pub(crate) enum Part<'a> {
 ///
 /// - [`Error::NotFound`] for a name missing from `values` (every one at once);
 /// - [`Error::ValueNotAllowed`] for a header value holding CR, LF, NUL or another control
-///   character, naming the secret and the header (never the value);
+///   character, naming the secret and the header (never the value), and for a URL path
+///   segment holding a value that would be a dot segment, naming the secret;
 /// - [`Error::InvalidRequest`] for a JSON body that is not JSON once rendered.
 pub(crate) fn encode(part: Part<'_>, values: &Values) -> Result<Zeroizing<String>> {
     match part {
-        Part::Url(template) => render(template, values, |value, out| {
-            out.extend(utf8_percent_encode(value, COMPONENT))
-        }),
+        Part::Path(template) => {
+            let path = render(template, values, component)?;
+            check_dot_segments(template, &path)?;
+            Ok(path)
+        }
+        Part::Url(template) => render(template, values, component),
         Part::Pairs(pairs) => form(pairs, values),
         Part::Header {
             template,
@@ -111,11 +131,59 @@ pub(crate) fn encode(part: Part<'_>, values: &Values) -> Result<Zeroizing<String
             Ok(body)
         }
         Part::Raw(template) => render(template, values, push),
+        Part::FormText(template) => render(template, values, |value, out| {
+            out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()))
+        }),
     }
 }
 
 fn push(value: &str, out: &mut String) {
     out.push_str(value);
+}
+
+fn component(value: &str, out: &mut String) {
+    out.extend(utf8_percent_encode(value, COMPONENT));
+}
+
+/// The segments the URL Standard reads as `.` and `..`: a path holding one of them is
+/// shortened when the URL is parsed, and the request goes elsewhere.
+const DOT_SEGMENTS: [&str; 6] = [".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"];
+
+/// Refuses a rendered path whose segment holding a value is a dot segment (`.`, `..`,
+/// `%2e`…, any case), taking the literal text around the value into account: `a.` is
+/// fine, `.` followed by a value `.` is not. Each secret of such a segment is named.
+fn check_dot_segments(template: &Template, path: &str) -> Result<()> {
+    if template.is_literal() {
+        return Ok(());
+    }
+    // Values are percent-encoded and hold no separator, so the rendered path has the
+    // literal text's segments, in order; the URL Standard also splits http(s) paths at `\`.
+    let is_separator = |b: &u8| *b == b'/' || *b == b'\\';
+    let literal = template.literal().as_bytes();
+    let mut segments = path.split(['/', '\\']);
+    let (mut segment, mut index, mut counted) = (segments.next(), 0, 0);
+    let mut refused: Vec<Error> = Vec::new();
+    for (name, at) in template.insertions() {
+        let target = index
+            + literal[counted..at]
+                .iter()
+                .filter(|b| is_separator(b))
+                .count();
+        counted = at;
+        while index < target {
+            segment = segments.next();
+            index += 1;
+        }
+        let dot = segment.is_some_and(|s| DOT_SEGMENTS.iter().any(|d| s.eq_ignore_ascii_case(d)));
+        if dot && !refused.iter().any(|e| e.secret_name() == Some(name)) {
+            refused.push(Error::ValueNotAllowed {
+                name: name.to_owned(),
+                part: "URL path".to_owned(),
+                reason: "the value would make a path segment `.` or `..` (a dot segment), which moves the request to another path",
+            });
+        }
+    }
+    Error::gather(refused)
 }
 
 /// The door itself: renders `template`, each value written by `escape`, and moves the text
@@ -257,13 +325,6 @@ pub(crate) fn json_escape(value: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(pairs: &[(&str, &str)]) -> Values {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), SecretString::from(*v)))
-            .collect()
-    }
 
     #[test]
     fn json_escaping_keeps_values_inside_their_string() {

@@ -72,6 +72,7 @@
 //! | `azure` | [`AzureKeyVault`]: `azurekeyvault://` references |
 //! | `keychain` | [`Keychain`]: `keychain://` references to the OS keychain; with `file`, [`VaultKey::save_to_keychain`] and [`VaultKey::from_keychain`] |
 //! | `conformance` | [`provider::conformance`], the suite a provider should pass |
+//! | `middleware` | [`middleware::VaultMiddleware`]: placeholders in `reqwest-middleware` clients |
 //!
 //! A reference for a provider whose feature is off is refused by [`Vault::link`] with
 //! [`Error::FeatureDisabled`], naming the feature to enable.
@@ -107,7 +108,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate docs link to every feature's items; a build that leaves some out has no target.
 #![cfg_attr(
-    not(all(feature = "onepassword", feature = "file", feature = "conformance")),
+    not(all(
+        feature = "onepassword",
+        feature = "file",
+        feature = "conformance",
+        feature = "middleware"
+    )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 
@@ -154,6 +160,9 @@ pub mod hashicorp;
 #[cfg(feature = "keychain")]
 #[cfg_attr(docsrs, doc(cfg(feature = "keychain")))]
 pub mod keychain;
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub mod middleware;
 
 pub use async_trait::async_trait;
 #[cfg(feature = "aws")]

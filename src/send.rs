@@ -66,7 +66,8 @@ impl Vault {
     /// - [`Error::DomainNotAllowed`] for each secret not allowed for the URL's host;
     /// - the errors of [`resolve_all`](Self::resolve_all);
     /// - [`Error::ValueNotAllowed`] when a value cannot go where it is put (CR, LF or NUL in
-    ///   a header), naming the secret and the header, never the value.
+    ///   a header; a URL path segment it would make `.` or `..`), naming the secret and the
+    ///   part, never the value.
     pub async fn render_request(
         &self,
         client: &reqwest::Client,
@@ -116,8 +117,8 @@ impl Vault {
             .collect()
     }
 
-    /// The client [`send`](Self::send) uses.
-    fn client(&self) -> Result<&reqwest::Client> {
+    /// The client [`send`](Self::send) uses: one that follows no redirect itself.
+    pub(crate) fn client(&self) -> Result<&reqwest::Client> {
         if let Some(client) = self.inner.client.get() {
             return Ok(client);
         }
@@ -150,17 +151,32 @@ impl Vault {
     /// fails, [`Error::TooManyRedirects`], and [`Error::DomainNotAllowed`] for a redirect to
     /// a host a secret is not allowed for, or that a body's secret would reach without being
     /// explicitly allowed there (the host is written `http://host` for a downgrade from
-    /// HTTPS).
+    /// HTTPS). [`Error::InvalidRequest`] when the vault's client followed a redirect to
+    /// another origin by itself (one given to
+    /// [`VaultBuilder::client`](crate::VaultBuilder::client) without
+    /// `reqwest::redirect::Policy::none()`).
     pub async fn send(&self, template: &RequestTemplate) -> Result<reqwest::Response> {
-        let client = self.client()?;
         let parsed = template.parsed()?;
+        self.send_parsed(self.client()?, &parsed).await
+    }
+
+    /// What [`send`](Self::send) does once the request is parsed, for every way a request
+    /// comes in (a [`RequestTemplate`], or a request read by the middleware): domains checked,
+    /// values fetched and rendered, redirects followed hop by hop, one refetch after a
+    /// 401/403 when the request used cached linked values and can be sent again.
+    pub(crate) async fn send_parsed(
+        &self,
+        client: &reqwest::Client,
+        parsed: &Parsed,
+    ) -> Result<reqwest::Response> {
         let cached = self.cached_keys(parsed.names());
-        let rendered = self.render_parsed(client, &parsed).await?;
-        let response = self.follow(client, &parsed, rendered).await?;
+        let rendered = self.render_parsed(client, parsed).await?;
+        let response = self.follow(client, parsed, rendered).await?;
         if matches!(
             response.status(),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
         ) && !cached.is_empty()
+            && parsed.replayable()
         {
             tracing::debug!(
                 status = response.status().as_u16(),
@@ -168,8 +184,8 @@ impl Vault {
                 "refused with cached secrets: fetching them again and resending once"
             );
             self.forget(&cached);
-            let rendered = self.render_parsed(client, &parsed).await?;
-            return self.follow(client, &parsed, rendered).await;
+            let rendered = self.render_parsed(client, parsed).await?;
+            return self.follow(client, parsed, rendered).await;
         }
         Ok(response)
     }
@@ -190,6 +206,14 @@ impl Vault {
             let current = request.url().clone();
             let method = request.method().clone();
             let response = client.execute(request).await.map_err(Error::http)?;
+            if response.url().origin() != current.origin() {
+                // Too late for this hop, but never silent: the vault's client is meant to
+                // leave every redirect to this loop.
+                return Err(Error::InvalidRequest {
+                    part: "HTTP client".to_owned(),
+                    reason: "the client followed a redirect to another origin by itself; give the vault a client built with reqwest::redirect::Policy::none(), so that each hop is checked".to_owned(),
+                });
+            }
             let status = response.status();
             let location = response
                 .headers()

@@ -149,6 +149,19 @@ impl Template {
             .map(|p| (self.names[p.name].as_str(), p.offset))
     }
 
+    /// The literal text, every placeholder left out (and `\<<vault:` written `<<vault:`).
+    pub(crate) fn literal(&self) -> &str {
+        &self.literal
+    }
+
+    /// The placeholders: each name with where its value goes in [`literal`](Self::literal),
+    /// in order.
+    pub(crate) fn insertions(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.placeholders
+            .iter()
+            .map(|p| (self.names[p.name].as_str(), p.at))
+    }
+
     /// Renders with the given values; `escape` appends one value to the output, escaped for
     /// where the text goes (`|v, out| out.push_str(v)` inserts it as it is).
     ///

@@ -170,7 +170,8 @@ impl VaultBuilder {
         self
     }
 
-    /// The HTTP client [`Vault::send`] uses. It must not follow redirects itself
+    /// The HTTP client [`Vault::send`] uses (and `middleware::VaultMiddleware`, for the
+    /// requests that carry secrets). It must not follow redirects itself
     /// (`reqwest::redirect::Policy::none()`): the vault follows them, checking each hop.
     /// Without one, the vault builds such a client on first use.
     pub fn client(mut self, client: reqwest::Client) -> Self {

@@ -353,22 +353,8 @@ async fn redirect_loops_stop() {
 
 #[tokio::test]
 async fn a_rotated_secret_recovers_after_one_refetch() {
-    let server = HttpServer::with_handler(|r| {
-        if r.header("authorization") == Some("Bearer new-token") {
-            Reply::ok("welcome")
-        } else {
-            Reply::status(401)
-        }
-    })
-    .await;
-    let vault = Vault::new();
-    let provider = MapProvider::new("test", "test");
-    vault.add_provider(provider.clone());
-    vault
-        .link("token", &provider.insert("token", "old-token"))
-        .unwrap();
-    vault.resolve("token").await.unwrap(); // cached: old-token
-    provider.insert("token", "new-token"); // rotated upstream
+    let server = HttpServer::accepting_bearer("new-token").await;
+    let (vault, provider) = common::vault_with_rotated_token().await;
     let template = RequestTemplate::new(Method::GET, server.url()).bearer_auth("<<vault:token>>");
     let response = vault.send(&template).await.unwrap();
     assert_eq!(response.status(), 200);
@@ -424,4 +410,80 @@ async fn the_redactor_masks_what_the_server_saw() {
         vault.resolve("linked").await.unwrap().expose_secret(),
         "linked-Value-42"
     );
+}
+
+#[tokio::test]
+async fn a_dot_segment_value_never_moves_the_request() {
+    let server = HttpServer::start().await;
+    let vault = Vault::new();
+    let template = RequestTemplate::new(
+        Method::DELETE,
+        format!("{}/v1/users/<<vault:user>>/sessions", server.url()),
+    );
+    for value in ["..", "."] {
+        vault.set("user", value).unwrap();
+        let err = vault.send(&template).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+        assert_eq!(err.secret_name(), Some("user"));
+        assert!(err.to_string().contains("URL path"), "{err}");
+        let request = vault
+            .render_request(&reqwest::Client::new(), &template)
+            .await;
+        assert!(request.is_err(), "render_request refuses it too");
+    }
+    assert!(
+        server.received().is_empty(),
+        "nothing reached the server, least of all DELETE /v1/sessions"
+    );
+
+    // The literal text around a placeholder counts: `a.` is no dot segment, `..` is.
+    vault.set("dot", ".").unwrap();
+    let base = server.url();
+    for (path, refused) in [
+        ("/a<<vault:dot>>/x", false),
+        ("/<<vault:dot>>a/x", false),
+        ("/<<vault:dot>>./x", true),
+        ("/.<<vault:dot>>/x", true),
+        ("/%2E<<vault:dot>>/x", true),
+        ("/<<vault:dot>>%2e/x", true),
+        ("/<<vault:dot>><<vault:dot>>/x", true),
+        ("/x/<<vault:dot>>", true),
+        ("/x?q=<<vault:dot>>", false),
+    ] {
+        let template = RequestTemplate::new(Method::GET, format!("{base}{path}"));
+        let sent = vault.send(&template).await;
+        assert_eq!(sent.is_err(), refused, "{path}: {sent:?}");
+        if let Err(err) = sent {
+            assert_eq!(err.secret_name(), Some("dot"), "{path}: {err}");
+        }
+    }
+    let lines: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| r.request_line().to_owned())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /a./x HTTP/1.1",
+            "GET /.a/x HTTP/1.1",
+            "GET /x?q=. HTTP/1.1"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_follows_redirects_itself_is_reported() {
+    let target = HttpServer::start().await;
+    let to = format!("{}/landing", target.localhost_url());
+    let origin = HttpServer::with_handler(move |_| Reply::redirect(302, &to)).await;
+    // Against the documented contract of VaultBuilder::client: reqwest's default policy.
+    let vault = Vault::builder().client(reqwest::Client::new()).build();
+    vault.set("free", "f-value").unwrap();
+    let err = vault
+        .send(&RequestTemplate::new(Method::GET, origin.url()).header("X-Free", "<<vault:free>>"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    assert!(err.to_string().contains("Policy::none()"), "{err}");
 }

@@ -1,22 +1,27 @@
 //! RequestTemplate: an HTTP request with placeholders, and the escaping each part needs.
 
+mod parsed;
+
 use std::sync::{Arc, OnceLock};
 
 use reqwest::Method;
 use reqwest::header::HeaderName;
 use url::Url;
-use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::escape::{self, Part, Values, check_json_placements};
+use crate::escape::check_json_placements;
 use crate::template::{Template, parse_in};
+
+#[cfg(feature = "middleware")]
+pub(crate) use parsed::Base;
+pub(crate) use parsed::{Body, Header, Parsed, Rendered, UrlParts};
 
 /// A request with `<<vault:NAME>>` placeholders, and the escaping each part needs.
 ///
 /// | part | placeholder rules | a value is inserted… |
 /// |---|---|---|
 /// | URL scheme, host, port | none allowed: the host is known before any secret is fetched | — |
-/// | URL path and query | anywhere | percent-encoded: it stays one path segment or query component |
+/// | URL path and query | anywhere | percent-encoded: it stays one path segment or query component; a path segment it would make `.` or `..` is refused |
 /// | extra query pairs | in names and values | form-urlencoded |
 /// | header values | anywhere (names are literal) | as it is; CR, LF and NUL are refused; the header is marked sensitive |
 /// | basic auth | in user and password | as `base64(user:password)` |
@@ -185,7 +190,11 @@ impl RequestTemplate {
             let header = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Failure::request(part.clone(), "not a valid header name"))?;
             let template = parse_in(value, &part)?;
-            headers.push((header, part, template));
+            headers.push(Header::Template {
+                name: header,
+                part,
+                template,
+            });
         }
         let basic = match &self.basic_auth {
             Some((user, password)) => Some((
@@ -209,7 +218,7 @@ impl RequestTemplate {
             }
             Some(BodySource::Form(form)) => Some(Body::Form(pairs(form, "form field")?)),
         };
-        let mut parsed = Parsed {
+        let parsed = Parsed {
             method: self.method.clone(),
             origin,
             url,
@@ -218,10 +227,10 @@ impl RequestTemplate {
             basic,
             bearer,
             body,
+            base: None,
             names: Vec::new(),
         };
-        parsed.names = parsed.collect_names();
-        Ok(parsed)
+        Ok(parsed.indexed())
     }
 }
 
@@ -283,226 +292,6 @@ fn split_url(url: &str) -> std::result::Result<(Url, UrlParts), Failure> {
             .transpose()?,
     };
     Ok((parsed, parts))
-}
-
-/// The templates of a URL's path, query (after `?`) and fragment (after `#`).
-#[derive(Debug)]
-struct UrlParts {
-    path: Template,
-    query: Option<Template>,
-    fragment: Option<Template>,
-}
-
-/// The parts of a request template, parsed.
-#[derive(Debug)]
-pub(crate) struct Parsed {
-    method: Method,
-    /// Scheme, host and port: parsed once, checked against allowed domains, and the very
-    /// value the rendered URL is built on.
-    origin: Url,
-    url: UrlParts,
-    query: Vec<(Template, Template)>,
-    /// Each header: its name, how errors name it (as written), its value.
-    headers: Vec<(HeaderName, String, Template)>,
-    basic: Option<(Template, Template)>,
-    bearer: Option<Template>,
-    body: Option<Body>,
-    names: Vec<String>,
-}
-
-#[derive(Debug)]
-enum Body {
-    Raw(Template),
-    Json(Template),
-    Form(Vec<(Template, Template)>),
-}
-
-/// A rendered request, with what `send` needs to follow redirects safely.
-pub(crate) struct Rendered {
-    pub(crate) request: reqwest::Request,
-    /// Each header that carries secrets, with the names of those secrets.
-    pub(crate) secret_headers: Vec<(HeaderName, Vec<String>)>,
-    /// The secrets the body carries.
-    pub(crate) body_names: Vec<String>,
-}
-
-impl Parsed {
-    fn templates(&self) -> Vec<&Template> {
-        let mut all = vec![&self.url.path];
-        all.extend(self.url.query.iter());
-        all.extend(self.url.fragment.iter());
-        all.extend(self.query.iter().flat_map(|(k, v)| [k, v]));
-        all.extend(self.headers.iter().map(|(_, _, v)| v));
-        all.extend(self.basic.iter().flat_map(|(u, p)| [u, p]));
-        all.extend(self.bearer.iter());
-        match &self.body {
-            Some(Body::Raw(t) | Body::Json(t)) => all.push(t),
-            Some(Body::Form(pairs)) => all.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
-            None => {}
-        }
-        all
-    }
-
-    fn collect_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        for template in self.templates() {
-            for name in template.names() {
-                if !names.contains(name) {
-                    names.push(name.clone());
-                }
-            }
-        }
-        names
-    }
-
-    /// Every distinct secret name the request uses.
-    pub(crate) fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// The scheme and host the request goes to, known before any secret is fetched.
-    pub(crate) fn destination(&self) -> (&str, &str) {
-        (
-            self.origin.scheme(),
-            self.origin.host_str().unwrap_or_default(),
-        )
-    }
-
-    /// Builds the request from resolved values. Every secret byte is encoded by
-    /// [`escape::encode`]; this only puts the parts together.
-    pub(crate) fn render(&self, client: &reqwest::Client, values: &Values) -> Result<Rendered> {
-        let url = self.render_url(values)?;
-        let mut builder = client.request(self.method.clone(), url);
-        let mut secret_headers = Vec::new();
-        let mut has_content_type = false;
-        for (name, part, template) in &self.headers {
-            let text = escape::encode(
-                Part::Header {
-                    template,
-                    part,
-                    prefix: "",
-                },
-                values,
-            )?;
-            let secret = !template.is_literal();
-            has_content_type |= name == reqwest::header::CONTENT_TYPE;
-            if secret {
-                secret_headers.push((name.clone(), template.names().to_vec()));
-            }
-            builder = builder.header(name, escape::header_value(&text, part, secret)?);
-        }
-        let authorization = reqwest::header::AUTHORIZATION;
-        if let Some((user, password)) = &self.basic {
-            let text = escape::encode(Part::BasicAuth { user, password }, values)?;
-            let mut names = user.names().to_vec();
-            names.extend(password.names().iter().cloned());
-            secret_headers.push((authorization.clone(), names));
-            builder = builder.header(
-                &authorization,
-                escape::header_value(&text, "basic auth", true)?,
-            );
-        }
-        if let Some(token) = &self.bearer {
-            let part = Part::Header {
-                template: token,
-                part: "bearer token",
-                prefix: "Bearer ",
-            };
-            let text = escape::encode(part, values)?;
-            secret_headers.push((authorization.clone(), token.names().to_vec()));
-            builder = builder.header(
-                &authorization,
-                escape::header_value(&text, "bearer token", !token.is_literal())?,
-            );
-        }
-        let (body, content_type) = match &self.body {
-            None => (None, None),
-            Some(Body::Raw(template)) => (Some(escape::encode(Part::Raw(template), values)?), None),
-            Some(Body::Json(template)) => (
-                Some(escape::encode(Part::Json(template), values)?),
-                Some("application/json"),
-            ),
-            Some(Body::Form(pairs)) => (
-                Some(escape::encode(Part::Pairs(pairs), values)?),
-                Some("application/x-www-form-urlencoded"),
-            ),
-        };
-        if let Some(content_type) = content_type.filter(|_| !has_content_type) {
-            builder = builder.header(reqwest::header::CONTENT_TYPE, content_type);
-        }
-        if let Some(mut body) = body {
-            // The text moves into the request without a copy; what reqwest holds is the
-            // caller's from here.
-            builder = builder.body(std::mem::take(&mut *body).into_bytes());
-        }
-        let request = builder.build().map_err(Error::http)?;
-        Ok(Rendered {
-            request,
-            secret_headers,
-            body_names: self.body_names(),
-        })
-    }
-
-    fn body_names(&self) -> Vec<String> {
-        match &self.body {
-            None => Vec::new(),
-            Some(Body::Raw(t) | Body::Json(t)) => t.names().to_vec(),
-            Some(Body::Form(pairs)) => {
-                let mut names: Vec<String> = Vec::new();
-                for name in pairs
-                    .iter()
-                    .flat_map(|(k, v)| k.names().iter().chain(v.names()))
-                {
-                    if !names.contains(name) {
-                        names.push(name.clone());
-                    }
-                }
-                names
-            }
-        }
-    }
-
-    /// Renders the path, query and fragment into the parsed origin: the URL sent is the one
-    /// whose scheme and host were checked, whatever the values hold.
-    fn render_url(&self, values: &Values) -> Result<Url> {
-        let mut url = self.origin.clone();
-        url.set_path(&escape::encode(Part::Url(&self.url.path), values)?);
-        let query = self
-            .url
-            .query
-            .as_ref()
-            .map(|t| escape::encode(Part::Url(t), values))
-            .transpose()?;
-        let pairs = (!self.query.is_empty())
-            .then(|| escape::encode(Part::Pairs(&self.query), values))
-            .transpose()?;
-        match (query, pairs) {
-            (None, None) => {}
-            (Some(text), None) | (None, Some(text)) => url.set_query(Some(&text)),
-            (Some(query), Some(pairs)) => {
-                let separator = if query.is_empty() { "" } else { "&" };
-                let mut joined =
-                    Zeroizing::new(String::with_capacity(query.len() + 1 + pairs.len()));
-                joined.push_str(&query);
-                joined.push_str(separator);
-                joined.push_str(&pairs);
-                url.set_query(Some(&joined));
-            }
-        }
-        if let Some(fragment) = &self.url.fragment {
-            url.set_fragment(Some(&escape::encode(Part::Url(fragment), values)?));
-        }
-        let same_origin = url.scheme() == self.origin.scheme()
-            && url.host() == self.origin.host()
-            && url.port() == self.origin.port();
-        if !same_origin {
-            return Err(Error::InvalidRequest {
-                part: "URL".to_owned(),
-                reason: "the rendered URL would leave the checked origin".to_owned(),
-            });
-        }
-        Ok(url)
-    }
 }
 
 /// A parse failure kept by the template (errors are not `Clone`; this is).

@@ -1,13 +1,7 @@
 //! Tests of request templates: parsing each part, and rendering with its escaping.
 
 use super::*;
-
-fn values(pairs: &[(&str, &str)]) -> Values {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), secrecy::SecretString::from(*v)))
-        .collect()
-}
+use crate::escape::values;
 
 #[test]
 fn placeholders_outside_json_strings_are_refused() {

@@ -104,6 +104,20 @@ impl HttpServer {
         }
     }
 
+    /// A server answering 200 `welcome` to `Authorization: Bearer {token}` and 401 to
+    /// anything else.
+    pub async fn accepting_bearer(token: &str) -> Self {
+        let expected = format!("Bearer {token}");
+        Self::with_handler(move |r| {
+            if r.header("authorization") == Some(expected.as_str()) {
+                Reply::ok("welcome")
+            } else {
+                Reply::status(401)
+            }
+        })
+        .await
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

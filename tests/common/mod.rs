@@ -139,6 +139,20 @@ impl ExternalProvider for MapProvider {
     }
 }
 
+/// A vault whose linked secret `token` is cached as `old-token` while its provider already
+/// serves `new-token`: rotated upstream after the last fetch.
+pub async fn vault_with_rotated_token() -> (request_vault::Vault, MapProvider) {
+    let vault = request_vault::Vault::new();
+    let provider = MapProvider::new("test", "test");
+    vault.add_provider(provider.clone());
+    vault
+        .link("token", &provider.insert("token", "old-token"))
+        .unwrap();
+    vault.resolve("token").await.unwrap();
+    provider.insert("token", "new-token");
+    (vault, provider)
+}
+
 /// A `tracing` subscriber that writes every event, at every level, into a buffer.
 #[derive(Clone, Default)]
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
