@@ -352,23 +352,19 @@ async fn a_challenge_for_a_parent_domain_or_another_resource_is_refused() {
         "https://vault.azure.net/other",
         "http://vault.azure.net",
     ] {
+        // The vault is in the credential's own tenant; it wants tokens for `resource`.
         let server = AzureServer::start().await;
         server.put("myvault", "s", "value");
-        server.set_tenant("myvault", "tenant-b");
         server.set_challenge_resource(resource);
-        let provider = server
-            .builder(&["myvault"])
-            .additionally_allowed_tenants(["*"])
-            .client_secret(TENANT, CLIENT_ID, CLIENT_SECRET)
-            .unwrap();
+        let provider = secret_provider(&server, &["myvault"]).await;
         let err = provider
             .resolve("azurekeyvault://myvault/s")
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ProviderErrorKind::Unauthorized, "{resource}");
         assert!(err.to_string().contains(&format!("`{resource}`")), "{err}");
-        assert_eq!(server.token_requests_for("tenant-b"), 0, "{resource}");
-        assert_eq!(server.token_requests(), 1, "{resource}");
+        assert_eq!(server.token_requests(), 1, "no token for {resource}");
+        assert_eq!(server.challenges(), 1, "{resource}");
     }
 }
 
