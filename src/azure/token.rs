@@ -167,7 +167,7 @@ mod tests {
             lifetime(Some(&json!("120")), None, hour),
             Duration::from_secs(120)
         );
-        let on = json!((unix_now() + 600).to_string());
+        let on = json!(unix_now().saturating_add(600).to_string());
         let from_on = lifetime(None, Some(&on), hour);
         assert!(from_on > Duration::from_secs(590) && from_on <= Duration::from_secs(600));
         assert_eq!(lifetime(None, Some(&json!(1)), hour), Duration::ZERO);
