@@ -100,7 +100,8 @@ pub(crate) trait TokenSource: fmt::Debug + Send + Sync {
     }
 
     /// A token for `scope` (`https://vault.azure.net/.default`) in `tenant` (`None`: the
-    /// source's default). Transient failures are retried within the source, once.
+    /// source's default). Transient failures are retried by one retry loop, the door's, in
+    /// the source; the caller never retries around it.
     async fn token(
         &self,
         context: &TokenContext,
