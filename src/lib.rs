@@ -118,6 +118,7 @@ mod resolver;
 mod send;
 mod template;
 mod vault;
+mod watch;
 
 #[cfg(feature = "file")]
 mod document;
@@ -168,7 +169,7 @@ pub use name::{MAX_NAME_LEN, SecretName};
 #[cfg_attr(docsrs, doc(cfg(feature = "onepassword")))]
 pub use onepassword::{OnePassword, OnePasswordBuilder, SecretReference};
 pub use provider::{ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind, Resolved};
-pub use redact::Redactor;
+pub use redact::{RedactingWriter, Redactor};
 pub use request::RequestTemplate;
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 pub use send::MAX_REDIRECTS;
