@@ -278,7 +278,20 @@ fn a_long_line_goes_out_in_parts_without_cutting_a_secret() {
             "a long line goes out before it ends ({chunk})"
         );
         drop(w);
-        assert_eq!(sink.text(), expected, "writes of {chunk} bytes");
+        let got = sink.text();
+        if got != expected {
+            let at = got
+                .bytes()
+                .zip(expected.bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(expected.len()));
+            let around = |s: &str| s[at.saturating_sub(80)..(at + 80).min(s.len())].to_owned();
+            panic!(
+                "writes of {chunk} bytes differ at {at}:\n got {:?}\nwant {:?}",
+                around(&got),
+                around(&expected)
+            );
+        }
     }
 }
 

@@ -35,6 +35,13 @@ impl Decoded {
         self.changed
     }
 
+    /// Whether the decoded text holds something that may be an escape (read again, it may
+    /// change).
+    pub(super) fn has_escapes(&self, plus_is_space: bool) -> bool {
+        memchr::memchr2(b'%', b'\\', &self.bytes).is_some()
+            || (plus_is_space && memchr::memchr(b'+', &self.bytes).is_some())
+    }
+
     /// The range of the original text that decoded bytes `start..end` came from.
     pub(super) fn source(&self, start: usize, end: usize) -> (usize, usize) {
         (self.starts[start], self.ends[end - 1])

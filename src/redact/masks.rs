@@ -1,23 +1,29 @@
-//! [`Masks`]: one automaton over every searched form of a set of secrets, and what it finds
-//! in a text.
+//! [`Masks`]: the automata over a set of secrets, and what they find in a text and in its
+//! decoded views.
 
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Anchored, Input, MatchKind, StartKind};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use super::base64_runs::Base64Runs;
 use super::decode::Decoded;
-use super::forms::{Form, forms};
 
-/// How many bytes of text one byte of a searched form may take at most once escaped, up to
-/// [`MAX_LEVELS`] times: `"` JSON-escaped three times is `\\\\\\\"` (8 bytes), `@` is
-/// `%252540` (7).
-pub(super) const MAX_GROWTH: usize = 8;
+/// How many bytes of text one byte of a secret may take at most in the forms searched: `"`
+/// JSON-escaped three times takes 8 (seven backslashes and the quote); base64 takes 4
+/// characters for 3 bytes, which may be percent-encoded in turn.
+pub(super) const MAX_GROWTH: usize = 10;
 
 /// How many times escapes are read back: a value escaped twice is masked, and a JSON log
 /// line inside a JSON string inside another one too.
 pub(super) const MAX_LEVELS: usize = 3;
+
+/// The shortest secret searched inside decoded base64 text: shorter ones would match the
+/// bytes of unrelated base64 by chance. Their whole base64 is searched instead.
+pub(super) const MIN_BASE64_SECRET: usize = 6;
 
 /// One masked range of a text, with the name to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,40 +33,41 @@ pub(super) struct Span<'m> {
     pub(super) name: &'m str,
 }
 
-/// What a pattern of the automaton is.
-#[derive(Clone, Copy)]
-struct Pattern {
-    /// Which secret (an index into `names`).
-    owner: u32,
-    /// Whether the base64 character before or after a match carries some of its bits.
-    lead: bool,
-    trail: bool,
-}
-
-/// One automaton over the forms of a set of secrets.
+/// One automaton over a set of secrets.
+///
+/// Each secret is searched as it is, in the text and in its decoded views (escapes read,
+/// base64 decoded); a secret too short to be searched inside decoded base64 is searched as
+/// its whole base64 too.
 pub(super) struct Masks {
     automaton: Option<AhoCorasick>,
-    patterns: Vec<Pattern>,
+    /// The secrets searched inside decoded base64, when some are too short for it (else the
+    /// main automaton serves).
+    base64: Option<AhoCorasick>,
+    /// Which secret each pattern of `automaton` (then of `base64`) is.
+    owners: Vec<u32>,
+    base64_owners: Vec<u32>,
     names: Vec<Arc<str>>,
     /// Whether some secret holds a space, which form encoding writes as `+`.
     spaces: bool,
-    /// The longest searched form, in bytes.
+    /// The longest secret, in bytes.
     longest: usize,
+    /// The fewest base64 characters that can hold a secret searched in base64.
+    min_run: Option<usize>,
     /// Each proper prefix of a multi-line secret that ends at one of its line breaks,
     /// reversed: a line that ends with one may be the start of the secret.
     line_starts: Option<AhoCorasick>,
     line_starts_longest: usize,
 }
 
-fn builder(kind: MatchKind) -> aho_corasick::AhoCorasickBuilder {
-    let mut builder = AhoCorasick::builder();
-    builder
-        .match_kind(kind)
+fn build_automaton<'p>(patterns: impl IntoIterator<Item = &'p [u8]>) -> Option<AhoCorasick> {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
         // A prefilter keeps copies of patterns that are freed without being wiped.
         .prefilter(false)
         // Built fastest, and searched fast enough for logs.
-        .kind(Some(AhoCorasickKind::NoncontiguousNFA));
-    builder
+        .kind(Some(AhoCorasickKind::NoncontiguousNFA))
+        .build(patterns)
+        .ok()
 }
 
 impl Masks {
@@ -69,7 +76,8 @@ impl Masks {
         secrets: impl IntoIterator<Item = (Arc<str>, &'a SecretString)>,
     ) -> Self {
         let mut names = Vec::new();
-        let mut all: Vec<(Form, u32)> = Vec::new();
+        let mut values: Vec<&str> = Vec::new();
+        let mut short: Vec<(Zeroizing<String>, u32)> = Vec::new();
         let mut line_starts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
         let mut spaces = false;
         for (name, value) in secrets {
@@ -81,8 +89,16 @@ impl Masks {
                 continue;
             }
             names.push(name);
+            values.push(value);
             spaces |= value.contains(' ');
-            forms(value, |form| all.push((form, owner)));
+            if value.len() < MIN_BASE64_SECRET {
+                for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+                    let form = Zeroizing::new(engine.encode(value));
+                    if short.last().is_none_or(|(last, _)| *last != form) {
+                        short.push((form, owner));
+                    }
+                }
+            }
             let bytes = value.as_bytes();
             for (at, _) in bytes
                 .iter()
@@ -94,30 +110,38 @@ impl Masks {
                 line_starts.push(reversed);
             }
         }
-        let longest = all
-            .iter()
-            .map(|(form, _)| form.text.len())
-            .max()
-            .unwrap_or(0);
-        let patterns = all
-            .iter()
-            .map(|(form, owner)| Pattern {
-                owner: *owner,
-                lead: form.lead,
-                trail: form.trail,
-            })
+        let owners: Vec<u32> = (0..values.len() as u32)
+            .chain(short.iter().map(|(_, owner)| *owner))
             .collect();
-        let automaton = (!all.is_empty())
+        let automaton = (!values.is_empty())
             .then(|| {
-                builder(MatchKind::LeftmostLongest)
-                    .build(all.iter().map(|(form, _)| form.text.as_bytes()))
-                    .ok()
+                build_automaton(
+                    values
+                        .iter()
+                        .map(|v| v.as_bytes())
+                        .chain(short.iter().map(|(form, _)| form.as_bytes())),
+                )
             })
             .flatten();
+        let long = || {
+            values
+                .iter()
+                .zip(0u32..)
+                .filter(|(v, _)| v.len() >= MIN_BASE64_SECRET)
+        };
+        let shortest = long().map(|(v, _)| v.len()).min();
+        let (base64, base64_owners) = if short.is_empty() {
+            (None, Vec::new())
+        } else {
+            let owners = long().map(|(_, owner)| owner).collect();
+            (build_automaton(long().map(|(v, _)| v.as_bytes())), owners)
+        };
         let line_starts_longest = line_starts.iter().map(|p| p.len()).max().unwrap_or(0);
         let line_starts = (!line_starts.is_empty())
             .then(|| {
-                builder(MatchKind::LeftmostLongest)
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .prefilter(false)
                     .start_kind(StartKind::Anchored)
                     .build(line_starts.iter().map(|p| p.as_slice()))
                     .ok()
@@ -125,10 +149,13 @@ impl Masks {
             .flatten();
         Masks {
             automaton,
-            patterns,
+            base64,
+            owners,
+            base64_owners,
+            longest: values.iter().map(|v| v.len()).max().unwrap_or(0),
+            min_run: shortest.map(|len| (len * 4).div_ceil(3)),
             names,
             spaces,
-            longest,
             line_starts,
             line_starts_longest,
         }
@@ -144,14 +171,20 @@ impl Masks {
         self.spaces
     }
 
-    /// How many bytes of text the longest form may take once escaped: a text cut this far
-    /// before its end cannot cut a secret the rest of the text completes.
+    /// The fewest base64 characters that can hold a secret searched inside base64 (`None`
+    /// when no secret is).
+    pub(super) fn min_run(&self) -> Option<usize> {
+        self.min_run
+    }
+
+    /// How many bytes of text the longest secret may take in any searched form: a text cut
+    /// this far before its end cannot cut a secret the rest of the text completes.
     pub(super) fn reach(&self) -> usize {
         self.longest.saturating_mul(MAX_GROWTH)
     }
 
-    /// Adds the spans of every form found in `haystack`: the text itself (`view` is `None`)
-    /// or a decoded view of it, whose matches are mapped back to the text.
+    /// Adds the spans of every secret found in `haystack`: the text itself (`view` is
+    /// `None`) or a decoded view of it, whose matches are mapped back to the text.
     pub(super) fn find<'m>(
         &'m self,
         haystack: &[u8],
@@ -162,23 +195,44 @@ impl Masks {
             return;
         };
         for found in automaton.find_iter(haystack) {
-            let pattern = self.patterns[found.pattern().as_usize()];
-            let (mut start, mut end) = (found.start(), found.end());
-            if pattern.lead && start > 0 && is_base64(haystack[start - 1]) {
-                start -= 1;
-            }
-            if pattern.trail && end < haystack.len() && is_base64(haystack[end]) {
-                end += 1;
-            }
+            let (start, end) = match view {
+                Some(view) => view.source(found.start(), found.end()),
+                None => (found.start(), found.end()),
+            };
+            spans.push(self.span(start, end, self.owners[found.pattern().as_usize()]));
+        }
+    }
+
+    /// Adds the spans of every secret found in the decoded base64 `runs` of the haystack,
+    /// itself the text or a decoded `view` of it.
+    pub(super) fn find_in_base64<'m>(
+        &'m self,
+        runs: &Base64Runs,
+        view: Option<&Decoded>,
+        spans: &mut Vec<Span<'m>>,
+    ) {
+        let (automaton, owners) = match (&self.base64, &self.automaton) {
+            (Some(base64), _) => (base64, &self.base64_owners),
+            (None, Some(automaton)) if self.min_run.is_some() => (automaton, &self.owners),
+            _ => return,
+        };
+        for found in automaton.find_iter(runs.bytes.as_slice()) {
+            let Some((start, end)) = runs.source(found.start(), found.end()) else {
+                continue;
+            };
             let (start, end) = match view {
                 Some(view) => view.source(start, end),
                 None => (start, end),
             };
-            spans.push(Span {
-                start,
-                end,
-                name: &self.names[pattern.owner as usize],
-            });
+            spans.push(self.span(start, end, owners[found.pattern().as_usize()]));
+        }
+    }
+
+    fn span(&self, start: usize, end: usize, owner: u32) -> Span<'_> {
+        Span {
+            start,
+            end,
+            name: &self.names[owner as usize],
         }
     }
 
@@ -186,8 +240,7 @@ impl Masks {
     /// token), if any.
     pub(super) fn find_in(&self, decoded: &[u8]) -> Option<&str> {
         let found = self.automaton.as_ref()?.find(decoded)?;
-        let owner = self.patterns[found.pattern().as_usize()].owner;
-        Some(&self.names[owner as usize])
+        Some(&self.names[self.owners[found.pattern().as_usize()] as usize])
     }
 
     /// How many bytes at the end of `text` (which ends with a line break) may be the first
@@ -203,10 +256,6 @@ impl Masks {
             .find(Input::new(reversed.as_slice()).anchored(Anchored::Yes))
             .map_or(0, |found| found.end())
     }
-}
-
-fn is_base64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
 }
 
 #[cfg(test)]
@@ -229,8 +278,11 @@ mod tests {
         let found: Vec<_> = spans.iter().map(|s| (s.start, s.end, s.name)).collect();
         assert_eq!(found, [(2, 8, "long"), (11, 14, "short")]);
         assert_eq!(m.names().len(), 2);
-        // The longest form is the base64 of "abcdef", `YWJjZGVm`.
-        assert_eq!(m.reach(), 8 * MAX_GROWTH);
+        assert_eq!(m.reach(), "abcdef".len() * MAX_GROWTH);
+        // "abc" is too short to be searched inside base64: its own base64 is searched.
+        let mut spans = Vec::new();
+        m.find(b"YWJj", None, &mut spans);
+        assert_eq!(spans.len(), 1);
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! decoded views (`scan.rs`, `decode.rs`). [`RedactingWriter`] (`writer.rs`) uses the redactor
 //! alone.
 
+mod base64_runs;
 mod decode;
-mod forms;
 mod live;
 mod masks;
 mod redactor;

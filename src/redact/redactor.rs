@@ -15,13 +15,15 @@ use crate::vault::Vault;
 /// Masks secret values in text (logs, captured requests, error bodies), in the forms they
 /// take on the wire, not only as they are.
 ///
-/// Each secret is searched as it is and base64-encoded (standard and URL-safe, padded or
-/// not, and inside a longer base64 text such as an encoded JSON body, at any alignment), in
-/// the text as it is and in the text with its escapes read, up to three times over:
-/// percent-encoding in either case (`%2F`, `%2f`, `%252F`), wholly or partly, form
-/// encoding's `+` for a space, and JSON's escapes (`\u0040`, `\/`, `\"`, and `\\\"` for a
-/// JSON log line inside a JSON string). A `Basic` or `Bearer` credential is base64-decoded
-/// and searched too (`base64(user:secret)`). Every match becomes `[vault:NAME]`.
+/// Each secret is searched in the text as it is, in the text with its escapes read (up to
+/// three times over: percent-encoding in either case, `%2F`, `%2f`, `%252F`, wholly or
+/// partly; form encoding's `+` for a space; JSON's escapes, `\u0040`, `\/`, `\"`, and `\\\"`
+/// for a JSON log line inside a JSON string), and in the base64 of each (standard or
+/// URL-safe, padded or not, alone or inside a longer base64 text such as an encoded JSON
+/// body, at any alignment: the characters that carry any bit of the secret are masked). A
+/// `Basic` or `Bearer` credential is masked whole when its decoded token holds a secret
+/// (`base64(user:secret)`). Every match becomes `[vault:NAME]`. Secrets under 6 bytes are
+/// searched in base64 only as a whole.
 ///
 /// [`Vault::redactor`] gives a *live* redactor, which follows the vault: it masks values
 /// stored or fetched after it was made too, and keeps masking every value it ever masked
@@ -32,8 +34,8 @@ use crate::vault::Vault;
 /// [`std::io::Write`].
 ///
 /// Building a redactor costs time linear in the total size of the secrets; redacting is one
-/// pass per form of the text (aho-corasick), and rebuilds nothing while the vault does not
-/// change.
+/// pass (aho-corasick) over the text and over each of its decoded views that differs from it,
+/// and rebuilds nothing while the vault does not change.
 ///
 /// ```
 /// use request_vault::Redactor;

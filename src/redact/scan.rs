@@ -1,12 +1,13 @@
 //! One masking pass over a text: every set of [`Masks`] searched in the text as it is, with
-//! its escapes read once, twice and three times, and in the decoded tokens of `Basic` and
-//! `Bearer` credentials; the matches merged into spans; the masked text written once, at its
+//! its escapes read once, twice and three times, each of those with its base64 decoded, and
+//! in the decoded tokens of `Basic` and `Bearer` credentials; the matches merged into spans; the masked text written once, at its
 //! final size.
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use zeroize::Zeroizing;
 
+use super::base64_runs::Base64Runs;
 use super::decode::Decoded;
 use super::masks::{MAX_LEVELS, Masks, Span};
 
@@ -24,9 +25,8 @@ const LENIENT_URL: GeneralPurpose = GeneralPurpose::new(
 /// UTF-8 characters.
 pub(super) fn spans<'m>(masks: &[&'m Masks], text: &[u8]) -> Vec<Span<'m>> {
     let mut spans = Vec::new();
-    for m in masks {
-        m.find(text, None, &mut spans);
-    }
+    let min_run = masks.iter().filter_map(|m| m.min_run()).min();
+    search(masks, text, None, min_run, &mut spans);
     let escapes = memchr::memchr2(b'%', b'\\', text).is_some();
     let plus = masks.iter().any(|m| m.spaces()) && memchr::memchr(b'+', text).is_some();
     for plus_is_space in [false, true] {
@@ -36,10 +36,8 @@ pub(super) fn spans<'m>(masks: &[&'m Masks], text: &[u8]) -> Vec<Span<'m>> {
         let mut view = Decoded::new(text, plus_is_space);
         let mut level = 1;
         while view.changed() {
-            for m in masks {
-                m.find(&view.bytes, Some(&view), &mut spans);
-            }
-            if level == MAX_LEVELS {
+            search(masks, &view.bytes, Some(&view), min_run, &mut spans);
+            if level == MAX_LEVELS || !view.has_escapes(plus_is_space) {
                 break;
             }
             view = view.again(plus_is_space);
@@ -64,6 +62,32 @@ pub(super) fn spans<'m>(masks: &[&'m Masks], text: &[u8]) -> Vec<Span<'m>> {
         }
     }
     merged
+}
+
+/// Searches `haystack` (the text, or a decoded `view` of it) as it is and with its base64
+/// runs decoded.
+fn search<'m>(
+    masks: &[&'m Masks],
+    haystack: &[u8],
+    view: Option<&Decoded>,
+    min_run: Option<usize>,
+    spans: &mut Vec<Span<'m>>,
+) {
+    for m in masks {
+        m.find(haystack, view, spans);
+    }
+    // A run of a decoded view with no escape in it is a run of the text, searched already.
+    let unchanged = |start: usize, end: usize| {
+        view.is_some_and(|view| {
+            let (from, to) = view.source(start, end);
+            to - from == end - start
+        })
+    };
+    if let Some(runs) = min_run.and_then(|min_run| Base64Runs::new(haystack, min_run, unchanged)) {
+        for m in masks {
+            m.find_in_base64(&runs, view, spans);
+        }
+    }
 }
 
 /// Whether `at` starts a UTF-8 character of `text` (or is its end), as `str::is_char_boundary`.

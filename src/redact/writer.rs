@@ -165,11 +165,20 @@ impl<W: Write> RedactingWriter<W> {
 fn token_start(text: &[u8], cut: usize, reach: usize) -> usize {
     let is_token =
         |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_');
-    if !text.get(cut).copied().is_some_and(is_token) {
-        return cut;
-    }
     let floor = cut.saturating_sub(reach);
     let mut at = cut;
+    // A cut between a scheme and the space before its token moves before the scheme.
+    if text.get(at) == Some(&b' ') {
+        for word in [&b"basic"[..], b"bearer"] {
+            if at >= word.len() && text[at - word.len()..at].eq_ignore_ascii_case(word) {
+                at -= word.len();
+                break;
+            }
+        }
+    }
+    if !text.get(at).copied().is_some_and(is_token) {
+        return at;
+    }
     while at > floor && is_token(text[at - 1]) {
         at -= 1;
     }
