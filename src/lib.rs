@@ -169,6 +169,9 @@ pub use name::{MAX_NAME_LEN, SecretName};
 #[cfg_attr(docsrs, doc(cfg(feature = "onepassword")))]
 pub use onepassword::{OnePassword, OnePasswordBuilder, SecretReference};
 pub use provider::{ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind, Resolved};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use redact::RedactingMakeWriter;
 pub use redact::{RedactingWriter, Redactor};
 pub use request::RequestTemplate;
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};

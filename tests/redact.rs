@@ -326,3 +326,54 @@ async fn a_live_writer_masks_a_value_fetched_while_it_is_in_use() {
     writeln!(w, "connecting with db-password-1").unwrap();
     assert_eq!(sink.text(), "connecting with [vault:db]\n");
 }
+
+/// `tracing_subscriber::fmt` with a redacting writer never prints a secret, one fetched after
+/// the subscriber was installed included; and the vault's own events, written while it holds
+/// its lock, do not deadlock the redactor catching up.
+#[cfg(feature = "tracing")]
+#[test]
+fn tracing_through_a_live_redactor_prints_only_masks() {
+    let (vault, provider) = linked_vault();
+    let sink = Sink::default();
+    let writer = {
+        let sink = sink.clone();
+        move || sink.clone()
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(vault.redactor().make_writer(writer))
+        .finish();
+    let (done, finished) = std::sync::mpsc::channel();
+    let worker = {
+        let vault = vault.clone();
+        std::thread::spawn(move || {
+            tracing::subscriber::with_default(subscriber, || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                let value = runtime.block_on(vault.resolve("db")).unwrap();
+                tracing::info!(password = %request_vault::ExposeSecret::expose_secret(&value), "connecting");
+                // A refetch brings a new value; `set` then logs under the vault's write lock
+                // while the redactor has that value to take in (it cannot look up the name
+                // then: the value is masked as its reference).
+                provider.insert("db", "db-password-2");
+                vault.clear_cache();
+                runtime.block_on(vault.resolve("db")).unwrap();
+                vault.set("api-key", "api-key-value").unwrap();
+                tracing::warn!("retrying with db-password-2 and api-key-value");
+            });
+            done.send(()).unwrap();
+        })
+    };
+    finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no deadlock");
+    worker.join().unwrap();
+    let log = sink.text();
+    assert!(log.contains("connecting password=[vault:db]"), "{log}");
+    assert!(log.contains("retrying with [vault:"), "{log}");
+    for secret in ["db-password-1", "db-password-2", "api-key-value"] {
+        assert!(!log.contains(secret), "{log}");
+    }
+}
