@@ -105,6 +105,7 @@
 
 mod cache;
 mod domain;
+mod env;
 mod error;
 mod escape;
 mod info;
