@@ -59,8 +59,10 @@ impl Resolver {
         batch: bool,
     ) -> Vec<Lookup> {
         let permits = Arc::clone(&self.permits);
-        let watch = Arc::clone(&self.watch);
+        let watch = &self.watch;
         self.cache.lookup(keys, move |references| {
+            // Cloned only when a fetch starts: a lookup the cache answers pays nothing.
+            let watch = Arc::clone(watch);
             async move {
                 // The semaphore is never closed, so acquiring only fails if it were.
                 let _permit = permits.acquire_owned().await.ok();
