@@ -185,6 +185,30 @@ async fn a_value_whose_secret_is_gone_is_masked_as_its_reference() {
     assert_eq!(redactor.redact("db-password-1"), "[vault:map://db]");
 }
 
+/// Values that come back through `unlock` and `import` are announced as `set` ones are.
+#[cfg(feature = "file")]
+#[test]
+fn values_unlocked_or_imported_are_masked() {
+    use request_vault::{ExposeSecret, ImportOptions, VaultKey};
+    let dir = tempfile::tempdir().unwrap();
+    let key = VaultKey::generate();
+    let vault = Vault::create(dir.path().join("v.age"), &key).unwrap();
+    vault.set("stored", "stored-value").unwrap();
+    vault.lock();
+    let redactor = vault.redactor();
+    assert!(redactor.is_empty(), "a locked vault holds no value");
+    vault.unlock(&key).unwrap();
+    assert_eq!(redactor.redact("stored-value"), "[vault:stored]");
+
+    let other = Vault::new();
+    let follows_other = other.redactor();
+    let export = vault.export_plain().unwrap();
+    other
+        .import(export.expose_secret().as_bytes(), ImportOptions::new())
+        .unwrap();
+    assert_eq!(follows_other.redact("stored-value"), "[vault:stored]");
+}
+
 #[test]
 fn a_snapshot_redactor_stays_as_made() {
     let vault = Vault::new();
