@@ -10,6 +10,15 @@ use super::writer::RedactingWriter;
 
 /// Wraps a [`MakeWriter`] so that every event's text goes through a [`RedactingWriter`];
 /// made by [`Redactor::make_writer`].
+///
+/// ```
+/// use request_vault::{RedactingMakeWriter, Redactor};
+///
+/// let writer: RedactingMakeWriter<fn() -> std::io::Stderr> =
+///     Redactor::new([("token", "t0k3n")]).make_writer(std::io::stderr);
+/// let subscriber = tracing_subscriber::fmt().with_writer(writer).finish();
+/// tracing::subscriber::with_default(subscriber, || tracing::warn!("t0k3n")); // "[vault:token]"
+/// ```
 #[derive(Debug, Clone)]
 pub struct RedactingMakeWriter<M> {
     redactor: Redactor,

@@ -68,6 +68,16 @@ impl Redactor {
 impl<W: Write> RedactingWriter<W> {
     /// Sends what is pending (masked), flushes the inner writer and returns it.
     ///
+    /// ```
+    /// use std::io::Write;
+    /// use request_vault::Redactor;
+    ///
+    /// let mut w = Redactor::new([("k", "v4lue")]).writer(Vec::new());
+    /// w.write_all(b"no line break: v4lue")?;
+    /// assert_eq!(w.into_inner()?, b"no line break: [vault:k]");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// The inner writer's error; the text that was not sent is then wiped with the writer.
