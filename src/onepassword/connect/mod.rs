@@ -141,9 +141,12 @@ impl Connect {
         }
     }
 
+    /// Forgets the listings and every item fetch under way: a resolve that starts after this
+    /// returns never joins a fetch begun before it (which still answers its own callers).
     pub(crate) fn clear_cache(&self) {
         self.vaults.clear();
         self.listings.clear();
+        self.items.clear();
     }
 
     /// Reachability (`/heartbeat`), then credentials (`/v1/vaults`).
