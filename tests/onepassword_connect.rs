@@ -584,6 +584,33 @@ fn construction_errors_are_clear() {
     let _: SecretReference = "op://a/b/c".parse().unwrap();
 }
 
+/// Issue 20: Connect under the hostile conformance check, through the crate's fault proxy:
+/// redirects to another origin, endless answers, echoed credentials, absurd numbers.
+#[cfg(feature = "conformance")]
+#[tokio::test]
+async fn connect_survives_a_hostile_server() {
+    use std::sync::Arc;
+
+    use request_vault::provider::conformance::{Case, FaultProxy, Options, Sink, check_hostile};
+
+    let server = server().await;
+    let proxy = FaultProxy::start(server.addr).await.unwrap();
+    let sink = Sink::start().await.unwrap();
+    let provider = OnePassword::builder()
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(1)),
+        )
+        .connect(&proxy.url(), TOKEN)
+        .unwrap();
+    let provider: Arc<dyn ExternalProvider> = Arc::new(provider);
+    let case = Case::value("op://Prod/Postgres/password", "pg-pa55word");
+    let options = Options::new().credential(TOKEN);
+    let failures = check_hostile(provider, &proxy, &sink, &case, &options).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// Issue 20, item 8: `clear_cache()` is a barrier. The stand-in's value is rotated at each
 /// clear; a resolve started after `clear_cache()` returned must never get the value from
 /// before it, although an item fetch begun before the clear is still in flight (the
