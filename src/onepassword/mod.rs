@@ -218,12 +218,12 @@ impl OnePasswordBuilder {
         let program = self.op_path.unwrap_or_else(|| PathBuf::from("op"));
         let sign_in = cli::SignIn::ServiceAccount(std::sync::RwLock::new(token));
         Ok(OnePassword {
-            transport: Arc::new(Transport::Cli(cli::Cli::new(
+            transport: Arc::new(Transport::Cli(cli::Cli::new(cli::Runner::new(
                 program,
                 sign_in,
                 self.timeout,
                 self.max_response_bytes,
-            ))),
+            )))),
         })
     }
 
@@ -262,12 +262,12 @@ impl OnePasswordBuilder {
             return Err(Error::from(cli::missing(&program)));
         }
         Ok(OnePassword {
-            transport: Arc::new(Transport::Cli(cli::Cli::new(
+            transport: Arc::new(Transport::Cli(cli::Cli::new(cli::Runner::new(
                 program,
                 cli::SignIn::User,
                 self.timeout,
                 self.max_response_bytes,
-            ))),
+            )))),
         })
     }
 

@@ -16,8 +16,7 @@
 //! the batch at once. How `op` runs (environment, caps on its output, timeout, errors) is
 //! [`process`]'s job.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use futures_util::future::join_all;
 use secrecy::SecretString;
@@ -30,8 +29,7 @@ use crate::provider::{ProviderError, ProviderErrorKind, strip_ref_prefix};
 
 mod process;
 
-use process::Runner;
-pub(crate) use process::{SignIn, find_on_path, missing};
+pub(crate) use process::{Runner, SignIn, find_on_path, missing};
 
 /// The `op` transport: batches of references, each resolved by as few `op` runs as can be.
 pub(crate) struct Cli {
@@ -39,17 +37,9 @@ pub(crate) struct Cli {
 }
 
 impl Cli {
-    /// `op` at `program`, run as `sign_in`, each run within `timeout`, each of its outputs
-    /// read up to `max_output` bytes.
-    pub(crate) fn new(
-        program: PathBuf,
-        sign_in: SignIn,
-        timeout: Duration,
-        max_output: usize,
-    ) -> Self {
-        Cli {
-            runner: Runner::new(program, sign_in, timeout, max_output),
-        }
+    /// The transport running `op` as `runner` says.
+    pub(crate) fn new(runner: Runner) -> Self {
+        Cli { runner }
     }
 
     pub(crate) fn program(&self) -> &Path {
