@@ -322,7 +322,11 @@ mod tests {
                 let _ = policy.run(failing).await;
             })
             .await;
-        assert_eq!(calls.get(), 5, "4 calls in the first 3 s, then one with no time left");
+        assert_eq!(
+            calls.get(),
+            5,
+            "4 calls in the first 3 s, then one with no time left"
+        );
         assert_eq!(start.elapsed(), Duration::from_secs(3));
         assert!(remaining().is_none(), "the deadline ends with the work");
     }
