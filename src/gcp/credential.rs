@@ -35,7 +35,7 @@ pub(crate) enum Credential {
     /// A user's refresh token.
     AuthorizedUser(AuthorizedUser),
     /// Workload identity federation.
-    External(ExternalAccount),
+    External(Box<ExternalAccount>),
     /// Another credential acting as a service account (`gcloud
     /// --impersonate-service-account`).
     Impersonated {
@@ -160,9 +160,10 @@ pub(crate) fn from_json(text: &str, expected: Option<&str>) -> Result<KeyFile, P
         "authorized_user" => {
             Credential::AuthorizedUser(authorized_user(parse(text, "user credentials")?)?)
         }
-        "external_account" => {
-            Credential::External(external_account(parse(text, "an external account")?)?)
-        }
+        "external_account" => Credential::External(Box::new(external_account(parse(
+            text,
+            "an external account",
+        )?)?)),
         "impersonated_service_account" => impersonated(parse(text, "impersonated credentials")?)?,
         other => {
             return Err(configuration(format!(
