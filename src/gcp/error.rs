@@ -147,88 +147,25 @@ mod tests {
 
     const WHAT: &str = "secret version `projects/p/secrets/s/versions/1`";
 
+    /// Status, canonical code, message, expected kind, and what the error must say.
+    #[rustfmt::skip]
+    const SECRET_MANAGER: &[(u16, &str, &str, ProviderErrorKind, &str)] = &[
+        (404, "NOT_FOUND", "Secret [projects/1/secrets/s] not found or has no versions.", ProviderErrorKind::NotFound, "not found"),
+        (403, "PERMISSION_DENIED", "Permission 'secretmanager.versions.access' denied", ProviderErrorKind::Forbidden, "secretmanager.versions.access"),
+        (400, "FAILED_PRECONDITION", "Secret Version [projects/1/secrets/s/versions/1] is in DISABLED state.", ProviderErrorKind::Forbidden, "is disabled"),
+        (400, "FAILED_PRECONDITION", "Secret Version [projects/1/secrets/s/versions/1] is in DESTROYED state.", ProviderErrorKind::NotFound, "is destroyed"),
+        (400, "FAILED_PRECONDITION", "something else", ProviderErrorKind::Protocol, "failed to give"),
+        (401, "UNAUTHENTICATED", "Request had invalid authentication credentials.", ProviderErrorKind::Unauthorized, "access token"),
+        (429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Access requests'", ProviderErrorKind::RateLimited, "quota"),
+        (503, "UNAVAILABLE", "The service is currently unavailable.", ProviderErrorKind::Unavailable, "failed to give"),
+        (500, "INTERNAL", "Internal error encountered.", ProviderErrorKind::Unavailable, "failed to give"),
+        (504, "DEADLINE_EXCEEDED", "Deadline exceeded.", ProviderErrorKind::Timeout, "failed to give"),
+        (400, "INVALID_ARGUMENT", "Invalid resource field value in the request.", ProviderErrorKind::InvalidReference, "failed to give"),
+    ];
+
     #[test]
     fn secret_manager_errors_map_by_canonical_code() {
-        let table: &[(u16, &str, &str, ProviderErrorKind, &str)] = &[
-            (
-                404,
-                "NOT_FOUND",
-                "Secret [projects/1/secrets/s] not found or has no versions.",
-                ProviderErrorKind::NotFound,
-                "not found",
-            ),
-            (
-                403,
-                "PERMISSION_DENIED",
-                "Permission 'secretmanager.versions.access' denied",
-                ProviderErrorKind::Forbidden,
-                "secretmanager.versions.access",
-            ),
-            (
-                400,
-                "FAILED_PRECONDITION",
-                "Secret Version [projects/1/secrets/s/versions/1] is in DISABLED state.",
-                ProviderErrorKind::Forbidden,
-                "is disabled",
-            ),
-            (
-                400,
-                "FAILED_PRECONDITION",
-                "Secret Version [projects/1/secrets/s/versions/1] is in DESTROYED state.",
-                ProviderErrorKind::NotFound,
-                "is destroyed",
-            ),
-            (
-                400,
-                "FAILED_PRECONDITION",
-                "something else",
-                ProviderErrorKind::Protocol,
-                "failed to give",
-            ),
-            (
-                401,
-                "UNAUTHENTICATED",
-                "Request had invalid authentication credentials.",
-                ProviderErrorKind::Unauthorized,
-                "access token",
-            ),
-            (
-                429,
-                "RESOURCE_EXHAUSTED",
-                "Quota exceeded for quota metric 'Access requests'",
-                ProviderErrorKind::RateLimited,
-                "quota",
-            ),
-            (
-                503,
-                "UNAVAILABLE",
-                "The service is currently unavailable.",
-                ProviderErrorKind::Unavailable,
-                "failed to give",
-            ),
-            (
-                500,
-                "INTERNAL",
-                "Internal error encountered.",
-                ProviderErrorKind::Unavailable,
-                "failed to give",
-            ),
-            (
-                504,
-                "DEADLINE_EXCEEDED",
-                "Deadline exceeded.",
-                ProviderErrorKind::Timeout,
-                "failed to give",
-            ),
-            (
-                400,
-                "INVALID_ARGUMENT",
-                "Invalid resource field value in the request.",
-                ProviderErrorKind::InvalidReference,
-                "failed to give",
-            ),
-        ];
-        for (code, status, message, kind, says) in table {
+        for (code, status, message, kind, says) in SECRET_MANAGER {
             let error = secret_manager(&google(*code, status, message), WHAT);
             assert_eq!(error.kind(), *kind, "{status}: {error}");
             assert!(error.message().contains(says), "{status}: {error}");

@@ -314,33 +314,47 @@ fn access(shared: &Shared, request: &Request, host: &str, path: &str) -> Action 
     }
 }
 
-/// The access answer for `path` on `host`, or the error Secret Manager gives.
-fn read(shared: &Shared, host: &str, path: &str) -> Result<Value, Action> {
-    let name = path
-        .strip_prefix("/v1/")
-        .and_then(|p| p.strip_suffix(":access"))
-        .unwrap_or_default();
+/// `projects/P/[locations/L/]secrets/S/versions/V` of an access path: (P, L, S, V).
+fn parse_name(path: &str) -> Option<(&str, Option<&str>, &str, &str)> {
+    let name = path.strip_prefix("/v1/")?.strip_suffix(":access")?;
     let parts: Vec<&str> = name.split('/').collect();
-    let (project, location, secret, version) = match parts.as_slice() {
-        ["projects", p, "secrets", s, "versions", v] => (*p, None, *s, *v),
-        ["projects", p, "locations", l, "secrets", s, "versions", v] => (*p, Some(*l), *s, *v),
-        _ => {
-            return Err(google_error(
-                400,
-                "INVALID_ARGUMENT",
-                "Invalid resource field value in the request.",
-            ));
+    match parts.as_slice() {
+        ["projects", p, "secrets", s, "versions", v] => Some((*p, None, *s, *v)),
+        ["projects", p, "locations", l, "secrets", s, "versions", v] => {
+            Some((*p, Some(*l), *s, *v))
         }
-    };
+        _ => None,
+    }
+}
+
+/// Whether `host` serves a secret of `location`: the regional endpoint its own region's
+/// only, the global endpoint global secrets only (another host is the builder's endpoint).
+fn served_here(host: &str, location: Option<&str>) -> bool {
     let regional_host = host
         .strip_prefix("secretmanager.")
         .and_then(|h| h.strip_suffix(".rep.googleapis.com"));
-    let served_here = match (regional_host, location) {
+    match (regional_host, location) {
         (Some(region), Some(location)) => region == location,
         (Some(_), None) => false,
         (None, Some(_)) => host != "secretmanager.googleapis.com",
         (None, None) => true,
+    }
+}
+
+/// The access answer for `path` on `host`, or the error Secret Manager gives.
+fn read(shared: &Shared, host: &str, path: &str) -> Result<Value, Action> {
+    let Some((project, location, secret, version)) = parse_name(path) else {
+        return Err(google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "Invalid resource field value in the request.",
+        ));
     };
+    let name = path
+        .strip_prefix("/v1/")
+        .and_then(|p| p.strip_suffix(":access"))
+        .unwrap_or_default();
+    let served_here = served_here(host, location);
     let secret_name = match location {
         Some(l) => format!("projects/{PROJECT_NUMBER}/locations/{l}/secrets/{secret}"),
         None => format!("projects/{PROJECT_NUMBER}/secrets/{secret}"),
@@ -385,33 +399,40 @@ fn read(shared: &Shared, host: &str, path: &str) -> Result<Value, Action> {
             }
         },
     };
-    let version_name = format!("{secret_name}/versions/{number}");
+    answer(
+        &format!("{secret_name}/versions/{number}"),
+        number,
+        versions,
+    )
+}
+
+/// Version `number` of `versions`, as `name`: its payload, or why it cannot be read.
+fn answer(name: &str, number: usize, versions: &[super::Version]) -> Result<Value, Action> {
     let Some(found) = number.checked_sub(1).and_then(|i| versions.get(i)) else {
         return Err(google_error(
             404,
             "NOT_FOUND",
-            &format!("Secret Version [{version_name}] not found."),
+            &format!("Secret Version [{name}] not found."),
         ));
     };
-    match found.state {
-        State::Disabled => Err(google_error(
-            400,
-            "FAILED_PRECONDITION",
-            &format!("Secret Version [{version_name}] is in DISABLED state."),
-        )),
-        State::Destroyed => Err(google_error(
-            400,
-            "FAILED_PRECONDITION",
-            &format!("Secret Version [{version_name}] is in DESTROYED state."),
-        )),
-        State::Enabled => Ok(json!({
-            "name": version_name,
-            "payload": {
-                "data": STANDARD.encode(&found.data),
-                "dataCrc32c": crc32c(&found.data).to_string(),
-            }
-        })),
-    }
+    let state = match found.state {
+        State::Enabled => {
+            return Ok(json!({
+                "name": name,
+                "payload": {
+                    "data": STANDARD.encode(&found.data),
+                    "dataCrc32c": crc32c(&found.data).to_string(),
+                }
+            }));
+        }
+        State::Disabled => "DISABLED",
+        State::Destroyed => "DESTROYED",
+    };
+    Err(google_error(
+        400,
+        "FAILED_PRECONDITION",
+        &format!("Secret Version [{name}] is in {state} state."),
+    ))
 }
 
 /// CRC32C, bit by bit (independent of the crate's table-driven one).
