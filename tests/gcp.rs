@@ -437,6 +437,31 @@ async fn workload_identity_federation_from_a_file_with_impersonation() {
 }
 
 #[tokio::test]
+async fn impersonated_credentials_act_as_their_service_account() {
+    let server = GcpServer::start().await;
+    server.put("s", "v");
+    let source: serde_json::Value = serde_json::from_str(&authorized_user_json()).unwrap();
+    let file = serde_json::json!({
+        "type": "impersonated_service_account",
+        "service_account_impersonation_url": format!(
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{IMPERSONATED}:generateAccessToken"
+        ),
+        "source_credentials": source,
+        "delegates": [],
+    });
+    let provider = server
+        .builder()
+        .credentials_json(&file.to_string())
+        .unwrap();
+    assert_eq!(value(&provider, "gcpsecrets://test-project/s").await, "v");
+    assert_eq!(GcpServer::count(&server.counters().oauth), 1);
+    assert_eq!(GcpServer::count(&server.counters().iam), 1);
+    let debug = format!("{provider:?}");
+    assert!(debug.contains(IMPERSONATED), "{debug}");
+    assert!(!debug.contains(REFRESH_TOKEN), "{debug}");
+}
+
+#[tokio::test]
 async fn workload_identity_federation_from_a_url() {
     let server = GcpServer::start().await;
     server.put("s", "v");

@@ -210,7 +210,7 @@ fn bearer_identity(shared: &Shared, request: &Request) -> Option<String> {
 
 fn iam(shared: &Shared, request: &Request, path: &str) -> Action {
     shared.counters.iam.fetch_add(1, Ordering::SeqCst);
-    if bearer_identity(shared, request).as_deref() != Some("principal://federated") {
+    if bearer_identity(shared, request).is_none() {
         return google_error(
             401,
             "UNAUTHENTICATED",
