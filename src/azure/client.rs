@@ -13,7 +13,7 @@
 //!
 //! Retries: a token is fetched outside the retried request (the token source has its own
 //! one retry loop), and the request with the token is retried by the door alone, so that no
-//! endpoint is tried more than the policy's attempts for one call; [`Client::within`] gives
+//! endpoint is tried more than the policy's attempts for one call; [`Client::bounded`] gives
 //! the whole call one deadline.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -81,8 +81,8 @@ impl Client {
 
     /// Runs one logical call (a read with the tokens it needs) within the retry policy's
     /// time limit: its token fetches and requests share one deadline.
-    pub(crate) async fn within<F: Future>(&self, call: F) -> F::Output {
-        self.settings.retry.within(call).await
+    pub(crate) async fn bounded<F: Future>(&self, call: F) -> F::Output {
+        self.settings.retry.bounded(call).await
     }
 
     /// The vault's base URL: mapped, or `https://{vault}.{dns_suffix}/`.

@@ -167,7 +167,7 @@ impl AzureKeyVault {
         if vaults.is_empty() {
             let key = self.client.default_key();
             let token = self.client.token(&key);
-            self.client.within(token).await.map_err(Error::from)?;
+            self.client.bounded(token).await.map_err(Error::from)?;
         }
         for vault in vaults {
             let names = secrets::list_page(&self.client, &vault)

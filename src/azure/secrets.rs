@@ -47,7 +47,7 @@ pub(crate) async fn get(
     }
     let url = client.url(&key.vault, &segments)?;
     let what = describe(key);
-    let reply = client.within(read(client, &key.vault, url, &what)).await?;
+    let reply = client.bounded(read(client, &key.vault, url, &what)).await?;
     let bundle: SecretBundle = reply.json(PROVIDER_ID, "a secret")?;
     let attributes = bundle.attributes.unwrap_or_default();
     if attributes.enabled == Some(false) {
@@ -132,7 +132,7 @@ pub(crate) async fn list_page(
     let mut url = client.url(vault, &["secrets"])?;
     url.query_pairs_mut().append_pair("maxresults", "1");
     let what = format!("the secrets of vault `{vault}`");
-    let reply = client.within(read(client, vault, url, &what)).await?;
+    let reply = client.bounded(read(client, vault, url, &what)).await?;
     let list: SecretList = reply.json(PROVIDER_ID, "a list of secrets")?;
     Ok(list
         .value

@@ -113,6 +113,7 @@ pub const KNOWN_SCHEMES: &[(&str, &str)] = &[
     ("awssecrets", "aws"),
     ("vault", "hashicorp"),
     ("azurekeyvault", "azure"),
+    ("gcpsecrets", "gcp"),
     ("keychain", "keychain"),
 ];
 
@@ -314,6 +315,7 @@ const BUILT: &[(&str, bool)] = &[
     ("aws", cfg!(feature = "aws")),
     ("hashicorp", cfg!(feature = "hashicorp")),
     ("azure", cfg!(feature = "azure")),
+    ("gcp", cfg!(feature = "gcp")),
     ("keychain", cfg!(feature = "keychain")),
 ];
 

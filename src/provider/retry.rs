@@ -123,21 +123,19 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
-        self.within(self.attempts(idempotency, attempt)).await
+        self.bounded(self.attempts(idempotency, attempt)).await
     }
 
-    /// Runs `call` once (no retry of its own) within this policy's time limit: every
-    /// retrying call made inside it shares that one deadline. A backend wraps one logical
-    /// call in it when the call has several retrying steps in a row (a token fetch, then the
-    /// read that needs the token), so that the steps' limits cannot add up. Inside another
-    /// call's deadline, the earlier of the two rules.
-    pub(crate) async fn within<F: Future>(&self, call: F) -> F::Output {
+    /// Runs `work` once under one deadline of this policy's `max_elapsed` (or an outer
+    /// call's, when earlier), shared by every retrying call made inside it: a backend that
+    /// fetches a token and then reads, each with its own retries, bounds the pair by one
+    /// limit without nesting one retry loop in another.
+    pub(crate) async fn bounded<T>(&self, work: impl Future<Output = T>) -> T {
         let own = deadline::from_now(self.max_elapsed);
-        let deadline = match DEADLINE.try_with(|outer| *outer) {
-            Ok(outer) => outer.min(own),
-            Err(_) => own,
-        };
-        DEADLINE.scope(deadline, call).await
+        let deadline = DEADLINE
+            .try_with(|outer| *outer)
+            .map_or(own, |outer| outer.min(own));
+        DEADLINE.scope(deadline, work).await
     }
 
     async fn attempts<T, F, Fut>(
@@ -289,6 +287,37 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn bounded_work_shares_one_deadline_between_its_calls() {
+        let policy = RetryPolicy::default()
+            .max_attempts(100)
+            .max_elapsed(Duration::from_secs(3));
+        let calls = Cell::new(0);
+        let start = Instant::now();
+        let failing = || {
+            calls.set(calls.get() + 1);
+            async {
+                Err::<(), _>(
+                    error(ProviderErrorKind::RateLimited).with_retry_after(Duration::from_secs(1)),
+                )
+            }
+        };
+        policy
+            .bounded(async {
+                assert!(remaining().is_some());
+                let _ = policy.run(failing).await;
+                let _ = policy.run(failing).await;
+            })
+            .await;
+        assert_eq!(
+            calls.get(),
+            5,
+            "4 calls in the first 3 s, then one with no time left"
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        assert!(remaining().is_none(), "the deadline ends with the work");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn total_time_is_bounded() {
         let calls = Cell::new(0);
         let _ = RetryPolicy::default()
@@ -309,40 +338,5 @@ mod tests {
             4,
             "at 0 s, 1 s, 2 s and 3 s, then no time is left"
         );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn steps_run_within_one_deadline_share_it() {
-        let policy = RetryPolicy::default()
-            .max_attempts(100)
-            .max_elapsed(Duration::from_secs(3));
-        let calls = Cell::new(0);
-        let step = || {
-            policy.run(|| {
-                calls.set(calls.get() + 1);
-                async {
-                    Err::<(), _>(
-                        error(ProviderErrorKind::Unavailable)
-                            .with_retry_after(Duration::from_secs(1)),
-                    )
-                }
-            })
-        };
-        let start = Instant::now();
-        policy
-            .within(async {
-                assert_eq!(remaining(), Some(Duration::from_secs(3)));
-                let _ = step().await;
-                // The second step starts with no time left: one attempt, no wait.
-                let _ = step().await;
-            })
-            .await;
-        assert_eq!(
-            calls.get(),
-            5,
-            "4 attempts in the first step, 1 in the second"
-        );
-        assert_eq!(start.elapsed(), Duration::from_secs(3));
-        assert_eq!(remaining(), None, "the deadline ends with the call");
     }
 }
