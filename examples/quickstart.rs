@@ -63,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("as expected: {err}");
     }
     if let Err(err) = vault.resolve("typo").await {
-        println!("as expected: {err} (empty: {})", err.kind().is_empty());
+        println!("as expected: {err} (missing: {})", err.kind().is_missing());
     }
 
     // Linking to 1Password. Without a provider, a link is refused before anything is stored:

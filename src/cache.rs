@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 
-use crate::provider::memo::{self, Memo};
+use crate::provider::memo::{self, Fetched, Memo};
 use crate::provider::{ProviderError, ProviderErrorKind, Resolved};
 
 pub(crate) use crate::provider::memo::Freshness;
@@ -75,6 +75,9 @@ pub(crate) type Lookup = memo::Lookup<SecretString>;
 /// with how long it may be cached at most.
 pub(crate) type BatchOutcome = Vec<Result<Resolved, ProviderError>>;
 
+/// A provider call under way for some references.
+pub(crate) type BatchFetch = BoxFuture<'static, BatchOutcome>;
+
 type Slots = Memo<Arc<CacheKey>, SecretString, BuildHasherDefault<KeyHasher>>;
 
 /// The vault's cache of fetched values.
@@ -84,14 +87,20 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    /// A cache keeping values for `ttl`, and (with `stale_if_error`) up to that long past it
-    /// when a refresh fails transiently.
-    pub(crate) fn new(ttl: Duration, stale_if_error: Option<Duration>) -> Self {
+    /// A cache keeping values for `ttl`, up to `stale_if_error` past it when a refresh fails
+    /// transiently, and refreshing them in the background from `refresh_ahead` of their
+    /// lifetime on.
+    pub(crate) fn new(
+        ttl: Duration,
+        stale_if_error: Option<Duration>,
+        refresh_ahead: Option<f64>,
+    ) -> Self {
         let slots = Slots::with_failure(ttl, |key, message| {
             ProviderError::new(key.provider.clone(), ProviderErrorKind::Protocol, message)
                 .with_reference(key.reference.clone())
         });
         slots.set_stale_if_error(stale_if_error);
+        slots.set_refresh_ahead(refresh_ahead);
         Cache { slots, ttl }
     }
 
@@ -99,41 +108,56 @@ impl Cache {
         self.ttl
     }
 
-    /// The cached value of `key`, if there is a fresh one: the fast path of a warm resolve.
+    /// The cached value of `key`, if there is a fresh one.
     pub(crate) fn get(&self, key: &Arc<CacheKey>) -> Option<SecretString> {
         self.slots.get_ready(key)
     }
 
+    /// The cached value of `key`, if there is a fresh one: the fast path of a warm resolve.
+    /// When it is due for a refresh ahead of time, `refetch` is asked for the provider call
+    /// that refreshes it (and the values fetched with it) in the background.
+    pub(crate) fn get_ahead(
+        &self,
+        key: &Arc<CacheKey>,
+        refetch: impl FnOnce(Vec<String>) -> Option<BatchFetch>,
+    ) -> Option<SecretString> {
+        self.slots
+            .get_ready_ahead(key, |keys| refetch(references(&keys)).map(kept))
+    }
+
     /// Looks up every key of one provider; the missing ones are fetched together by one
-    /// call of `fetch`, which receives the distinct missing references in order.
+    /// call of `fetch`, which receives the distinct missing references in order. Values due
+    /// for a refresh ahead of time are served, and refreshed by one call of `refetch` in the
+    /// background.
     ///
     /// Runs no provider code itself: the returned lookups drive the fetch when awaited, and
     /// dropping them all cancels it.
     pub(crate) fn lookup(
         &self,
         keys: &[Arc<CacheKey>],
-        fetch: impl FnOnce(Vec<String>) -> BoxFuture<'static, BatchOutcome>,
+        fetch: impl FnOnce(Vec<String>) -> BatchFetch,
+        refetch: impl FnOnce(Vec<String>) -> Option<BatchFetch>,
     ) -> Vec<Lookup> {
-        self.slots.lookup(keys, move |missing| {
-            let references = missing.iter().map(|k| k.reference.clone()).collect();
-            fetch(references)
-                .map(|results| {
-                    results
-                        .into_iter()
-                        .map(|r| {
-                            r.map(|resolved| {
-                                let max_age = resolved.max_age();
-                                (resolved.into_value(), max_age)
-                            })
-                        })
-                        .collect()
-                })
-                .boxed()
-        })
+        self.slots.lookup_ahead(
+            keys,
+            |missing| kept(fetch(references(&missing))),
+            |due| refetch(references(&due)).map(kept),
+        )
     }
 
-    /// When the value of `key` was fetched, until when it is cached, and whether it is
-    /// served stale, if it is cached.
+    /// Fetches `key` now with `fetch`, whatever is cached; lookups meanwhile join it. A
+    /// failure leaves a value still within its TTL cached.
+    pub(crate) fn refresh(
+        &self,
+        key: &Arc<CacheKey>,
+        fetch: impl FnOnce(Vec<String>) -> BatchFetch,
+    ) -> Lookup {
+        self.slots
+            .refresh(Arc::clone(key), |keys| kept(fetch(references(&keys))))
+    }
+
+    /// When the value of `key` was fetched, until when it is cached, when it is refreshed
+    /// ahead of time and whether it is served stale, if it is cached.
     pub(crate) fn freshness(&self, key: &Arc<CacheKey>) -> Option<Freshness> {
         self.slots.freshness(key)
     }
@@ -141,6 +165,12 @@ impl Cache {
     /// Forgets the cached value of `key`, so that the next lookup fetches it again.
     pub(crate) fn forget(&self, key: &Arc<CacheKey>) {
         self.slots.forget(key);
+    }
+
+    /// Forgets `key` as a barrier: its value and any fetch of it under way. Returns whether
+    /// a value was cached.
+    pub(crate) fn invalidate(&self, key: &Arc<CacheKey>) -> bool {
+        self.slots.invalidate(key)
     }
 
     /// Forgets every value and every fetch under way.
@@ -157,6 +187,28 @@ impl Cache {
     fn len(&self) -> usize {
         self.slots.len()
     }
+}
+
+/// The references of `keys`, in order.
+fn references(keys: &[Arc<CacheKey>]) -> Vec<String> {
+    keys.iter().map(|key| key.reference.clone()).collect()
+}
+
+/// A provider call's results as the memo keeps them: each value with its lease.
+fn kept(fetch: BatchFetch) -> BoxFuture<'static, Vec<Fetched<SecretString>>> {
+    fetch
+        .map(|results| {
+            results
+                .into_iter()
+                .map(|result| {
+                    result.map(|resolved| {
+                        let max_age = resolved.max_age();
+                        (resolved.into_value(), max_age)
+                    })
+                })
+                .collect()
+        })
+        .boxed()
 }
 
 #[cfg(test)]
@@ -187,25 +239,27 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_fetches_each_distinct_reference_once() {
-        let cache = Cache::new(Duration::from_secs(60), None);
+        let cache = Cache::new(Duration::from_secs(60), None, None);
         let calls = Arc::new(AtomicUsize::new(0));
         let keys = [key("a"), key("b"), key("a")];
-        let lookups = cache.lookup(&keys, counting_fetch(&calls));
+        let lookups = cache.lookup(&keys, counting_fetch(&calls), |_| None);
         let mut values = Vec::new();
         for lookup in lookups {
             values.push(lookup.value().await.unwrap().expose_secret().to_owned());
         }
         assert_eq!(values, ["value of a", "value of b", "value of a"]);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        let again = cache.lookup(&keys[..1], counting_fetch(&calls));
+        let again = cache.lookup(&keys[..1], counting_fetch(&calls), |_| None);
         assert!(matches!(again[0], Lookup::Ready(_)));
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_timer_drops_values_at_expiry() {
-        let cache = Cache::new(Duration::from_secs(10), None);
+        let cache = Cache::new(Duration::from_secs(10), None, None);
         let calls = Arc::new(AtomicUsize::new(0));
-        let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
+        let lookup = cache
+            .lookup(&[key("a")], counting_fetch(&calls), |_| None)
+            .remove(0);
         lookup.value().await.unwrap();
         assert_eq!(cache.len(), 1);
         tokio::time::sleep(Duration::from_secs(11)).await;
@@ -214,9 +268,11 @@ mod tests {
 
     #[test]
     fn without_a_runtime_expiry_reads_the_clock() {
-        let cache = Cache::new(Duration::from_millis(1), None);
+        let cache = Cache::new(Duration::from_millis(1), None, None);
         let calls = Arc::new(AtomicUsize::new(0));
-        let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
+        let lookup = cache
+            .lookup(&[key("a")], counting_fetch(&calls), |_| None)
+            .remove(0);
         lookup.value().now_or_never().expect("ready").unwrap();
         assert!(cache.get(&key("a")).is_some());
         std::thread::sleep(Duration::from_millis(5));
@@ -226,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_are_not_cached() {
-        let cache = Cache::new(Duration::from_secs(60), None);
+        let cache = Cache::new(Duration::from_secs(60), None, None);
         let failing = |_: Vec<String>| -> BoxFuture<'static, BatchOutcome> {
             async {
                 vec![Err(ProviderError::new(
@@ -237,18 +293,18 @@ mod tests {
             }
             .boxed()
         };
-        let lookup = cache.lookup(&[key("a")], failing).remove(0);
+        let lookup = cache.lookup(&[key("a")], failing, |_| None).remove(0);
         assert!(lookup.value().await.is_err());
         assert!(cache.len() == 0);
     }
 
     #[tokio::test]
     async fn a_short_batch_is_a_protocol_error() {
-        let cache = Cache::new(Duration::from_secs(60), None);
+        let cache = Cache::new(Duration::from_secs(60), None, None);
         let empty =
             |_: Vec<String>| -> BoxFuture<'static, BatchOutcome> { async { Vec::new() }.boxed() };
         let err = cache
-            .lookup(&[key("a")], empty)
+            .lookup(&[key("a")], empty, |_| None)
             .remove(0)
             .value()
             .await
@@ -258,12 +314,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lease_caps_the_ttl() {
-        let cache = Cache::new(Duration::from_secs(3600), None);
+        let cache = Cache::new(Duration::from_secs(3600), None, None);
         let leased = |_: Vec<String>| -> BoxFuture<'static, BatchOutcome> {
             async { vec![Ok(Resolved::new("v").with_max_age(Duration::from_secs(30)))] }.boxed()
         };
         cache
-            .lookup(&[key("a")], leased)
+            .lookup(&[key("a")], leased, |_| None)
             .remove(0)
             .value()
             .await
@@ -275,10 +331,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_huge_ttl_does_not_panic() {
-        let cache = Cache::new(Duration::MAX, None);
+        let cache = Cache::new(Duration::MAX, None, None);
         let calls = Arc::new(AtomicUsize::new(0));
         for _ in 0..2 {
-            let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
+            let lookup = cache
+                .lookup(&[key("a")], counting_fetch(&calls), |_| None)
+                .remove(0);
             lookup.value().await.unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -286,10 +344,12 @@ mod tests {
 
     #[tokio::test]
     async fn zero_ttl_caches_nothing() {
-        let cache = Cache::new(Duration::ZERO, None);
+        let cache = Cache::new(Duration::ZERO, None, None);
         let calls = Arc::new(AtomicUsize::new(0));
         for _ in 0..2 {
-            let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
+            let lookup = cache
+                .lookup(&[key("a")], counting_fetch(&calls), |_| None)
+                .remove(0);
             lookup.value().await.unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -297,9 +357,11 @@ mod tests {
 
     #[tokio::test]
     async fn clearing_during_a_fetch_keeps_the_value_out() {
-        let cache = Cache::new(Duration::from_secs(60), None);
+        let cache = Cache::new(Duration::from_secs(60), None, None);
         let calls = Arc::new(AtomicUsize::new(0));
-        let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
+        let lookup = cache
+            .lookup(&[key("a")], counting_fetch(&calls), |_| None)
+            .remove(0);
         cache.clear();
         lookup.value().await.unwrap();
         assert!(cache.freshness(&key("a")).is_none());

@@ -103,14 +103,17 @@
     allow(rustdoc::broken_intra_doc_links)
 )]
 
+mod builder;
 mod cache;
 mod domain;
 mod error;
 mod escape;
 mod info;
+mod link;
 mod name;
 pub mod provider;
 mod redact;
+mod refresh;
 mod registry;
 mod request;
 mod resolve;
@@ -151,6 +154,7 @@ pub use aws::{AwsSecretsManager, AwsSecretsManagerBuilder};
 #[cfg(feature = "azure")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
 pub use azure::{AzureKeyVault, AzureKeyVaultBuilder};
+pub use builder::VaultBuilder;
 pub use domain::DomainPattern;
 pub use error::{BoxError, Error, ErrorKind, Result};
 #[cfg(feature = "file")]
@@ -170,10 +174,32 @@ pub use onepassword::{OnePassword, OnePasswordBuilder, SecretReference};
 pub use provider::{ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind, Resolved};
 pub use redact::Redactor;
 pub use request::RequestTemplate;
+/// The [`reqwest`](https://docs.rs/reqwest) this crate is built with: the client, requests
+/// and methods that [`Vault::render_request`], [`Vault::send`], [`RequestTemplate`] and
+/// [`VaultBuilder::client`] take and give are its types. Use it to build them without
+/// matching reqwest's version by hand.
+///
+/// ```
+/// use request_vault::{reqwest, RequestTemplate, Vault};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = reqwest::Client::builder()
+///     .redirect(reqwest::redirect::Policy::none())
+///     .build()?;
+/// let vault = Vault::builder().client(client.clone()).build();
+/// vault.set("token", "t0k3n")?;
+/// let template = RequestTemplate::new(reqwest::Method::GET, "https://api.example.com/")
+///     .bearer_auth("<<vault:token>>");
+/// let request: reqwest::Request = vault.render_request(&client, &template).await?;
+/// assert!(request.headers().contains_key(reqwest::header::AUTHORIZATION));
+/// # Ok(()) }
+/// ```
+pub use reqwest;
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 pub use send::MAX_REDIRECTS;
 pub use template::Template;
-pub use vault::{DEFAULT_CACHE_TTL, Vault, VaultBuilder};
+pub use vault::{DEFAULT_CACHE_TTL, Vault};
 
 /// The README's examples, run as doc tests so that they stay true.
 #[cfg(all(doctest, feature = "onepassword", feature = "file"))]

@@ -12,12 +12,13 @@ use std::sync::{Arc, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use crate::builder::VaultBuilder;
 use crate::cache::CacheKey;
 use crate::document::{self, Document, Record, RecordValue, Unknown};
 use crate::error::{Error, Result};
 use crate::key::VaultKey;
 use crate::store;
-use crate::vault::{Entry, EntryValue, State, Vault, VaultBuilder};
+use crate::vault::{Entry, EntryValue, State, Vault};
 
 /// A vault's file and key.
 pub(crate) struct FileState {

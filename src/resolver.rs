@@ -2,7 +2,9 @@
 //! missing references, within the vault's limit of concurrent provider calls.
 //!
 //! A provider call holds a permit only while it runs; it is owned by the callers awaiting it,
-//! so when they all give up (dropped, timed out) the call is dropped and its permit freed.
+//! so when they all give up (dropped, timed out) the call is dropped and its permit freed. A
+//! refresh ahead of time is owned by a background task that holds the call and nothing of
+//! the vault: it ends when the vault is dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use futures_util::FutureExt;
 use secrecy::SecretString;
 use tokio::sync::Semaphore;
 
-use crate::cache::{Cache, CacheKey, Freshness, Lookup};
+use crate::cache::{BatchFetch, Cache, CacheKey, Freshness, Lookup};
 use crate::provider::ExternalProvider;
 
 /// The cache of linked values and the permits of provider calls.
@@ -22,10 +24,16 @@ pub(crate) struct Resolver {
 
 impl Resolver {
     /// A resolver caching values for `ttl` (and stale up to `stale_if_error` more on a
-    /// transient failure), making at most `concurrency` provider calls at once.
-    pub(crate) fn new(ttl: Duration, stale_if_error: Option<Duration>, concurrency: usize) -> Self {
+    /// transient failure; refreshed in the background from `refresh_ahead` of their lifetime
+    /// on), making at most `concurrency` provider calls at once.
+    pub(crate) fn new(
+        ttl: Duration,
+        stale_if_error: Option<Duration>,
+        refresh_ahead: Option<f64>,
+        concurrency: usize,
+    ) -> Self {
         Resolver {
-            cache: Cache::new(ttl, stale_if_error),
+            cache: Cache::new(ttl, stale_if_error, refresh_ahead),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
         }
     }
@@ -35,9 +43,22 @@ impl Resolver {
         self.cache.ttl()
     }
 
-    /// The fresh cached value of `key`, if there is one.
+    /// The fresh cached value of `key`, if there is one (no refresh started).
     pub(crate) fn cached(&self, key: &Arc<CacheKey>) -> Option<SecretString> {
         self.cache.get(key)
+    }
+
+    /// The fresh cached value of `key`, if there is one: the warm path of a resolve. When it
+    /// is due for a refresh ahead of time, its provider (`provider()`, if it is still
+    /// registered) refetches it in the background.
+    pub(crate) fn cached_ahead(
+        &self,
+        key: &Arc<CacheKey>,
+        provider: impl FnOnce() -> Option<Arc<dyn ExternalProvider>>,
+    ) -> Option<SecretString> {
+        self.cache.get_ahead(key, |references| {
+            provider().map(|provider| self.call(&provider, references, false))
+        })
     }
 
     /// Looks up `keys` of `provider`; the missing ones are fetched by one provider call
@@ -45,30 +66,62 @@ impl Resolver {
     /// when the lookups are awaited.
     pub(crate) fn lookup(
         &self,
-        provider: Arc<dyn ExternalProvider>,
+        provider: &Arc<dyn ExternalProvider>,
         keys: &[Arc<CacheKey>],
         batch: bool,
     ) -> Vec<Lookup> {
+        self.cache.lookup(
+            keys,
+            |references| self.call(provider, references, batch),
+            |references| Some(self.call(provider, references, false)),
+        )
+    }
+
+    /// Fetches `key` from `provider` now, whatever is cached; lookups meanwhile join this
+    /// fetch. A failure leaves a value still within its TTL cached.
+    pub(crate) fn refresh(
+        &self,
+        provider: &Arc<dyn ExternalProvider>,
+        key: &Arc<CacheKey>,
+    ) -> Lookup {
+        self.cache
+            .refresh(key, |references| self.call(provider, references, false))
+    }
+
+    /// One provider call for `references`, holding a permit while it runs. Its errors name
+    /// the provider by the id it is registered under, so that two accounts of one kind are
+    /// told apart whatever id the provider wrote into them.
+    fn call(
+        &self,
+        provider: &Arc<dyn ExternalProvider>,
+        references: Vec<String>,
+        batch: bool,
+    ) -> BatchFetch {
+        let provider = Arc::clone(provider);
         let permits = Arc::clone(&self.permits);
-        self.cache.lookup(keys, move |references| {
-            async move {
-                // The semaphore is never closed, so acquiring only fails if it were.
-                let _permit = permits.acquire_owned().await.ok();
-                tracing::debug!(
-                    provider = provider.id(),
-                    count = references.len(),
-                    "fetching from provider"
-                );
-                match references.as_slice() {
-                    [one] if !batch => vec![provider.resolve_leased(one).await],
-                    _ => {
-                        let refs: Vec<&str> = references.iter().map(String::as_str).collect();
-                        provider.resolve_all_leased(&refs).await
-                    }
+        async move {
+            // The semaphore is never closed, so acquiring only fails if it were.
+            let _permit = permits.acquire_owned().await.ok();
+            tracing::debug!(
+                provider = provider.id(),
+                count = references.len(),
+                "fetching from provider"
+            );
+            let mut results = match references.as_slice() {
+                [one] if !batch => vec![provider.resolve_leased(one).await],
+                _ => {
+                    let refs: Vec<&str> = references.iter().map(String::as_str).collect();
+                    provider.resolve_all_leased(&refs).await
+                }
+            };
+            for result in &mut results {
+                if let Err(error) = result {
+                    error.name_provider(provider.id());
                 }
             }
-            .boxed()
-        })
+            results
+        }
+        .boxed()
     }
 
     /// When the value of `key` was fetched and until when it is cached, if it is.
@@ -79,6 +132,12 @@ impl Resolver {
     /// Forgets the cached value of `key`.
     pub(crate) fn forget(&self, key: &Arc<CacheKey>) {
         self.cache.forget(key);
+    }
+
+    /// Forgets `key` as a barrier (its value and any fetch under way); returns whether a
+    /// value was cached.
+    pub(crate) fn invalidate(&self, key: &Arc<CacheKey>) -> bool {
+        self.cache.invalidate(key)
     }
 
     /// Forgets every cached value and every fetch under way.

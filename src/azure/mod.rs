@@ -112,6 +112,7 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 /// ```
 #[derive(Clone)]
 pub struct AzureKeyVault {
+    id: Arc<str>,
     client: Arc<Client>,
     concurrency: usize,
 }
@@ -165,7 +166,7 @@ impl AzureKeyVault {
 #[async_trait]
 impl ExternalProvider for AzureKeyVault {
     fn id(&self) -> &str {
-        PROVIDER_ID
+        &self.id
     }
 
     fn scheme(&self) -> &str {
@@ -200,6 +201,7 @@ impl ExternalProvider for AzureKeyVault {
 impl std::fmt::Debug for AzureKeyVault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AzureKeyVault")
+            .field("id", &self.id)
             .field("credential", &self.client.credential)
             .field("dns_suffix", &self.client.dns_suffix)
             .field(

@@ -81,6 +81,7 @@ pub(crate) fn reference_error(e: ReferenceError) -> ProviderError {
 /// caches and the request limit.
 #[derive(Clone)]
 pub struct OnePassword {
+    id: Arc<str>,
     transport: Arc<Transport>,
 }
 
@@ -114,6 +115,7 @@ pub struct OnePasswordBuilder {
     cache_ttl: Option<Duration>,
     op_path: Option<PathBuf>,
     client: Option<reqwest::Client>,
+    id: Option<String>,
 }
 
 impl Default for OnePasswordBuilder {
@@ -126,11 +128,38 @@ impl Default for OnePasswordBuilder {
             cache_ttl: None,
             op_path: None,
             client: None,
+            id: None,
         }
     }
 }
 
 impl OnePasswordBuilder {
+    /// The provider's id in a vault ([`PROVIDER_ID`], `"1password"`, unless set): give
+    /// each of several 1Password accounts its own, and link a secret through one of them
+    /// with [`Vault::link_with`](crate::Vault::link_with).
+    ///
+    /// ```
+    /// use request_vault::{OnePassword, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// vault.add_provider(OnePassword::builder().id("op-work").connect("http://127.0.0.1:8080", "work-token")?);
+    /// vault.add_provider(OnePassword::builder().id("op-home").connect("http://127.0.0.1:8081", "home-token")?);
+    /// vault.link_with("db", "op-work", "op://Prod/db/password")?;
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The provider around `transport`, under the id set (or the default one).
+    fn finish(id: Option<String>, transport: Transport) -> OnePassword {
+        OnePassword {
+            id: id.as_deref().unwrap_or(PROVIDER_ID).into(),
+            transport: Arc::new(transport),
+        }
+    }
+
     /// The longest one request (or one `op` run) may take. Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -210,9 +239,10 @@ impl OnePasswordBuilder {
             follow_vault_ttl: self.cache_ttl.is_none(),
         };
         let transport = connect::Connect::new(host, token.into(), settings).map_err(Error::from)?;
-        Ok(OnePassword {
-            transport: Arc::new(Transport::Connect(Arc::new(transport))),
-        })
+        Ok(Self::finish(
+            self.id,
+            Transport::Connect(Arc::new(transport)),
+        ))
     }
 
     /// A provider using a service-account token through the `op` CLI.
@@ -226,13 +256,10 @@ impl OnePasswordBuilder {
         let token = ServiceAccountToken::parse(token.into())?;
         let program = self.op_path.unwrap_or_else(|| PathBuf::from("op"));
         let sign_in = cli::SignIn::ServiceAccount(std::sync::RwLock::new(token));
-        Ok(OnePassword {
-            transport: Arc::new(Transport::Cli(cli::Cli::new(
-                program,
-                sign_in,
-                self.timeout,
-            ))),
-        })
+        Ok(Self::finish(
+            self.id,
+            Transport::Cli(cli::Cli::new(program, sign_in, self.timeout)),
+        ))
     }
 
     /// A provider using the `op` CLI's own sign-in, with no token: the 1Password app's CLI
@@ -269,13 +296,10 @@ impl OnePasswordBuilder {
         if !program.is_file() {
             return Err(Error::from(cli::missing(&program)));
         }
-        Ok(OnePassword {
-            transport: Arc::new(Transport::Cli(cli::Cli::new(
-                program,
-                cli::SignIn::User,
-                self.timeout,
-            ))),
-        })
+        Ok(Self::finish(
+            self.id,
+            Transport::Cli(cli::Cli::new(program, cli::SignIn::User, self.timeout)),
+        ))
     }
 
     /// A provider configured from the environment, as the `op` CLI reads it:
@@ -388,7 +412,7 @@ impl OnePassword {
 #[async_trait]
 impl ExternalProvider for OnePassword {
     fn id(&self) -> &str {
-        PROVIDER_ID
+        &self.id
     }
 
     fn scheme(&self) -> &str {
@@ -439,6 +463,7 @@ impl ExternalProvider for OnePassword {
 impl std::fmt::Debug for OnePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut out = f.debug_struct("OnePassword");
+        out.field("id", &self.id);
         match &*self.transport {
             Transport::Connect(connect) => out
                 .field("transport", &"connect")
