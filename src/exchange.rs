@@ -16,6 +16,7 @@ use crate::document::{Document, RecordValue};
 use crate::error::{Error, Result};
 use crate::key::{VaultKey, check_passphrase};
 use crate::persist::{document_of, entry_from};
+use crate::registry::scheme_of;
 use crate::store;
 use crate::vault::Vault;
 
@@ -230,10 +231,12 @@ impl Vault {
         Ok(report)
     }
 
-    /// Checks each linked record's reference with the registered provider of its id (or
-    /// of its scheme), as [`link`](Self::link) does; references no registered provider
-    /// handles are taken as they are, to be checked when that provider is added.
+    /// Checks each linked record's reference as [`link`](Self::link) would: it must have a
+    /// scheme, and the registered provider of its id (or else every registered provider of
+    /// its scheme) must accept it. A reference no registered provider handles is taken as it
+    /// is, to be checked when that provider is added.
     fn check_references(&self, document: &Document, path: &Path) -> Result<()> {
+        let state = self.read();
         for record in &document.secrets {
             let RecordValue::Linked {
                 provider,
@@ -242,22 +245,29 @@ impl Vault {
             else {
                 continue;
             };
-            let handler = self
-                .provider(provider)
-                .or_else(|| self.read().registry.for_reference(reference).ok());
-            if let Some(handler) = handler
-                && let Err(refused) = handler.check_reference(reference)
-            {
-                return Err(Error::CorruptRecord {
-                    path: path.to_owned(),
-                    name: record.name.as_str().into(),
-                    reason: format!(
+            let refuse = |reason: String| Error::CorruptRecord {
+                path: path.to_owned(),
+                name: record.name.as_str().into(),
+                reason: reason.into(),
+            };
+            let Ok(scheme) = scheme_of(reference) else {
+                // Not echoed: what is not a reference may be a value put in the wrong place.
+                return Err(refuse(
+                    "its reference has no scheme such as `op://`: it is not a reference".to_owned(),
+                ));
+            };
+            let handlers: Vec<_> = match state.registry.get(provider) {
+                Some(handler) => vec![handler],
+                None => state.registry.for_scheme(scheme).collect(),
+            };
+            for handler in handlers {
+                if let Err(refused) = handler.check_reference(reference) {
+                    return Err(refuse(format!(
                         "provider `{}` refuses its reference: {}",
                         handler.id(),
                         refused.message()
-                    )
-                    .into(),
-                });
+                    )));
+                }
             }
         }
         Ok(())
