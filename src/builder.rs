@@ -1,11 +1,11 @@
 //! [`VaultBuilder`]: a vault's options (cache TTL, refresh ahead of time, stale-if-error,
 //! provider concurrency, HTTP client), and the constructors of an in-memory [`Vault`].
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use crate::provider::{DEFAULT_CACHE_TTL, DEFAULT_PROVIDER_CONCURRENCY};
-use crate::resolver::Resolver;
+use crate::resolver::{Providers, Resolver};
 use crate::vault::{Inner, State, Vault};
 
 /// Options for a [`Vault`], built with [`Vault::builder`].
@@ -167,20 +167,33 @@ impl VaultBuilder {
         if let Some(given) = self.client {
             let _ = client.set(given);
         }
-        Vault {
-            inner: Arc::new(Inner {
+        let inner = Arc::new_cyclic(|vault: &Weak<Inner>| {
+            // A refresh ahead of time finds its provider in the registry then; it holds the
+            // vault only weakly, so that dropping the vault ends it.
+            let vault = Weak::clone(vault);
+            let providers: Providers = Box::new(move |id| {
+                let inner = vault.upgrade()?;
+                let state = inner
+                    .state
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                state.registry.get(id).cloned()
+            });
+            Inner {
                 state: RwLock::new(State::default()),
                 resolver: Resolver::new(
                     self.cache_ttl,
                     self.stale_if_error,
                     self.refresh_ahead,
                     self.provider_concurrency,
+                    providers,
                 ),
                 client,
                 #[cfg(feature = "file")]
                 file: std::sync::Mutex::new(None),
-            }),
-        }
+            }
+        });
+        Vault { inner }
     }
 }
 

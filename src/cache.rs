@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 
-use crate::provider::memo::{self, Fetched, Memo};
+use crate::provider::memo::{self, Fetched, Memo, Refetch};
 use crate::provider::{ProviderError, ProviderErrorKind, Resolved};
 
 pub(crate) use crate::provider::memo::Freshness;
@@ -87,21 +87,43 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    /// A cache keeping values for `ttl`, up to `stale_if_error` past it when a refresh fails
-    /// transiently, and refreshing them in the background from `refresh_ahead` of their
-    /// lifetime on.
-    pub(crate) fn new(
-        ttl: Duration,
-        stale_if_error: Option<Duration>,
-        refresh_ahead: Option<f64>,
-    ) -> Self {
+    /// A cache keeping values for `ttl`, and (with `stale_if_error`) up to that long past it
+    /// when a refresh fails transiently.
+    pub(crate) fn new(ttl: Duration, stale_if_error: Option<Duration>) -> Self {
         let slots = Slots::with_failure(ttl, |key, message| {
             ProviderError::new(key.provider.clone(), ProviderErrorKind::Protocol, message)
                 .with_reference(key.reference.clone())
         });
         slots.set_stale_if_error(stale_if_error);
-        slots.set_refresh_ahead(refresh_ahead);
         Cache { slots, ttl }
+    }
+
+    /// Refreshes values in the background from `fraction` of their lifetime on: `fetch`
+    /// makes the call of one provider (by id) for some of its references, or none when the
+    /// provider is gone.
+    pub(crate) fn refresh_ahead(
+        &self,
+        fraction: f64,
+        fetch: impl Fn(&str, Vec<String>) -> Option<BatchFetch> + Send + Sync + 'static,
+    ) {
+        let refetch: Refetch<Arc<CacheKey>, SecretString> = Box::new(move |keys| {
+            // One call per provider, its keys in the order they come.
+            let mut groups: Vec<Vec<Arc<CacheKey>>> = Vec::new();
+            for key in keys {
+                match groups.iter_mut().find(|g| g[0].provider == key.provider) {
+                    Some(group) => group.push(key),
+                    None => groups.push(vec![key]),
+                }
+            }
+            groups
+                .into_iter()
+                .filter_map(|group| {
+                    let call = fetch(&group[0].provider, references(&group))?;
+                    Some((group, kept(call)))
+                })
+                .collect()
+        });
+        self.slots.set_refresh_ahead(fraction, refetch);
     }
 
     pub(crate) fn ttl(&self) -> Duration {
@@ -114,21 +136,14 @@ impl Cache {
     }
 
     /// The cached value of `key`, if there is a fresh one: the fast path of a warm resolve.
-    /// When it is due for a refresh ahead of time, `refetch` is asked for the provider call
-    /// that refreshes it (and the values fetched with it) in the background.
-    pub(crate) fn get_ahead(
-        &self,
-        key: &Arc<CacheKey>,
-        refetch: impl FnOnce(Vec<String>) -> Option<BatchFetch>,
-    ) -> Option<SecretString> {
-        self.slots
-            .get_ready_ahead(key, |keys| refetch(references(&keys)).map(kept))
+    /// A value due for a refresh ahead of time is queued for one.
+    pub(crate) fn get_ahead(&self, key: &Arc<CacheKey>) -> Option<SecretString> {
+        self.slots.get_ready_ahead(key)
     }
 
     /// Looks up every key of one provider; the missing ones are fetched together by one
     /// call of `fetch`, which receives the distinct missing references in order. Values due
-    /// for a refresh ahead of time are served, and refreshed by one call of `refetch` in the
-    /// background.
+    /// for a refresh ahead of time are served, and queued for one.
     ///
     /// Runs no provider code itself: the returned lookups drive the fetch when awaited, and
     /// dropping them all cancels it.
@@ -136,13 +151,9 @@ impl Cache {
         &self,
         keys: &[Arc<CacheKey>],
         fetch: impl FnOnce(Vec<String>) -> BatchFetch,
-        refetch: impl FnOnce(Vec<String>) -> Option<BatchFetch>,
     ) -> Vec<Lookup> {
-        self.slots.lookup_ahead(
-            keys,
-            |missing| kept(fetch(references(&missing))),
-            |due| refetch(references(&due)).map(kept),
-        )
+        self.slots
+            .lookup(keys, |missing| kept(fetch(references(&missing))))
     }
 
     /// Fetches `key` now with `fetch`, whatever is cached; lookups meanwhile join it. A
@@ -239,27 +250,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_fetches_each_distinct_reference_once() {
-        let cache = Cache::new(Duration::from_secs(60), None, None);
+        let cache = Cache::new(Duration::from_secs(60), None);
         let calls = Arc::new(AtomicUsize::new(0));
         let keys = [key("a"), key("b"), key("a")];
-        let lookups = cache.lookup(&keys, counting_fetch(&calls), |_| None);
+        let lookups = cache.lookup(&keys, counting_fetch(&calls));
         let mut values = Vec::new();
         for lookup in lookups {
             values.push(lookup.value().await.unwrap().expose_secret().to_owned());
         }
         assert_eq!(values, ["value of a", "value of b", "value of a"]);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        let again = cache.lookup(&keys[..1], counting_fetch(&calls), |_| None);
+        let again = cache.lookup(&keys[..1], counting_fetch(&calls));
         assert!(matches!(again[0], Lookup::Ready(_)));
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_timer_drops_values_at_expiry() {
-        let cache = Cache::new(Duration::from_secs(10), None, None);
+        let cache = Cache::new(Duration::from_secs(10), None);
         let calls = Arc::new(AtomicUsize::new(0));
-        let lookup = cache
-            .lookup(&[key("a")], counting_fetch(&calls), |_| None)
-            .remove(0);
+        let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
         lookup.value().await.unwrap();
         assert_eq!(cache.len(), 1);
         tokio::time::sleep(Duration::from_secs(11)).await;
@@ -268,11 +277,9 @@ mod tests {
 
     #[test]
     fn without_a_runtime_expiry_reads_the_clock() {
-        let cache = Cache::new(Duration::from_millis(1), None, None);
+        let cache = Cache::new(Duration::from_millis(1), None);
         let calls = Arc::new(AtomicUsize::new(0));
-        let lookup = cache
-            .lookup(&[key("a")], counting_fetch(&calls), |_| None)
-            .remove(0);
+        let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
         lookup.value().now_or_never().expect("ready").unwrap();
         assert!(cache.get(&key("a")).is_some());
         std::thread::sleep(Duration::from_millis(5));
@@ -282,7 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_are_not_cached() {
-        let cache = Cache::new(Duration::from_secs(60), None, None);
+        let cache = Cache::new(Duration::from_secs(60), None);
         let failing = |_: Vec<String>| -> BoxFuture<'static, BatchOutcome> {
             async {
                 vec![Err(ProviderError::new(
@@ -293,18 +300,18 @@ mod tests {
             }
             .boxed()
         };
-        let lookup = cache.lookup(&[key("a")], failing, |_| None).remove(0);
+        let lookup = cache.lookup(&[key("a")], failing).remove(0);
         assert!(lookup.value().await.is_err());
         assert!(cache.len() == 0);
     }
 
     #[tokio::test]
     async fn a_short_batch_is_a_protocol_error() {
-        let cache = Cache::new(Duration::from_secs(60), None, None);
+        let cache = Cache::new(Duration::from_secs(60), None);
         let empty =
             |_: Vec<String>| -> BoxFuture<'static, BatchOutcome> { async { Vec::new() }.boxed() };
         let err = cache
-            .lookup(&[key("a")], empty, |_| None)
+            .lookup(&[key("a")], empty)
             .remove(0)
             .value()
             .await
@@ -314,12 +321,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lease_caps_the_ttl() {
-        let cache = Cache::new(Duration::from_secs(3600), None, None);
+        let cache = Cache::new(Duration::from_secs(3600), None);
         let leased = |_: Vec<String>| -> BoxFuture<'static, BatchOutcome> {
             async { vec![Ok(Resolved::new("v").with_max_age(Duration::from_secs(30)))] }.boxed()
         };
         cache
-            .lookup(&[key("a")], leased, |_| None)
+            .lookup(&[key("a")], leased)
             .remove(0)
             .value()
             .await
@@ -331,12 +338,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_huge_ttl_does_not_panic() {
-        let cache = Cache::new(Duration::MAX, None, None);
+        let cache = Cache::new(Duration::MAX, None);
         let calls = Arc::new(AtomicUsize::new(0));
         for _ in 0..2 {
-            let lookup = cache
-                .lookup(&[key("a")], counting_fetch(&calls), |_| None)
-                .remove(0);
+            let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
             lookup.value().await.unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -344,12 +349,10 @@ mod tests {
 
     #[tokio::test]
     async fn zero_ttl_caches_nothing() {
-        let cache = Cache::new(Duration::ZERO, None, None);
+        let cache = Cache::new(Duration::ZERO, None);
         let calls = Arc::new(AtomicUsize::new(0));
         for _ in 0..2 {
-            let lookup = cache
-                .lookup(&[key("a")], counting_fetch(&calls), |_| None)
-                .remove(0);
+            let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
             lookup.value().await.unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -357,11 +360,9 @@ mod tests {
 
     #[tokio::test]
     async fn clearing_during_a_fetch_keeps_the_value_out() {
-        let cache = Cache::new(Duration::from_secs(60), None, None);
+        let cache = Cache::new(Duration::from_secs(60), None);
         let calls = Arc::new(AtomicUsize::new(0));
-        let lookup = cache
-            .lookup(&[key("a")], counting_fetch(&calls), |_| None)
-            .remove(0);
+        let lookup = cache.lookup(&[key("a")], counting_fetch(&calls)).remove(0);
         cache.clear();
         lookup.value().await.unwrap();
         assert!(cache.freshness(&key("a")).is_none());

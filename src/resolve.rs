@@ -77,10 +77,7 @@ impl Vault {
         let entry = state.entries.get(name).filter(|entry| entry.enabled)?;
         match &entry.value {
             EntryValue::Local(value) => Some(value.clone()),
-            EntryValue::Linked(key) => self
-                .inner
-                .resolver
-                .cached_ahead(key, || state.registry.get(&key.provider).cloned()),
+            EntryValue::Linked(key) => self.inner.resolver.cached_ahead(key),
         }
     }
 
@@ -173,11 +170,7 @@ impl Vault {
         };
         provider.check_reference(reference).map_err(Error::from)?;
         let key = Arc::new(CacheKey::new(provider.id(), reference));
-        if let Some(value) = self
-            .inner
-            .resolver
-            .cached_ahead(&key, || Some(Arc::clone(&provider)))
-        {
+        if let Some(value) = self.inner.resolver.cached_ahead(&key) {
             return Ok(value);
         }
         self.fetch_one(&provider, &key)

@@ -22,20 +22,30 @@ pub(crate) struct Resolver {
     permits: Arc<Semaphore>,
 }
 
+/// Finds the provider registered under an id, when a refresh ahead of time starts.
+pub(crate) type Providers = Box<dyn Fn(&str) -> Option<Arc<dyn ExternalProvider>> + Send + Sync>;
+
 impl Resolver {
     /// A resolver caching values for `ttl` (and stale up to `stale_if_error` more on a
     /// transient failure; refreshed in the background from `refresh_ahead` of their lifetime
-    /// on), making at most `concurrency` provider calls at once.
+    /// on, through the provider `providers` finds), making at most `concurrency` provider
+    /// calls at once.
     pub(crate) fn new(
         ttl: Duration,
         stale_if_error: Option<Duration>,
         refresh_ahead: Option<f64>,
         concurrency: usize,
+        providers: Providers,
     ) -> Self {
-        Resolver {
-            cache: Cache::new(ttl, stale_if_error, refresh_ahead),
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        let cache = Cache::new(ttl, stale_if_error);
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        if let Some(fraction) = refresh_ahead {
+            let permits = Arc::clone(&permits);
+            cache.refresh_ahead(fraction, move |id, references| {
+                providers(id).map(|provider| call(&permits, &provider, references, false))
+            });
         }
+        Resolver { cache, permits }
     }
 
     /// How long fetched values are cached.
@@ -48,17 +58,10 @@ impl Resolver {
         self.cache.get(key)
     }
 
-    /// The fresh cached value of `key`, if there is one: the warm path of a resolve. When it
-    /// is due for a refresh ahead of time, its provider (`provider()`, if it is still
-    /// registered) refetches it in the background.
-    pub(crate) fn cached_ahead(
-        &self,
-        key: &Arc<CacheKey>,
-        provider: impl FnOnce() -> Option<Arc<dyn ExternalProvider>>,
-    ) -> Option<SecretString> {
-        self.cache.get_ahead(key, |references| {
-            provider().map(|provider| self.call(&provider, references, false))
-        })
+    /// The fresh cached value of `key`, if there is one: the warm path of a resolve. A value
+    /// due for a refresh ahead of time is refetched in the background.
+    pub(crate) fn cached_ahead(&self, key: &Arc<CacheKey>) -> Option<SecretString> {
+        self.cache.get_ahead(key)
     }
 
     /// Looks up `keys` of `provider`; the missing ones are fetched by one provider call
@@ -70,11 +73,9 @@ impl Resolver {
         keys: &[Arc<CacheKey>],
         batch: bool,
     ) -> Vec<Lookup> {
-        self.cache.lookup(
-            keys,
-            |references| self.call(provider, references, batch),
-            |references| Some(self.call(provider, references, false)),
-        )
+        self.cache.lookup(keys, |references| {
+            call(&self.permits, provider, references, batch)
+        })
     }
 
     /// Fetches `key` from `provider` now, whatever is cached; lookups meanwhile join this
@@ -84,44 +85,9 @@ impl Resolver {
         provider: &Arc<dyn ExternalProvider>,
         key: &Arc<CacheKey>,
     ) -> Lookup {
-        self.cache
-            .refresh(key, |references| self.call(provider, references, false))
-    }
-
-    /// One provider call for `references`, holding a permit while it runs. Its errors name
-    /// the provider by the id it is registered under, so that two accounts of one kind are
-    /// told apart whatever id the provider wrote into them.
-    fn call(
-        &self,
-        provider: &Arc<dyn ExternalProvider>,
-        references: Vec<String>,
-        batch: bool,
-    ) -> BatchFetch {
-        let provider = Arc::clone(provider);
-        let permits = Arc::clone(&self.permits);
-        async move {
-            // The semaphore is never closed, so acquiring only fails if it were.
-            let _permit = permits.acquire_owned().await.ok();
-            tracing::debug!(
-                provider = provider.id(),
-                count = references.len(),
-                "fetching from provider"
-            );
-            let mut results = match references.as_slice() {
-                [one] if !batch => vec![provider.resolve_leased(one).await],
-                _ => {
-                    let refs: Vec<&str> = references.iter().map(String::as_str).collect();
-                    provider.resolve_all_leased(&refs).await
-                }
-            };
-            for result in &mut results {
-                if let Err(error) = result {
-                    error.name_provider(provider.id());
-                }
-            }
-            results
-        }
-        .boxed()
+        self.cache.refresh(key, |references| {
+            call(&self.permits, provider, references, false)
+        })
     }
 
     /// When the value of `key` was fetched and until when it is cached, if it is.
@@ -149,4 +115,40 @@ impl Resolver {
     pub(crate) fn forget_provider(&self, id: &str) {
         self.cache.forget_provider(id);
     }
+}
+
+/// One provider call for `references`, holding a permit while it runs. Its errors name
+/// the provider by the id it is registered under, so that two accounts of one kind are
+/// told apart whatever id the provider wrote into them.
+fn call(
+    permits: &Arc<Semaphore>,
+    provider: &Arc<dyn ExternalProvider>,
+    references: Vec<String>,
+    batch: bool,
+) -> BatchFetch {
+    let provider = Arc::clone(provider);
+    let permits = Arc::clone(permits);
+    async move {
+        // The semaphore is never closed, so acquiring only fails if it were.
+        let _permit = permits.acquire_owned().await.ok();
+        tracing::debug!(
+            provider = provider.id(),
+            count = references.len(),
+            "fetching from provider"
+        );
+        let mut results = match references.as_slice() {
+            [one] if !batch => vec![provider.resolve_leased(one).await],
+            _ => {
+                let refs: Vec<&str> = references.iter().map(String::as_str).collect();
+                provider.resolve_all_leased(&refs).await
+            }
+        };
+        for result in &mut results {
+            if let Err(error) = result {
+                error.name_provider(provider.id());
+            }
+        }
+        results
+    }
+    .boxed()
 }

@@ -47,7 +47,8 @@ mod flight;
 mod settle;
 mod slot;
 
-use ahead::Displaced;
+use ahead::{Ahead, Displaced};
+pub(crate) use ahead::Refetch;
 pub(crate) use flight::{Flight, Lookup, values};
 use slot::{Mode, Slot, Task};
 pub(crate) use slot::Freshness;
@@ -78,6 +79,7 @@ struct State<K, V, S> {
 pub(crate) struct Memo<K, V, S = RandomState> {
     state: Mutex<State<K, V, S>>,
     failure: Failure<K>,
+    ahead: Ahead<K, V>,
 }
 
 fn generic_failure<K>(_key: &K, message: &'static str) -> ProviderError {
@@ -108,6 +110,7 @@ where
                 fetched_since_sweep: 0,
             }),
             failure,
+            ahead: Ahead::default(),
         })
     }
 
@@ -171,10 +174,34 @@ where
         }
     }
 
-    /// The fresh value of `key`, if one is kept: the fast path of a warm read.
+    /// The fresh value of `key`, if one is kept (also while it is being refreshed ahead of
+    /// time): the fast path of a warm read.
     pub(crate) fn get_ready(&self, key: &K) -> Option<V> {
-        match self.state().slots.get(key) {
-            Some(Slot::Ready(kept)) if kept.expires_at > Instant::now() => Some(kept.value.clone()),
+        self.ready(key, false)
+    }
+
+    /// As [`get_ready`](Self::get_ready); a value due for a refresh ahead of time (see
+    /// [`set_refresh_ahead`](Self::set_refresh_ahead)) is queued for one.
+    pub(crate) fn get_ready_ahead(&self, key: &K) -> Option<V> {
+        self.ready(key, true)
+    }
+
+    #[inline]
+    fn ready(&self, key: &K, ahead: bool) -> Option<V> {
+        let state = self.state();
+        let now = Instant::now();
+        match state.slots.get(key) {
+            Some(Slot::Ready(kept)) if kept.expires_at > now => {
+                if ahead && kept.refresh_at <= now {
+                    self.request(&kept.cohort);
+                }
+                Some(kept.value.clone())
+            }
+            Some(Slot::Pending {
+                previous: Some(kept),
+                mode: Mode::Ahead,
+                ..
+            }) if kept.expires_at > now => Some(kept.value.clone()),
             _ => None,
         }
     }
@@ -182,23 +209,12 @@ where
     /// Looks up every key; the missing ones (each distinct key once, in order of first
     /// appearance) are fetched together by one call of `fetch`, which must answer one result
     /// per key, in order. Runs no fetch itself: the lookups drive it when awaited, and
-    /// dropping them all cancels it. Linear in the number of keys.
+    /// dropping them all cancels it. Linear in the number of keys. Values due for a refresh
+    /// ahead of time are served, and queued for one.
     pub(crate) fn lookup(
         self: &Arc<Self>,
         keys: &[K],
         fetch: impl FnOnce(Vec<K>) -> BoxFuture<'static, Vec<Fetched<V>>>,
-    ) -> Vec<Lookup<V>> {
-        self.lookup_ahead(keys, fetch, |_| None)
-    }
-
-    /// As [`lookup`](Self::lookup); values found due for a refresh ahead of time (see
-    /// [`set_refresh_ahead`](Self::set_refresh_ahead)) are served, and `refetch` is asked
-    /// for one background fetch of them and the values fetched with them.
-    pub(crate) fn lookup_ahead(
-        self: &Arc<Self>,
-        keys: &[K],
-        fetch: impl FnOnce(Vec<K>) -> BoxFuture<'static, Vec<Fetched<V>>>,
-        refetch: impl FnOnce(Vec<K>) -> Option<BoxFuture<'static, Vec<Fetched<V>>>>,
     ) -> Vec<Lookup<V>> {
         enum Step<V> {
             Found(Lookup<V>),
@@ -208,14 +224,13 @@ where
         let now = Instant::now();
         let mut steps = Vec::with_capacity(keys.len());
         let mut missing: Vec<K> = Vec::new();
-        let mut due = Vec::new();
         let mut position: HashMap<&K, usize, S> =
             HashMap::with_capacity_and_hasher(keys.len(), S::default());
         for key in keys {
             let found = match state.slots.get(key) {
                 Some(Slot::Ready(kept)) if kept.expires_at > now => {
                     if kept.refresh_at <= now {
-                        due.push(Arc::clone(&kept.cohort));
+                        self.request(&kept.cohort);
                     }
                     Some(Lookup::Ready(kept.value.clone()))
                 }
@@ -241,13 +256,8 @@ where
             });
         }
         drop(position);
-        let mut displaced = Vec::new();
-        if !due.is_empty() {
-            self.start_ahead(&mut state, &due, now, refetch, &mut displaced);
-        }
         if missing.is_empty() {
             drop(state);
-            drop(displaced);
             return steps
                 .into_iter()
                 .filter_map(|step| match step {
@@ -257,6 +267,7 @@ where
                 .collect();
         }
 
+        let mut displaced = Vec::new();
         let batch = fetch(missing.clone());
         let flight = self.start(
             &mut state,

@@ -125,6 +125,9 @@ where
         if keep.is_empty() {
             return;
         }
+        if state.refresh_ahead.is_some() {
+            self.start_worker();
+        }
         let fetched_at = SystemTime::now();
         let times = |lifetime| Times::new(lifetime, state.stale_if_error, state.refresh_ahead);
         let shared: Vec<(K, u64)> = keep

@@ -1,6 +1,7 @@
 //! What the memo keeps per key: a value with its expiry and refresh time, or a fetch under
 //! way; and the tasks (expiry timers, background refreshes) that live as long as their values.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::SystemTime;
 
@@ -64,6 +65,8 @@ pub(super) struct Cohort<K> {
     /// Each member's key and the id of its value.
     pub(super) members: Vec<(K, u64)>,
     pub(super) timer: Task,
+    /// Whether a read found it due and queued its refresh ahead of time (once only).
+    pub(super) requested: AtomicBool,
 }
 
 impl<K> Cohort<K> {
@@ -71,6 +74,7 @@ impl<K> Cohort<K> {
         Arc::new(Cohort {
             members,
             timer: Task::default(),
+            requested: AtomicBool::new(false),
         })
     }
 }
