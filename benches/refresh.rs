@@ -78,7 +78,7 @@ async fn service_loop(vault: &Vault, span: Duration, latencies: &mut Vec<Duratio
         latencies.push(before.elapsed());
         black_box(value.expose_secret().len());
         count = count.wrapping_add(1);
-        if count % 64 == 0 {
+        if count.is_multiple_of(64) {
             tokio::task::yield_now().await;
         }
     }
