@@ -94,6 +94,20 @@ const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
 impl Vault {
     /// Exports every secret with its value, encrypted under `password` (age, scrypt).
     ///
+    /// ```
+    /// use request_vault::{ExposeSecret, ImportOptions, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let from = Vault::new();
+    /// from.set("api-key", "s3cr3t")?;
+    /// let export = from.export_encrypted("correct horse battery")?;
+    /// let to = Vault::new();
+    /// to.import(&export, ImportOptions::new().password("correct horse battery"))?;
+    /// assert_eq!(to.resolve("api-key").await?.expose_secret(), "s3cr3t");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::WeakPassphrase`] for a password shorter than 12 characters;
@@ -108,6 +122,16 @@ impl Vault {
     /// Exports every secret with its value in plain JSON. Anyone who sees the output sees
     /// the secrets: prefer [`export_encrypted`](Self::export_encrypted).
     ///
+    /// ```
+    /// use request_vault::{ExposeSecret, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// let export = vault.export_plain()?;
+    /// assert!(export.expose_secret().contains("s3cr3t"));
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Locked`] while locked.
@@ -119,6 +143,17 @@ impl Vault {
     }
 
     /// Exports names, links, allowed domains and flags, without any value.
+    ///
+    /// ```
+    /// use request_vault::Vault;
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// vault.set_allowed_domains("api-key", ["api.example.com"])?;
+    /// let export = vault.export_references();
+    /// assert!(export.contains("api.example.com") && !export.contains("s3cr3t"));
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     pub fn export_references(&self) -> String {
         let state = self.read();
         String::from_utf8_lossy(&document_of(&state, false).encode()).into_owned()

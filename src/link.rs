@@ -49,7 +49,7 @@ impl Vault {
     /// #     async fn resolve(&self, r: &str) -> Result<SecretString, ProviderError> { Ok(r.into()) }
     /// # }
     /// use std::sync::Arc;
-    /// use request_vault::{ExternalProvider, Vault};
+    /// use request_vault::Vault;
     ///
     /// // One provider shared by two vaults.
     /// let shared: Arc<dyn ExternalProvider> = Arc::new(Demo("demo"));

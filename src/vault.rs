@@ -130,6 +130,18 @@ impl Vault {
     ///
     /// Allowed domains and the enabled flag of an existing secret are kept.
     ///
+    /// ```
+    /// use request_vault::{ExposeSecret, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "first")?;
+    /// vault.set("api-key", String::from("second"))?; // replaces the value
+    /// assert_eq!(vault.resolve("api-key").await?.expose_secret(), "second");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// - [`Error::InvalidName`] when `name` breaks the naming rules;
@@ -158,6 +170,16 @@ impl Vault {
 
     /// Removes a secret (a local value or a link). Returns whether it existed.
     ///
+    /// ```
+    /// use request_vault::Vault;
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// assert!(vault.unset("api-key")?);
+    /// assert!(!vault.unset("api-key")?);
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// - [`Error::InvalidName`] when `name` breaks the naming rules.
@@ -169,6 +191,17 @@ impl Vault {
     }
 
     /// Renames a secret, keeping its value or link, domains and flags.
+    ///
+    /// ```
+    /// use request_vault::{ErrorKind, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("old-name", "s3cr3t")?;
+    /// vault.rename("old-name", "new-name")?;
+    /// assert_eq!(vault.describe("old-name").unwrap_err().kind(), ErrorKind::NotFound);
+    /// assert!(vault.describe("new-name").is_ok());
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -197,6 +230,20 @@ impl Vault {
     }
 
     /// Enables or disables a secret. A disabled secret is kept but does not resolve.
+    ///
+    /// ```
+    /// use request_vault::{ErrorKind, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// vault.set_enabled("api-key", false)?;
+    /// assert_eq!(vault.resolve("api-key").await.unwrap_err().kind(), ErrorKind::Disabled);
+    /// vault.set_enabled("api-key", true)?;
+    /// assert!(vault.resolve("api-key").await.is_ok());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -249,6 +296,17 @@ impl Vault {
     }
 
     /// Describes every secret, sorted by name. Never includes values.
+    ///
+    /// ```
+    /// use request_vault::Vault;
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("b", "2")?;
+    /// vault.set("a", "1")?;
+    /// let names: Vec<String> = vault.secrets().into_iter().map(|info| info.name).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     pub fn secrets(&self) -> Vec<SecretInfo> {
         let state = self.read();
         state
@@ -259,7 +317,20 @@ impl Vault {
     }
 
     /// Describes one secret: kind, provider, reference, allowed domains, enabled, and for a
-    /// linked secret when its value was fetched and until when it is cached. Never the value.
+    /// linked secret when its value was fetched, until when it is cached and when it is
+    /// refreshed ahead of time. Never the value.
+    ///
+    /// ```
+    /// use request_vault::{SecretKind, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// let info = vault.describe("api-key")?;
+    /// assert_eq!(info.kind, SecretKind::Local);
+    /// assert!(info.enabled && info.last_fetched.is_none());
+    /// assert!(!info.to_string().contains("s3cr3t"));
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
