@@ -75,6 +75,15 @@
 //! A reference for a provider whose feature is off is refused by [`Vault::link`] with
 //! [`Error::FeatureDisabled`], naming the feature to enable.
 //!
+//! # Cache control
+//!
+//! Linked values are cached for a TTL ([`VaultBuilder::cache_ttl`], one hour unless set).
+//! [`Vault::refresh`] fetches one now, [`Vault::invalidate`] and [`Vault::clear_cache`]
+//! forget one or all of them, and [`VaultBuilder::refresh_ahead`] refetches values in the
+//! background before they expire, so that a long-running service never waits for its secret
+//! manager after the first fetch. [`Vault::resolve_reference`] reads a reference without
+//! naming a secret.
+//!
 //! # Storage
 //!
 //! A vault can live in an age-encrypted file under a [`VaultKey`]; see [`Vault::create`].
@@ -92,7 +101,8 @@
 //! [`ExternalProvider`] is the trait a secret manager implements; see the [`provider`]
 //! module for a worked example and [`provider::conformance`] for the suite a provider should
 //! pass (feature `conformance`). [`Vault::link`] picks the provider by the reference's URI
-//! scheme.
+//! scheme; several providers of one kind (two accounts, each built with its own `.id(..)`)
+//! are told apart by id with [`Vault::link_with`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
