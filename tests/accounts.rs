@@ -4,7 +4,7 @@
 mod common;
 
 use common::scripted::{ERROR_ID, Scripted, value};
-use request_vault::{ErrorKind, ExposeSecret, ExternalProvider, ProviderErrorKind, Vault};
+use request_vault::{ErrorKind, ExposeSecret, ProviderErrorKind, Vault};
 
 /// A vault with two accounts of the `s` kind: `work` and `home`.
 fn two_accounts() -> (Vault, Scripted, Scripted) {
@@ -174,7 +174,7 @@ async fn the_vault_file_and_exports_keep_each_secrets_provider_id() {
 fn every_provider_builder_takes_an_id() {
     #[cfg(feature = "onepassword")]
     {
-        use request_vault::OnePassword;
+        use request_vault::{ExternalProvider, OnePassword};
         let default = OnePassword::connect("http://127.0.0.1:9", "token").unwrap();
         assert_eq!(default.id(), "1password");
         let work = OnePassword::builder()
@@ -186,7 +186,7 @@ fn every_provider_builder_takes_an_id() {
     }
     #[cfg(feature = "hashicorp")]
     {
-        use request_vault::HashiCorpVault;
+        use request_vault::{ExternalProvider, HashiCorpVault};
         let default = HashiCorpVault::builder("http://127.0.0.1:9")
             .token("hvs.x")
             .unwrap();
@@ -199,7 +199,7 @@ fn every_provider_builder_takes_an_id() {
     }
     #[cfg(feature = "azure")]
     {
-        use request_vault::AzureKeyVault;
+        use request_vault::{AzureKeyVault, ExternalProvider};
         let default = AzureKeyVault::builder()
             .client_secret("tenant", "client", "secret")
             .unwrap();
@@ -215,7 +215,7 @@ fn every_provider_builder_takes_an_id() {
 #[cfg(feature = "aws")]
 #[tokio::test]
 async fn the_aws_builder_takes_an_id() {
-    use request_vault::AwsSecretsManager;
+    use request_vault::{AwsSecretsManager, ExternalProvider};
     let build = |id: Option<&str>| {
         let mut builder = AwsSecretsManager::builder()
             .region("us-east-1")

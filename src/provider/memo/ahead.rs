@@ -134,7 +134,6 @@ where
         };
         let mut displaced = Vec::new();
         let mut state = self.state();
-        let now = Instant::now();
         for (keys, batch) in calls {
             // A value refreshed, replaced or forgotten meanwhile is not refetched over: the
             // call is dropped, and its values expire as usual.
@@ -153,7 +152,6 @@ where
                 keys,
                 batch,
                 Mode::Ahead,
-                now,
                 Some(&driver),
                 &mut displaced,
             );
@@ -176,14 +174,12 @@ where
     ) -> Lookup<V> {
         let mut displaced = Vec::new();
         let mut state = self.state();
-        let now = Instant::now();
         let batch = fetch(vec![key.clone()]);
         let flight = self.start(
             &mut state,
             vec![key],
             batch,
             Mode::Refresh,
-            now,
             None,
             &mut displaced,
         );

@@ -274,7 +274,6 @@ where
             missing,
             batch,
             Mode::Fetch,
-            now,
             None,
             &mut displaced,
         );
@@ -309,17 +308,16 @@ where
     /// Makes `batch` the fetch of `keys` (distinct): each slot waits for it from now on,
     /// keeping a value still usable as its previous one. The flight settles the slots that
     /// still wait for it when it ends.
-    #[allow(clippy::too_many_arguments)]
     fn start(
         self: &Arc<Self>,
         state: &mut State<K, V, S>,
         keys: Vec<K>,
         batch: BoxFuture<'static, Vec<Fetched<V>>>,
         mode: Mode,
-        now: Instant,
         driver: Option<&Arc<Task>>,
         displaced: &mut Displaced<K, V>,
     ) -> Arc<Flight<V>> {
+        let now = Instant::now();
         let first_id = state.next_id;
         state.next_id += keys.len() as u64;
         let memo = Arc::downgrade(self);
