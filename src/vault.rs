@@ -25,7 +25,7 @@ pub use crate::provider::DEFAULT_CACHE_TTL;
 ///
 /// Each secret is *local* (its value kept in the vault) or *linked* (the vault keeps a
 /// reference such as `op://Prod/Postgres/password` and fetches the value from an
-/// [`ExternalProvider`] when needed, caching it in memory for the TTL).
+/// [`ExternalProvider`](crate::ExternalProvider) when needed, caching it in memory for the TTL).
 ///
 /// `Vault` is a handle: cloning it is cheap and every clone sees the same secrets. It is
 /// `Send + Sync`; its methods take `&self`.
