@@ -62,8 +62,18 @@ impl Vault {
             Some(value) => Ok(value),
             // Boxed, so that this future stays a few words: a warm resolve then costs a
             // lookup and a clone, not the moves of the fetch's large state machine.
-            None => self.resolve_cold(name).boxed().await,
+            None => self.resolve_cold_boxed(name).await,
         }
+    }
+
+    /// [`resolve_cold`](Self::resolve_cold)'s future on the heap, built out of line: built
+    /// in `resolve`'s own poll, its stack room would be reserved on every warm resolve too.
+    #[inline(never)]
+    fn resolve_cold_boxed<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<SecretString>> {
+        self.resolve_cold(name).boxed()
     }
 
     /// The warm paths of [`resolve`](Self::resolve): a local value, or a linked one in the

@@ -339,7 +339,7 @@ where
         state.slots.reserve(keys.len());
         for (index, key) in keys.into_iter().enumerate() {
             let previous = match state.slots.remove(&key) {
-                Some(Slot::Ready(kept)) if kept.usable_until > now => Some(kept),
+                Some(Slot::Ready(kept)) if kept.usable_until > now => Some(Box::new(kept)),
                 Some(Slot::Pending {
                     previous: Some(kept),
                     ..
@@ -406,7 +406,7 @@ where
         let mut state = self.state();
         let dropped = match state.slots.get_mut(key) {
             Some(Slot::Ready(_)) => state.slots.remove(key),
-            Some(Slot::Pending { previous, .. }) => previous.take().map(Slot::Ready),
+            Some(Slot::Pending { previous, .. }) => previous.take().map(|kept| Slot::Ready(*kept)),
             None => None,
         };
         drop(state);
@@ -422,14 +422,15 @@ where
         let removed = state.slots.remove(key);
         drop(state);
         // Dropped (and zeroized) outside the lock.
-        match &removed {
-            Some(Slot::Ready(kept))
-            | Some(Slot::Pending {
+        let kept = match &removed {
+            Some(Slot::Ready(kept)) => Some(kept),
+            Some(Slot::Pending {
                 previous: Some(kept),
                 ..
-            }) => kept.usable_until > now,
-            _ => false,
-        }
+            }) => Some(&**kept),
+            _ => None,
+        };
+        kept.is_some_and(|kept| kept.usable_until > now)
     }
 
     /// Forgets every kept value and fetch under way whose key `matches`.

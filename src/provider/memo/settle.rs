@@ -82,7 +82,7 @@ where
                             if mode == Mode::Ahead {
                                 kept.refresh_at = kept.expires_at;
                             }
-                            state.slots.insert(key.clone(), Slot::Ready(kept));
+                            state.slots.insert(key.clone(), Slot::Ready(*kept));
                             Err(error)
                         }
                         Some(mut kept)
@@ -101,7 +101,7 @@ where
                                 error: Arc::clone(&error),
                             });
                             let value = kept.value.clone();
-                            state.slots.insert(key.clone(), Slot::Ready(kept));
+                            state.slots.insert(key.clone(), Slot::Ready(*kept));
                             Ok(value)
                         }
                         other => {
@@ -200,7 +200,7 @@ where
                 Some(Slot::Pending { previous, .. })
                     if previous.as_ref().is_some_and(|kept| kept.id == id) =>
                 {
-                    previous.take().map(Slot::Ready)
+                    previous.take().map(|kept| Slot::Ready(*kept))
                 }
                 _ => None,
             });

@@ -18,8 +18,9 @@ pub(super) enum Slot<K, V> {
         flight: Weak<Flight<V>>,
         index: usize,
         /// The value being replaced: served stale if the fetch fails transiently, served as
-        /// it is during a refresh ahead of time, kept as it is if a refresh fails.
-        previous: Option<Kept<K, V>>,
+        /// it is during a refresh ahead of time, kept as it is if a refresh fails. Boxed, so
+        /// that every slot is not the size of two values (a warm read touches less memory).
+        previous: Option<Box<Kept<K, V>>>,
         mode: Mode,
         /// The background task that drives a refresh ahead of time: aborted once no slot
         /// waits for it any more (forgotten, cleared, the memo dropped).

@@ -202,3 +202,4 @@ fn without_a_runtime_a_due_value_is_served_until_it_expires() {
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(memo.get_ready_ahead(&1), None, "expired");
 }
+
