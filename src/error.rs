@@ -72,13 +72,13 @@ pub enum Error {
         /// The secret's name.
         name: String,
     },
-    /// No provider handles the reference's URI scheme (or the linked secret's provider was
-    /// never added to this vault).
+    /// No provider handles the reference's URI scheme. (A linked secret whose provider was
+    /// never added to this vault is [`Error::UnknownProvider`], naming the provider's id.)
     #[error("{}no provider handles `{scheme}://` references; add one with Vault::add_provider", name_prefix(.name))]
     NoProvider {
         /// The secret's name, when the error is about a linked secret.
         name: Option<String>,
-        /// The URI scheme, or the provider id the secret was linked through.
+        /// The URI scheme.
         scheme: String,
     },
     /// Several registered providers handle the reference's URI scheme (two accounts of one
@@ -322,7 +322,8 @@ pub enum ErrorKind {
     ReadOnly,
     /// The secret is disabled (*unresolved*).
     Disabled,
-    /// No provider for the reference's scheme (*unresolved* when resolving).
+    /// No provider for the reference's scheme, or none of the id a secret is linked through
+    /// (*unresolved* when resolving).
     NoProvider,
     /// The secret's provider was removed (*unresolved*).
     IntegrationRemoved,

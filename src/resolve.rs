@@ -53,7 +53,8 @@ impl Vault {
     /// - [`Error::InvalidName`] when `name` breaks the naming rules;
     /// - [`Error::NotFound`] when there is no such secret (*empty*);
     /// - [`Error::Disabled`] when it is disabled;
-    /// - [`Error::IntegrationRemoved`] when its provider was removed, [`Error::NoProvider`]
+    /// - [`Error::IntegrationRemoved`] when its provider was removed,
+    ///   [`Error::UnknownProvider`] (kind [`ErrorKind::NoProvider`](crate::ErrorKind::NoProvider))
     ///   when its provider was never added;
     /// - [`Error::Provider`] when the provider fails;
     /// - [`Error::Locked`] while the vault is locked.
