@@ -473,32 +473,11 @@ impl Error {
     /// found at the provider" ([`ProviderErrorKind::NotFound`]) from a refusal or an outage.
     ///
     /// ```
-    /// use request_vault::{async_trait, ExternalProvider, ProviderError, ProviderErrorKind, SecretString, Vault};
+    /// use request_vault::{Error, ProviderError, ProviderErrorKind};
     ///
-    /// /// Knows no secret at all.
-    /// #[derive(Debug)]
-    /// struct Empty;
-    ///
-    /// #[async_trait]
-    /// impl ExternalProvider for Empty {
-    ///     fn id(&self) -> &str { "empty" }
-    ///     fn scheme(&self) -> &str { "empty" }
-    ///     fn check_reference(&self, _reference: &str) -> Result<(), ProviderError> { Ok(()) }
-    ///     async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
-    ///         Err(ProviderError::new("empty", ProviderErrorKind::NotFound, "no such secret")
-    ///             .with_reference(reference))
-    ///     }
-    /// }
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), request_vault::Error> {
-    /// let vault = Vault::new();
-    /// vault.add_provider(Empty);
-    /// vault.link("db", "empty://db")?;
-    /// let err = vault.resolve("db").await.unwrap_err();
-    /// assert_eq!(err.provider_kind(), Some(ProviderErrorKind::NotFound));
-    /// assert_eq!(vault.resolve("typo").await.unwrap_err().provider_kind(), None);
-    /// # Ok(()) }
+    /// let missing = ProviderError::new("aws", ProviderErrorKind::NotFound, "no such secret");
+    /// assert_eq!(Error::from(missing).provider_kind(), Some(ProviderErrorKind::NotFound));
+    /// assert_eq!(Error::Locked.provider_kind(), None);
     /// ```
     pub fn provider_kind(&self) -> Option<ProviderErrorKind> {
         self.provider_error().map(ProviderError::kind)
