@@ -9,10 +9,18 @@
 //!     AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test cargo run --example aws --features aws -- awssecrets://x
 //! ```
 
+#[path = "support/report.rs"]
+mod report;
+use std::process::ExitCode;
+
 use request_vault::{AwsSecretsManager, ExposeSecret, Vault};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    report::exit_code(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let references: Vec<String> = std::env::args().skip(1).collect();
     if references.is_empty() {
         eprintln!(

@@ -7,10 +7,18 @@
 //! cargo run --example azure --features azure -- "azurekeyvault://my-vault/db-credentials#password"
 //! ```
 
+#[path = "support/report.rs"]
+mod report;
+use std::process::ExitCode;
+
 use request_vault::{AzureKeyVault, ExposeSecret, Vault};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    report::exit_code(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let references: Vec<String> = std::env::args().skip(1).collect();
     if references.is_empty() {
         eprintln!("usage: azure <azurekeyvault://VAULT/SECRET[/VERSION][#KEY]> …");

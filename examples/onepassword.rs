@@ -8,10 +8,18 @@
 //! cargo run --example onepassword -- "op://Private/GitHub/token"   # signed in to the app
 //! ```
 
+#[path = "support/report.rs"]
+mod report;
+use std::process::ExitCode;
+
 use request_vault::{ExposeSecret, OnePassword, Vault};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    report::exit_code(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let references: Vec<String> = std::env::args().skip(1).collect();
     if references.is_empty() {
         eprintln!("usage: onepassword <op://vault/item/[section/]field> …");

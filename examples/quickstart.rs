@@ -4,12 +4,20 @@
 
 #[path = "support/loopback.rs"]
 mod loopback;
+#[path = "support/report.rs"]
+mod report;
+
+use std::process::ExitCode;
 
 use request_vault::{ExposeSecret, OnePassword, RequestTemplate, Vault, VaultKey};
 use reqwest::Method;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    report::exit_code(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let vault = Vault::new();
 
     // Local secrets: the values live in the vault.
@@ -63,7 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("as expected: {err}");
     }
     if let Err(err) = vault.resolve("typo").await {
-        println!("as expected: {err} (empty: {})", err.kind().is_empty());
+        println!("as expected: {err} (missing: {})", err.kind().is_missing());
     }
 
     // Linking to 1Password. Without a provider, a link is refused before anything is stored:

@@ -6,12 +6,20 @@
 
 #[path = "support/loopback.rs"]
 mod loopback;
+#[path = "support/report.rs"]
+mod report;
+
+use std::process::ExitCode;
 
 use request_vault::{RequestTemplate, Vault};
 use reqwest::Method;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    report::exit_code(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (url, received) = loopback::start().await?;
 
     let vault = Vault::new();

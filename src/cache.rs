@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 
-use crate::provider::memo::{self, Memo};
+use crate::provider::memo::{self, Fetched, Memo, Refetch};
 use crate::provider::{ProviderError, ProviderErrorKind, Resolved};
 
 pub(crate) use crate::provider::memo::Freshness;
@@ -75,6 +75,9 @@ pub(crate) type Lookup = memo::Lookup<SecretString>;
 /// with how long it may be cached at most.
 pub(crate) type BatchOutcome = Vec<Result<Resolved, ProviderError>>;
 
+/// A provider call under way for some references.
+pub(crate) type BatchFetch = BoxFuture<'static, BatchOutcome>;
+
 type Slots = Memo<Arc<CacheKey>, SecretString, BuildHasherDefault<KeyHasher>>;
 
 /// The vault's cache of fetched values.
@@ -95,45 +98,77 @@ impl Cache {
         Cache { slots, ttl }
     }
 
+    /// Refreshes values in the background from `fraction` of their lifetime on: `fetch`
+    /// makes the call of one provider (by id) for some of its references, or none when the
+    /// provider is gone.
+    pub(crate) fn refresh_ahead(
+        &self,
+        fraction: f64,
+        fetch: impl Fn(&str, Vec<String>) -> Option<BatchFetch> + Send + Sync + 'static,
+    ) {
+        let refetch: Refetch<Arc<CacheKey>, SecretString> = Box::new(move |keys| {
+            // One call per provider, its keys in the order they come.
+            let mut groups: Vec<Vec<Arc<CacheKey>>> = Vec::new();
+            for key in keys {
+                match groups.iter_mut().find(|g| g[0].provider == key.provider) {
+                    Some(group) => group.push(key),
+                    None => groups.push(vec![key]),
+                }
+            }
+            groups
+                .into_iter()
+                .filter_map(|group| {
+                    let call = fetch(&group[0].provider, references(&group))?;
+                    Some((group, kept(call)))
+                })
+                .collect()
+        });
+        self.slots.set_refresh_ahead(fraction, refetch);
+    }
+
     pub(crate) fn ttl(&self) -> Duration {
         self.ttl
     }
 
-    /// The cached value of `key`, if there is a fresh one: the fast path of a warm resolve.
+    /// The cached value of `key`, if there is a fresh one.
     pub(crate) fn get(&self, key: &Arc<CacheKey>) -> Option<SecretString> {
         self.slots.get_ready(key)
     }
 
+    /// The cached value of `key`, if there is a fresh one: the fast path of a warm resolve.
+    /// A value due for a refresh ahead of time is queued for one.
+    pub(crate) fn get_ahead(&self, key: &Arc<CacheKey>) -> Option<SecretString> {
+        self.slots.get_ready_ahead(key)
+    }
+
     /// Looks up every key of one provider; the missing ones are fetched together by one
-    /// call of `fetch`, which receives the distinct missing references in order.
+    /// call of `fetch`, which receives the distinct missing references in order. Values due
+    /// for a refresh ahead of time are served, and queued for one.
     ///
     /// Runs no provider code itself: the returned lookups drive the fetch when awaited, and
     /// dropping them all cancels it.
     pub(crate) fn lookup(
         &self,
         keys: &[Arc<CacheKey>],
-        fetch: impl FnOnce(Vec<String>) -> BoxFuture<'static, BatchOutcome>,
+        fetch: impl FnOnce(Vec<String>) -> BatchFetch,
     ) -> Vec<Lookup> {
-        self.slots.lookup(keys, move |missing| {
-            let references = missing.iter().map(|k| k.reference.clone()).collect();
-            fetch(references)
-                .map(|results| {
-                    results
-                        .into_iter()
-                        .map(|r| {
-                            r.map(|resolved| {
-                                let max_age = resolved.max_age();
-                                (resolved.into_value(), max_age)
-                            })
-                        })
-                        .collect()
-                })
-                .boxed()
-        })
+        self.slots
+            .lookup(keys, |missing| kept(fetch(references(&missing))))
     }
 
-    /// When the value of `key` was fetched, until when it is cached, and whether it is
-    /// served stale, if it is cached.
+    /// Fetches `key` now with `fetch`, whatever is cached; lookups meanwhile join it. A
+    /// failure leaves a value still within its TTL cached.
+    pub(crate) fn refresh(
+        &self,
+        key: &Arc<CacheKey>,
+        fetch: impl FnOnce(Vec<String>) -> BatchFetch,
+    ) -> Lookup {
+        self.slots
+            .refresh(Arc::clone(key), |keys| kept(fetch(references(&keys))))
+    }
+
+    /// When the value of `key` was fetched, until when it is cached, when it is refreshed
+    /// ahead of time and whether it is served stale, if it is cached.
     pub(crate) fn freshness(&self, key: &Arc<CacheKey>) -> Option<Freshness> {
         self.slots.freshness(key)
     }
@@ -141,6 +176,12 @@ impl Cache {
     /// Forgets the cached value of `key`, so that the next lookup fetches it again.
     pub(crate) fn forget(&self, key: &Arc<CacheKey>) {
         self.slots.forget(key);
+    }
+
+    /// Forgets `key` as a barrier: its value and any fetch of it under way. Returns whether
+    /// a value was cached.
+    pub(crate) fn invalidate(&self, key: &Arc<CacheKey>) -> bool {
+        self.slots.invalidate(key)
     }
 
     /// Forgets every value and every fetch under way.
@@ -157,6 +198,28 @@ impl Cache {
     fn len(&self) -> usize {
         self.slots.len()
     }
+}
+
+/// The references of `keys`, in order.
+fn references(keys: &[Arc<CacheKey>]) -> Vec<String> {
+    keys.iter().map(|key| key.reference.clone()).collect()
+}
+
+/// A provider call's results as the memo keeps them: each value with its lease.
+fn kept(fetch: BatchFetch) -> BoxFuture<'static, Vec<Fetched<SecretString>>> {
+    fetch
+        .map(|results| {
+            results
+                .into_iter()
+                .map(|result| {
+                    result.map(|resolved| {
+                        let max_age = resolved.max_age();
+                        (resolved.into_value(), max_age)
+                    })
+                })
+                .collect()
+        })
+        .boxed()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Errors follow the troubleshooting model of Postman Vault: a secret is either *empty*
 //! (there is no such secret, or it holds no value) or *unresolved* (it exists but cannot be
 //! used right now: disabled, its provider missing or failing, its domain not allowed, the
-//! vault locked). [`Error::kind`] tells which, and [`ErrorKind::is_empty`] /
+//! vault locked). [`Error::kind`] tells which, and [`ErrorKind::is_missing`] /
 //! [`ErrorKind::is_unresolved`] group the kinds the same way.
 //!
 //! No message ever contains a secret value, a token or key material: messages carry secret
@@ -31,7 +31,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// let vault = Vault::new();
 /// let err: Error = vault.resolve("missing").await.unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::NotFound);
-/// assert!(err.kind().is_empty());
+/// assert!(err.kind().is_missing());
 /// assert_eq!(err.to_string(), "secret `missing` not found in the vault");
 /// # }
 /// ```
@@ -80,14 +80,48 @@ pub enum Error {
         /// The secret's name.
         name: String,
     },
-    /// No provider handles the reference's URI scheme (or the linked secret's provider was
-    /// never added to this vault).
+    /// No provider handles the reference's URI scheme. (A linked secret whose provider was
+    /// never added to this vault is [`Error::UnknownProvider`], naming the provider's id.)
     #[error("{}no provider handles `{scheme}://` references; add one with Vault::add_provider", name_prefix(.name))]
     NoProvider {
         /// The secret's name, when the error is about a linked secret.
         name: Option<String>,
-        /// The URI scheme, or the provider id the secret was linked through.
+        /// The URI scheme.
         scheme: String,
+    },
+    /// Several registered providers handle the reference's URI scheme (two accounts of one
+    /// kind, say): link through one of them by id with
+    /// [`Vault::link_with`](crate::Vault::link_with).
+    #[error(
+        "`{scheme}://` references are handled by several providers ({}); link through one of them with Vault::link_with",
+        join_ids(.ids)
+    )]
+    AmbiguousProvider {
+        /// The URI scheme.
+        scheme: String,
+        /// The ids of the providers that handle it, sorted.
+        ids: Vec<String>,
+    },
+    /// No provider of that id is registered: the one named to
+    /// [`Vault::link_with`](crate::Vault::link_with), or the one a linked secret (from a
+    /// vault file or an import, say) was linked through.
+    #[error(
+        "{}no provider with id `{provider}` is added to this vault; add one with that id (a provider builder's `.id(..)`) or link the secret through another",
+        name_prefix(.name)
+    )]
+    UnknownProvider {
+        /// The secret's name, when the error is about a linked secret.
+        name: Option<String>,
+        /// The provider id.
+        provider: String,
+    },
+    /// The secret is local: it has no fetched value to refresh.
+    #[error(
+        "secret `{name}` is local; only a linked secret's value is fetched and can be refreshed"
+    )]
+    NotLinked {
+        /// The secret's name.
+        name: String,
     },
     /// The reference is for one of the crate's own providers, but the cargo feature that
     /// builds it is off (or an attribute it asks for needs a feature that is off).
@@ -273,6 +307,11 @@ fn name_prefix(name: &Option<String>) -> String {
     }
 }
 
+fn join_ids(ids: &[String]) -> String {
+    let quoted: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
+    quoted.join(", ")
+}
+
 fn join_errors(errors: &[Error]) -> String {
     let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
     messages.join("; ")
@@ -292,10 +331,16 @@ pub enum ErrorKind {
     ReadOnly,
     /// The secret is disabled (*unresolved*).
     Disabled,
-    /// No provider for the reference's scheme (*unresolved* when resolving).
+    /// No provider for the reference's scheme, or none of the id a secret is linked through
+    /// (*unresolved* when resolving).
     NoProvider,
     /// The secret's provider was removed (*unresolved*).
     IntegrationRemoved,
+    /// Several providers handle a reference's scheme: name one with
+    /// [`Vault::link_with`](crate::Vault::link_with).
+    AmbiguousProvider,
+    /// A local secret was asked for what only a linked one has (a refresh).
+    NotLinked,
     /// A reference is malformed.
     InvalidReference,
     /// A provider failed (*unresolved*); see [`ProviderError::kind`].
@@ -327,9 +372,24 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Whether the secret is *empty*: it does not exist or holds no value.
-    pub fn is_empty(self) -> bool {
+    /// Whether the secret is *missing* (Postman Vault calls it *empty*): it does not exist
+    /// or holds no value.
+    ///
+    /// ```
+    /// use request_vault::ErrorKind;
+    ///
+    /// assert!(ErrorKind::NotFound.is_missing());
+    /// assert!(!ErrorKind::Disabled.is_missing());
+    /// ```
+    pub fn is_missing(self) -> bool {
         matches!(self, ErrorKind::NotFound)
+    }
+
+    /// The former name of [`is_missing`](Self::is_missing), which read like a check for an
+    /// empty collection.
+    #[deprecated(note = "renamed to `is_missing`")]
+    pub fn is_empty(self) -> bool {
+        self.is_missing()
     }
 
     /// Whether the secret is *unresolved*: it exists but cannot be used now.
@@ -355,7 +415,11 @@ impl Error {
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::ReadOnly { .. } => ErrorKind::ReadOnly,
             Error::Disabled { .. } => ErrorKind::Disabled,
-            Error::NoProvider { .. } | Error::FeatureDisabled { .. } => ErrorKind::NoProvider,
+            Error::NoProvider { .. }
+            | Error::FeatureDisabled { .. }
+            | Error::UnknownProvider { .. } => ErrorKind::NoProvider,
+            Error::AmbiguousProvider { .. } => ErrorKind::AmbiguousProvider,
+            Error::NotLinked { .. } => ErrorKind::NotLinked,
             Error::IntegrationRemoved { .. } => ErrorKind::IntegrationRemoved,
             Error::InvalidReference { .. } => ErrorKind::InvalidReference,
             Error::Provider { .. } => ErrorKind::Provider,
@@ -387,9 +451,12 @@ impl Error {
             | Error::Disabled { name }
             | Error::IntegrationRemoved { name, .. }
             | Error::DomainNotAllowed { name, .. }
-            | Error::ValueNotAllowed { name, .. } => Some(name),
+            | Error::ValueNotAllowed { name, .. }
+            | Error::NotLinked { name } => Some(name),
             Error::CorruptRecord { name, .. } => Some(name),
-            Error::NoProvider { name, .. } | Error::Provider { name, .. } => name.as_deref(),
+            Error::NoProvider { name, .. }
+            | Error::Provider { name, .. }
+            | Error::UnknownProvider { name, .. } => name.as_deref(),
             _ => None,
         }
     }
@@ -409,6 +476,20 @@ impl Error {
             Error::Provider { source, .. } => Some(source),
             _ => None,
         }
+    }
+
+    /// The kind of the provider's error, when a provider failed: one call to tell "not
+    /// found at the provider" ([`ProviderErrorKind::NotFound`]) from a refusal or an outage.
+    ///
+    /// ```
+    /// use request_vault::{Error, ProviderError, ProviderErrorKind};
+    ///
+    /// let missing = ProviderError::new("aws", ProviderErrorKind::NotFound, "no such secret");
+    /// assert_eq!(Error::from(missing).provider_kind(), Some(ProviderErrorKind::NotFound));
+    /// assert_eq!(Error::Locked.provider_kind(), None);
+    /// ```
+    pub fn provider_kind(&self) -> Option<ProviderErrorKind> {
+        self.provider_error().map(ProviderError::kind)
     }
 
     /// The individual errors: the list of a [`Error::Multiple`], or this error alone.
@@ -497,7 +578,7 @@ mod tests {
 
     #[test]
     fn kinds_group_as_postman_troubleshooting() {
-        assert!(Error::not_found("a").kind().is_empty());
+        assert!(Error::not_found("a").kind().is_missing());
         assert!(!Error::not_found("a").kind().is_unresolved());
         let disabled = Error::Disabled { name: "a".into() };
         assert!(disabled.kind().is_unresolved());

@@ -16,6 +16,7 @@ use crate::document::{Document, RecordValue};
 use crate::error::{Error, Result};
 use crate::key::{VaultKey, check_passphrase};
 use crate::persist::{document_of, entry_from};
+use crate::registry::scheme_of;
 use crate::store;
 use crate::vault::{EntryValue, Vault};
 
@@ -93,6 +94,20 @@ const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
 impl Vault {
     /// Exports every secret with its value, encrypted under `password` (age, scrypt).
     ///
+    /// ```
+    /// use request_vault::{ExposeSecret, ImportOptions, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let from = Vault::new();
+    /// from.set("api-key", "s3cr3t")?;
+    /// let export = from.export_encrypted("correct horse battery")?;
+    /// let to = Vault::new();
+    /// to.import(&export, ImportOptions::new().password("correct horse battery"))?;
+    /// assert_eq!(to.resolve("api-key").await?.expose_secret(), "s3cr3t");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::WeakPassphrase`] for a password shorter than 12 characters;
@@ -107,6 +122,16 @@ impl Vault {
     /// Exports every secret with its value in plain JSON. Anyone who sees the output sees
     /// the secrets: prefer [`export_encrypted`](Self::export_encrypted).
     ///
+    /// ```
+    /// use request_vault::{ExposeSecret, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// let export = vault.export_plain()?;
+    /// assert!(export.expose_secret().contains("s3cr3t"));
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Locked`] while locked.
@@ -118,6 +143,17 @@ impl Vault {
     }
 
     /// Exports names, links, allowed domains and flags, without any value.
+    ///
+    /// ```
+    /// use request_vault::Vault;
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// vault.set_allowed_domains("api-key", ["api.example.com"])?;
+    /// let export = vault.export_references();
+    /// assert!(export.contains("api.example.com") && !export.contains("s3cr3t"));
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     pub fn export_references(&self) -> String {
         let state = self.read();
         String::from_utf8_lossy(&document_of(&state, false).encode()).into_owned()
@@ -233,10 +269,12 @@ impl Vault {
         Ok(report)
     }
 
-    /// Checks each linked record's reference with the registered provider of its id (or
-    /// of its scheme), as [`link`](Self::link) does; references no registered provider
-    /// handles are taken as they are, to be checked when that provider is added.
+    /// Checks each linked record's reference as [`link`](Self::link) would: it must have a
+    /// scheme, and the registered provider of its id (or else every registered provider of
+    /// its scheme) must accept it. A reference no registered provider handles is taken as it
+    /// is, to be checked when that provider is added.
     fn check_references(&self, document: &Document, path: &Path) -> Result<()> {
+        let state = self.read();
         for record in &document.secrets {
             let RecordValue::Linked {
                 provider,
@@ -245,22 +283,29 @@ impl Vault {
             else {
                 continue;
             };
-            let handler = self
-                .provider(provider)
-                .or_else(|| self.read().registry.for_reference(reference).ok());
-            if let Some(handler) = handler
-                && let Err(refused) = handler.check_reference(reference)
-            {
-                return Err(Error::CorruptRecord {
-                    path: path.to_owned(),
-                    name: record.name.as_str().into(),
-                    reason: format!(
+            let refuse = |reason: String| Error::CorruptRecord {
+                path: path.to_owned(),
+                name: record.name.as_str().into(),
+                reason: reason.into(),
+            };
+            let Ok(scheme) = scheme_of(reference) else {
+                // Not echoed: what is not a reference may be a value put in the wrong place.
+                return Err(refuse(
+                    "its reference has no scheme such as `op://`: it is not a reference".to_owned(),
+                ));
+            };
+            let handlers: Vec<_> = match state.registry.get(provider) {
+                Some(handler) => vec![handler],
+                None => state.registry.for_scheme(scheme).collect(),
+            };
+            for handler in handlers {
+                if let Err(refused) = handler.check_reference(reference) {
+                    return Err(refuse(format!(
                         "provider `{}` refuses its reference: {}",
                         handler.id(),
                         refused.message()
-                    )
-                    .into(),
-                });
+                    )));
+                }
             }
         }
         Ok(())

@@ -56,6 +56,11 @@ pub struct SecretInfo {
     /// Until when a linked secret's value stays cached, if it is cached now (for a value
     /// served stale, the latest it may still be served).
     pub cached_until: Option<SystemTime>,
+    /// When a linked secret's cached value is refreshed ahead of time: the first resolve
+    /// from then on refetches it in the background (only with
+    /// [`VaultBuilder::refresh_ahead`](crate::VaultBuilder::refresh_ahead), and not for a
+    /// value served stale).
+    pub refreshes_at: Option<SystemTime>,
     /// Set when a linked secret's value is served past its cache TTL because refreshing it
     /// failed with a transient error (stale-if-error, see
     /// [`VaultBuilder::stale_if_error`](crate::VaultBuilder::stale_if_error)): since when
@@ -116,6 +121,10 @@ impl fmt::Display for SecretInfo {
         if let Some(until) = self.cached_until {
             let left = until.duration_since(SystemTime::now()).unwrap_or_default();
             write!(f, ", cached for {}s more", left.as_secs())?;
+        }
+        if let Some(at) = self.refreshes_at {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            write!(f, ", refreshed ahead in {}s", left.as_secs())?;
         }
         Ok(())
     }

@@ -110,6 +110,15 @@
 //! local files to an allowed domain of their author's choosing. Add them to vaults whose
 //! links you write yourself.
 //!
+//! # Cache control
+//!
+//! Linked values are cached for a TTL ([`VaultBuilder::cache_ttl`], one hour unless set).
+//! [`Vault::refresh`] fetches one now, [`Vault::invalidate`] and [`Vault::clear_cache`]
+//! forget one or all of them, and [`VaultBuilder::refresh_ahead`] refetches values in the
+//! background before they expire, so that a long-running service never waits for its secret
+//! manager after the first fetch. [`Vault::resolve_reference`] reads a reference without
+//! naming a secret.
+//!
 //! # Storage
 //!
 //! A vault can live in an age-encrypted file under a [`VaultKey`]; see [`Vault::create`].
@@ -127,7 +136,8 @@
 //! [`ExternalProvider`] is the trait a secret manager implements; see the [`provider`]
 //! module for a worked example and [`provider::conformance`] for the suite a provider should
 //! pass (feature `conformance`). [`Vault::link`] picks the provider by the reference's URI
-//! scheme.
+//! scheme; several providers of one kind (two accounts, each built with its own `.id(..)`)
+//! are told apart by id with [`Vault::link_with`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -144,15 +154,18 @@
     allow(rustdoc::broken_intra_doc_links)
 )]
 
+mod builder;
 mod cache;
 mod domain;
 mod env;
 mod error;
 mod escape;
 mod info;
+mod link;
 mod name;
 pub mod provider;
 mod redact;
+mod refresh;
 mod registry;
 mod request;
 mod resolve;
@@ -203,6 +216,7 @@ pub use aws::{AwsSecretsManager, AwsSecretsManagerBuilder};
 #[cfg(feature = "azure")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
 pub use azure::{AzureKeyVault, AzureKeyVaultBuilder};
+pub use builder::VaultBuilder;
 pub use domain::DomainPattern;
 pub use error::{BoxError, Error, ErrorKind, Result};
 #[cfg(feature = "file")]
@@ -231,10 +245,32 @@ pub use provider::{ExternalProvider, ProviderContext, ProviderError, ProviderErr
 pub use redact::RedactingMakeWriter;
 pub use redact::{RedactingWriter, Redactor};
 pub use request::RequestTemplate;
+/// The [`reqwest`](https://docs.rs/reqwest) this crate is built with: the client, requests
+/// and methods that [`Vault::render_request`], [`Vault::send`], [`RequestTemplate`] and
+/// [`VaultBuilder::client`] take and give are its types. Use it to build them without
+/// matching reqwest's version by hand.
+///
+/// ```
+/// use request_vault::{reqwest, RequestTemplate, Vault};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = reqwest::Client::builder()
+///     .redirect(reqwest::redirect::Policy::none())
+///     .build()?;
+/// let vault = Vault::builder().client(client.clone()).build();
+/// vault.set("token", "t0k3n")?;
+/// let template = RequestTemplate::new(reqwest::Method::GET, "https://api.example.com/")
+///     .bearer_auth("<<vault:token>>");
+/// let request: reqwest::Request = vault.render_request(&client, &template).await?;
+/// assert!(request.headers().contains_key(reqwest::header::AUTHORIZATION));
+/// # Ok(()) }
+/// ```
+pub use reqwest;
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 pub use send::MAX_REDIRECTS;
 pub use template::Template;
-pub use vault::{DEFAULT_CACHE_TTL, Vault, VaultBuilder};
+pub use vault::{DEFAULT_CACHE_TTL, Vault};
 
 /// The README's examples, run as doc tests so that they stay true.
 #[cfg(all(doctest, feature = "onepassword", feature = "file"))]

@@ -12,12 +12,13 @@ use std::sync::{Arc, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use crate::builder::VaultBuilder;
 use crate::cache::CacheKey;
 use crate::document::{self, Document, Record, RecordValue, Unknown};
 use crate::error::{Error, Result};
 use crate::key::VaultKey;
 use crate::store;
-use crate::vault::{Entry, EntryValue, State, Vault, VaultBuilder};
+use crate::vault::{Entry, EntryValue, State, Vault};
 
 /// A vault's file and key.
 pub(crate) struct FileState {
@@ -75,6 +76,19 @@ impl VaultBuilder {
     /// Creates a new vault file at `path`, encrypted under `key`, and a vault with these
     /// options around it. A `path` that is a symbolic link creates the file it points to.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use request_vault::{Vault, VaultKey};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let key = VaultKey::generate();
+    /// let vault = Vault::builder()
+    ///     .cache_ttl(Duration::from_secs(300))
+    ///     .create(dir.path().join("secrets.age"), &key)?;
+    /// assert!(vault.path().is_some());
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// - [`Error::WeakPassphrase`] for a passphrase key shorter than 12 characters;
@@ -90,6 +104,21 @@ impl VaultBuilder {
     }
 
     /// Opens the vault file at `path` with `key`, into a vault with these options.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use request_vault::{Vault, VaultKey};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("secrets.age");
+    /// # let key = VaultKey::generate();
+    /// # Vault::create(&path, &key)?;
+    /// let vault = Vault::builder()
+    ///     .refresh_ahead(0.8)
+    ///     .open(&path, &key)?;
+    /// assert!(!vault.is_locked());
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -138,6 +167,21 @@ impl Vault {
 
     /// Opens the vault file at `path` with `key`.
     ///
+    /// ```
+    /// use request_vault::{ErrorKind, Vault, VaultKey};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("secrets.age");
+    /// let key = VaultKey::generate();
+    /// Vault::create(&path, &key)?.save()?;
+    /// let vault = Vault::open(&path, &key)?;
+    /// assert_eq!(vault.path().as_deref(), Some(path.as_path()));
+    ///
+    /// let wrong = Vault::open(&path, &VaultKey::generate()).unwrap_err();
+    /// assert_eq!(wrong.kind(), ErrorKind::WrongKey);
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`VaultBuilder::open`].
@@ -152,6 +196,17 @@ impl Vault {
 
     /// The path of the vault's file, if it has one (as given, even when it is a symbolic
     /// link: saving writes to the link's target).
+    ///
+    /// ```
+    /// use request_vault::{Vault, VaultKey};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("secrets.age");
+    /// let vault = Vault::create(&path, &VaultKey::generate())?;
+    /// assert_eq!(vault.path(), Some(path));
+    /// assert_eq!(Vault::new().path(), None);
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     pub fn path(&self) -> Option<PathBuf> {
         self.file().get().map(|f| f.path.clone())
     }
@@ -160,6 +215,20 @@ impl Vault {
     /// contents, whatever happens, and its mode is 0600. When the path is a symbolic link,
     /// the file it points to is replaced and the link stays. Members written by a newer
     /// version of this crate, which this one does not know, are written back unchanged.
+    ///
+    /// ```
+    /// use request_vault::{ErrorKind, Vault, VaultKey};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("secrets.age");
+    /// let key = VaultKey::generate();
+    /// let vault = Vault::create(&path, &key)?;
+    /// vault.set("api-key", "s3cr3t")?;
+    /// vault.save()?;
+    /// assert!(Vault::open(&path, &key)?.describe("api-key").is_ok());
+    /// assert_eq!(Vault::new().save().unwrap_err().kind(), ErrorKind::Storage);
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -198,6 +267,24 @@ impl Vault {
     /// A vault with a key keeps its state encrypted under that key, so that unlocking
     /// restores changes not saved yet. A vault without a file has no key: its local values
     /// are gone for good.
+    ///
+    /// ```
+    /// use request_vault::{ErrorKind, ExposeSecret, Vault, VaultKey};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("secrets.age");
+    /// let key = VaultKey::generate();
+    /// let vault = Vault::create(&path, &key)?;
+    /// vault.set("api-key", "s3cr3t")?;
+    /// vault.lock();
+    /// assert_eq!(vault.resolve("api-key").await.unwrap_err().kind(), ErrorKind::Locked);
+    /// assert_eq!(vault.secrets().len(), 1, "names stay visible");
+    /// vault.unlock(&key)?;
+    /// assert_eq!(vault.resolve("api-key").await?.expose_secret(), "s3cr3t");
+    /// # Ok(()) }
+    /// ```
     pub fn lock(&self) {
         // Lock order, everywhere: the file, then the state.
         let mut slot = self.file();
@@ -223,12 +310,36 @@ impl Vault {
     }
 
     /// Whether the vault is locked.
+    ///
+    /// ```
+    /// use request_vault::Vault;
+    ///
+    /// let vault = Vault::new();
+    /// assert!(!vault.is_locked());
+    /// vault.lock();
+    /// assert!(vault.is_locked());
+    /// ```
     pub fn is_locked(&self) -> bool {
         self.read().locked
     }
 
     /// Restores the values wiped by [`lock`](Self::lock), with the vault's key. On a vault
     /// that is not locked, checks that `key` is its key.
+    ///
+    /// ```
+    /// use request_vault::{ErrorKind, Vault, VaultKey};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("secrets.age");
+    /// let key = VaultKey::generate();
+    /// let vault = Vault::create(&path, &key)?;
+    /// vault.lock();
+    /// let wrong = vault.unlock(&VaultKey::generate()).unwrap_err();
+    /// assert_eq!(wrong.kind(), ErrorKind::WrongKey);
+    /// vault.unlock(&key)?;
+    /// assert!(!vault.is_locked());
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -278,6 +389,19 @@ impl Vault {
     }
 
     /// Re-encrypts the vault file under `new_key` and keeps using it.
+    ///
+    /// ```
+    /// use request_vault::{Vault, VaultKey};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("secrets.age");
+    /// let (old, new) = (VaultKey::generate(), VaultKey::generate());
+    /// let vault = Vault::create(&path, &old)?;
+    /// vault.rekey(&new)?;
+    /// assert!(Vault::open(&path, &new).is_ok());
+    /// assert!(Vault::open(&path, &old).is_err());
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

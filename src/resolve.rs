@@ -14,14 +14,14 @@ use secrecy::SecretString;
 use crate::cache::CacheKey;
 use crate::error::{Error, Result};
 use crate::name;
-use crate::provider::ExternalProvider;
 use crate::provider::batch::Slots;
 use crate::provider::memo;
+use crate::provider::{ExternalProvider, ProviderError, ProviderErrorKind};
 use crate::template::Template;
 use crate::vault::{Entry, EntryValue, State, Vault};
 
 /// What resolving one name takes.
-enum Plan<'s> {
+pub(crate) enum Plan<'s> {
     Local(&'s SecretString),
     Linked {
         provider: &'s Arc<dyn ExternalProvider>,
@@ -53,7 +53,8 @@ impl Vault {
     /// - [`Error::InvalidName`] when `name` breaks the naming rules;
     /// - [`Error::NotFound`] when there is no such secret (*empty*);
     /// - [`Error::Disabled`] when it is disabled;
-    /// - [`Error::IntegrationRemoved`] when its provider was removed, [`Error::NoProvider`]
+    /// - [`Error::IntegrationRemoved`] when its provider was removed,
+    ///   [`Error::UnknownProvider`] (kind [`ErrorKind::NoProvider`](crate::ErrorKind::NoProvider))
     ///   when its provider was never added;
     /// - [`Error::Provider`] when the provider fails;
     /// - [`Error::Locked`] while the vault is locked.
@@ -62,8 +63,18 @@ impl Vault {
             Some(value) => Ok(value),
             // Boxed, so that this future stays a few words: a warm resolve then costs a
             // lookup and a clone, not the moves of the fetch's large state machine.
-            None => self.resolve_cold(name).boxed().await,
+            None => self.resolve_cold_boxed(name).await,
         }
+    }
+
+    /// [`resolve_cold`](Self::resolve_cold)'s future on the heap, built out of line: built
+    /// in `resolve`'s own poll, its stack room would be reserved on every warm resolve too.
+    #[inline(never)]
+    fn resolve_cold_boxed<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<SecretString>> {
+        self.resolve_cold(name).boxed()
     }
 
     /// The warm paths of [`resolve`](Self::resolve): a local value, or a linked one in the
@@ -77,7 +88,7 @@ impl Vault {
         let entry = state.entries.get(name).filter(|entry| entry.enabled)?;
         match &entry.value {
             EntryValue::Local(value) => Some(value.clone()),
-            EntryValue::Linked(key) => self.inner.resolver.cached(key),
+            EntryValue::Linked(key) => self.inner.resolver.cached_ahead(key),
         }
     }
 
@@ -91,18 +102,91 @@ impl Vault {
                 Plan::Linked { provider, key } => (Arc::clone(provider), Arc::clone(key)),
             }
         };
-        let lookups = self
+        self.fetch_one(&provider, &key)
+            .await
+            .map_err(|source| Error::from_provider(Some(name.to_owned()), source))
+    }
+
+    /// The value of linked `key` through `provider`: cached, under way, or fetched now.
+    /// A fetch that fails while a value is cached (a refresh that failed, and left the value
+    /// within its TTL in place; another caller's fetch that succeeded) gives that value.
+    async fn fetch_one(
+        &self,
+        provider: &Arc<dyn ExternalProvider>,
+        key: &Arc<CacheKey>,
+    ) -> std::result::Result<SecretString, Arc<ProviderError>> {
+        let lookup = self
             .inner
             .resolver
-            .lookup(provider, std::slice::from_ref(&key), false);
-        let mut outcome = Err(Error::not_found(name));
-        for lookup in lookups {
-            outcome = lookup
-                .value()
-                .await
-                .map_err(|source| Error::from_provider(Some(name.to_owned()), source));
+            .lookup(provider, std::slice::from_ref(key), false)
+            .pop();
+        let outcome = match lookup {
+            Some(lookup) => lookup.value().await,
+            None => Err(Arc::new(ProviderError::new(
+                key.provider.clone(),
+                ProviderErrorKind::Protocol,
+                "the cache lost a lookup",
+            ))),
+        };
+        outcome.or_else(|error| self.inner.resolver.cached(key).ok_or(error))
+    }
+
+    /// Resolves one reference, with no secret named after it: the provider is picked by the
+    /// reference's scheme as [`link`](Self::link) picks it, and checks the reference offline
+    /// first. The value goes through the same cache as linked secrets (keyed by provider
+    /// and reference, so a secret linked to the same reference shares it) and concurrent
+    /// callers share one fetch.
+    ///
+    /// ```
+    /// use request_vault::{async_trait, ExposeSecret, ExternalProvider, ProviderError, SecretString, Vault};
+    ///
+    /// /// Answers `demo://NAME` with `value of NAME`.
+    /// #[derive(Debug)]
+    /// struct Demo;
+    ///
+    /// #[async_trait]
+    /// impl ExternalProvider for Demo {
+    ///     fn id(&self) -> &str { "demo" }
+    ///     fn scheme(&self) -> &str { "demo" }
+    ///     fn check_reference(&self, _reference: &str) -> Result<(), ProviderError> { Ok(()) }
+    ///     async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
+    ///         Ok(format!("value of {}", &reference["demo://".len()..]).into())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.add_provider(Demo);
+    /// let value = vault.resolve_reference("demo://db").await?;
+    /// assert_eq!(value.expose_secret(), "value of db");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidReference`] when the reference has no `scheme://` or its provider
+    ///   finds it malformed;
+    /// - [`Error::NoProvider`] / [`Error::FeatureDisabled`] when no provider handles its
+    ///   scheme, [`Error::AmbiguousProvider`] when several do;
+    /// - [`Error::Provider`] when the provider fails;
+    /// - [`Error::Locked`] while the vault is locked.
+    pub async fn resolve_reference(&self, reference: &str) -> Result<SecretString> {
+        let provider = {
+            let state = self.read();
+            if state.locked {
+                return Err(Error::Locked);
+            }
+            state.registry.for_reference(reference)?
+        };
+        provider.check_reference(reference).map_err(Error::from)?;
+        let key = Arc::new(CacheKey::new(provider.id(), reference));
+        if let Some(value) = self.inner.resolver.cached_ahead(&key) {
+            return Ok(value);
         }
-        outcome
+        self.fetch_one(&provider, &key)
+            .await
+            .map_err(|source| Error::from_provider(None, source))
     }
 
     /// Resolves many secrets at once. Linked secrets are grouped by provider and each
@@ -211,14 +295,18 @@ impl Vault {
 
         let mut indices = Vec::new();
         let mut lookups = Vec::new();
+        let mut keys_of = Vec::new();
         for (provider, members, keys) in groups {
-            lookups.extend(self.inner.resolver.lookup(provider, &keys, true));
+            lookups.extend(self.inner.resolver.lookup(&provider, &keys, true));
             indices.extend(members);
+            keys_of.extend(keys);
         }
         let fetched = memo::values(lookups).await;
-        for (index, outcome) in indices.into_iter().zip(fetched) {
-            let outcome =
-                outcome.map_err(|source| Error::from_provider(Some(names[index].clone()), source));
+        for ((index, outcome), key) in indices.into_iter().zip(fetched).zip(keys_of) {
+            // A failed refresh leaves the value it was refreshing cached: that one is served.
+            let outcome = outcome
+                .or_else(|error| self.inner.resolver.cached(&key).ok_or(error))
+                .map_err(|source| Error::from_provider(Some(names[index].clone()), source));
             outcomes.set(index, outcome);
         }
         outcomes.finish(|index| Err(Error::not_found(&names[index])))
@@ -228,7 +316,7 @@ impl Vault {
     ///
     /// Borrows from the state: the warm path clones nothing but the value. A name is only
     /// checked when it is not found (a stored name is valid).
-    fn plan<'s>(&self, state: &'s State, name: &str) -> Result<Plan<'s>> {
+    pub(crate) fn plan<'s>(&self, state: &'s State, name: &str) -> Result<Plan<'s>> {
         if state.locked {
             name::check(name)?;
             return Err(Error::Locked);

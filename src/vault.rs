@@ -1,12 +1,13 @@
 //! [`Vault`]: the named secrets, local or linked, and the providers they resolve through.
 //!
-//! This file manages entries; the providers live in the registry (`registry.rs`), fetching
-//! and caching in the resolver (`resolver.rs`), and resolution planning in `resolve.rs`.
+//! This file manages entries; options are in `builder.rs`, providers and links in `link.rs`
+//! (the registry itself in `registry.rs`), fetching and caching in the resolver
+//! (`resolver.rs`), resolution planning in `resolve.rs`, and cache control in `refresh.rs`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use secrecy::SecretString;
 
@@ -15,7 +16,6 @@ use crate::domain::DomainPattern;
 use crate::error::{Error, Result};
 use crate::info::{SecretInfo, SecretKind, Staleness};
 use crate::name;
-use crate::provider::{DEFAULT_PROVIDER_CONCURRENCY, ExternalProvider, ProviderContext};
 use crate::registry::Registry;
 use crate::resolver::Resolver;
 
@@ -25,7 +25,7 @@ pub use crate::provider::DEFAULT_CACHE_TTL;
 ///
 /// Each secret is *local* (its value kept in the vault) or *linked* (the vault keeps a
 /// reference such as `op://Prod/Postgres/password` and fetches the value from an
-/// [`ExternalProvider`] when needed, caching it in memory for the TTL).
+/// [`ExternalProvider`](crate::ExternalProvider) when needed, caching it in memory for the TTL).
 ///
 /// `Vault` is a handle: cloning it is cheap and every clone sees the same secrets. It is
 /// `Send + Sync`; its methods take `&self`.
@@ -47,7 +47,7 @@ pub struct Vault {
 }
 
 pub(crate) struct Inner {
-    state: RwLock<State>,
+    pub(crate) state: RwLock<State>,
     /// The cache of linked values and the permits of provider calls.
     pub(crate) resolver: Resolver,
     /// The client `send` uses; built on first use unless one was given.
@@ -101,123 +101,7 @@ impl Entry {
     }
 }
 
-/// Options for a [`Vault`], built with [`Vault::builder`].
-///
-/// ```
-/// use std::time::Duration;
-/// use request_vault::Vault;
-///
-/// let vault = Vault::builder()
-///     .cache_ttl(Duration::from_secs(300))
-///     .provider_concurrency(4)
-///     .build();
-/// # drop(vault);
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct VaultBuilder {
-    cache_ttl: Duration,
-    provider_concurrency: usize,
-    stale_if_error: Option<Duration>,
-    client: Option<reqwest::Client>,
-}
-
-impl Default for VaultBuilder {
-    fn default() -> Self {
-        VaultBuilder {
-            cache_ttl: DEFAULT_CACHE_TTL,
-            provider_concurrency: DEFAULT_PROVIDER_CONCURRENCY,
-            stale_if_error: None,
-            client: None,
-        }
-    }
-}
-
-impl VaultBuilder {
-    /// How long fetched values of linked secrets are kept in memory ([`DEFAULT_CACHE_TTL`]
-    /// unless set). `Duration::ZERO` disables caching; concurrent fetches are still shared.
-    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// How many provider calls the vault makes at once
-    /// ([`DEFAULT_PROVIDER_CONCURRENCY`] unless set; at least 1).
-    pub fn provider_concurrency(mut self, limit: usize) -> Self {
-        self.provider_concurrency = limit.max(1);
-        self
-    }
-
-    /// Serves a linked secret's last value, for at most `max_staleness` past its cache TTL,
-    /// when refreshing it fails with a transient error (a timeout, a rate limit, the backend
-    /// unavailable): the value is marked stale, and [`Vault::describe`] says since when and
-    /// why ([`SecretInfo::stale`]). A refusal or a missing secret (`Unauthorized`,
-    /// `Forbidden`, `NotFound`, or any other non-transient kind) always surfaces, and drops
-    /// the value. Off unless set.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use request_vault::Vault;
-    ///
-    /// let vault = Vault::builder()
-    ///     .cache_ttl(Duration::from_secs(300))
-    ///     .stale_if_error(Duration::from_secs(3600))
-    ///     .build();
-    /// # drop(vault);
-    /// ```
-    pub fn stale_if_error(mut self, max_staleness: Duration) -> Self {
-        self.stale_if_error = Some(max_staleness);
-        self
-    }
-
-    /// The HTTP client [`Vault::send`] uses (and `middleware::VaultMiddleware`, for the
-    /// requests that carry secrets). It must not follow redirects itself
-    /// (`reqwest::redirect::Policy::none()`): the vault follows them, checking each hop.
-    /// Without one, the vault builds such a client on first use.
-    pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
-        self
-    }
-
-    /// Builds an empty in-memory vault with these options.
-    pub fn build(self) -> Vault {
-        let client = OnceLock::new();
-        if let Some(given) = self.client {
-            let _ = client.set(given);
-        }
-        Vault {
-            inner: Arc::new(Inner {
-                state: RwLock::new(State::default()),
-                resolver: Resolver::new(
-                    self.cache_ttl,
-                    self.stale_if_error,
-                    self.provider_concurrency,
-                ),
-                client,
-                #[cfg(feature = "file")]
-                file: std::sync::Mutex::new(None),
-            }),
-        }
-    }
-}
-
-impl Default for Vault {
-    fn default() -> Self {
-        Vault::new()
-    }
-}
-
 impl Vault {
-    /// An empty in-memory vault with default options.
-    pub fn new() -> Self {
-        VaultBuilder::default().build()
-    }
-
-    /// A builder for a vault with other options.
-    pub fn builder() -> VaultBuilder {
-        VaultBuilder::default()
-    }
-
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
         // Every update is a single map operation, so a poisoned lock holds consistent data.
         self.inner
@@ -244,7 +128,7 @@ impl Vault {
     }
 
     /// The write lock, for a change: refused while the vault is locked.
-    fn change(&self) -> Result<RwLockWriteGuard<'_, State>> {
+    pub(crate) fn change(&self) -> Result<RwLockWriteGuard<'_, State>> {
         let state = self.write();
         if state.locked {
             return Err(Error::Locked);
@@ -255,6 +139,18 @@ impl Vault {
     /// Stores a local secret, creating it or replacing its value.
     ///
     /// Allowed domains and the enabled flag of an existing secret are kept.
+    ///
+    /// ```
+    /// use request_vault::{ExposeSecret, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "first")?;
+    /// vault.set("api-key", String::from("second"))?; // replaces the value
+    /// assert_eq!(vault.resolve("api-key").await?.expose_secret(), "second");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -286,6 +182,16 @@ impl Vault {
 
     /// Removes a secret (a local value or a link). Returns whether it existed.
     ///
+    /// ```
+    /// use request_vault::Vault;
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// assert!(vault.unset("api-key")?);
+    /// assert!(!vault.unset("api-key")?);
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// - [`Error::InvalidName`] when `name` breaks the naming rules.
@@ -297,6 +203,17 @@ impl Vault {
     }
 
     /// Renames a secret, keeping its value or link, domains and flags.
+    ///
+    /// ```
+    /// use request_vault::{ErrorKind, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("old-name", "s3cr3t")?;
+    /// vault.rename("old-name", "new-name")?;
+    /// assert_eq!(vault.describe("old-name").unwrap_err().kind(), ErrorKind::NotFound);
+    /// assert!(vault.describe("new-name").is_ok());
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -325,6 +242,20 @@ impl Vault {
     }
 
     /// Enables or disables a secret. A disabled secret is kept but does not resolve.
+    ///
+    /// ```
+    /// use request_vault::{ErrorKind, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// vault.set_enabled("api-key", false)?;
+    /// assert_eq!(vault.resolve("api-key").await.unwrap_err().kind(), ErrorKind::Disabled);
+    /// vault.set_enabled("api-key", true)?;
+    /// assert!(vault.resolve("api-key").await.is_ok());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -376,86 +307,18 @@ impl Vault {
         Ok(())
     }
 
-    /// Registers an external provider; its [`scheme`](ExternalProvider::scheme) becomes
-    /// linkable. A provider with the same id is replaced.
-    pub fn add_provider<P: ExternalProvider + 'static>(&self, provider: P) {
-        self.add_shared_provider(Arc::new(provider));
-    }
-
-    /// Registers a provider already behind an `Arc`, as [`add_provider`](Self::add_provider).
-    pub fn add_shared_provider(&self, provider: Arc<dyn ExternalProvider>) {
-        provider.attach(&ProviderContext::new(self.inner.resolver.ttl()));
-        tracing::debug!(
-            provider = provider.id(),
-            scheme = provider.scheme(),
-            "added provider"
-        );
-        self.write().registry.add(provider);
-    }
-
-    /// Removes a provider. Its linked secrets stay, but fail to resolve with
-    /// [`Error::IntegrationRemoved`] until the provider is added again. Returns whether it
-    /// was registered.
-    pub fn remove_provider(&self, id: &str) -> bool {
-        let Some(provider) = self.write().registry.remove(id) else {
-            return false;
-        };
-        // Its values go too: the warm path serves whatever is cached without asking the
-        // registry, so a removed integration must leave nothing behind.
-        self.inner.resolver.forget_provider(id);
-        provider.clear_cache();
-        tracing::debug!(provider = id, "removed provider");
-        true
-    }
-
-    /// The provider registered under `id`, if any.
-    pub fn provider(&self, id: &str) -> Option<Arc<dyn ExternalProvider>> {
-        self.read().registry.get(id).cloned()
-    }
-
-    /// Links `name` to an external secret: the provider is chosen by the reference's URI
-    /// scheme and checks the reference offline, now. An existing link is re-pointed; an
-    /// existing local secret becomes linked (its value is dropped). Domains and the enabled
-    /// flag of an existing secret are kept.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::InvalidName`] when `name` breaks the naming rules;
-    /// - [`Error::InvalidReference`] when the reference has no `scheme://` or the provider
-    ///   finds it malformed;
-    /// - [`Error::NoProvider`] when no provider handles its scheme;
-    /// - [`Error::FeatureDisabled`] when no provider handles the scheme and it is one of the
-    ///   crate's own providers (`op`, `awssecrets`, `vault`, `azurekeyvault`) whose cargo
-    ///   feature is off.
-    ///
-    /// A `ref+` prefix (`ref+vault://…`, as `vals` writes references) is accepted.
-    pub fn link(&self, name: &str, reference: &str) -> Result<()> {
-        name::check(name)?;
-        let provider = self.read().registry.for_reference(reference)?;
-        provider.check_reference(reference).map_err(Error::from)?;
-        let key = Arc::new(CacheKey::new(provider.id(), reference));
-        let mut state = self.change()?;
-        match state.entries.get_mut(name) {
-            Some(entry) => {
-                entry.value = EntryValue::Linked(key);
-                entry.updated = SystemTime::now();
-            }
-            None => {
-                state
-                    .entries
-                    .insert(name.to_owned(), Entry::new(EntryValue::Linked(key)));
-            }
-        }
-        tracing::debug!(
-            secret = name,
-            provider = provider.id(),
-            reference,
-            "linked secret"
-        );
-        Ok(())
-    }
-
     /// Describes every secret, sorted by name. Never includes values.
+    ///
+    /// ```
+    /// use request_vault::Vault;
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("b", "2")?;
+    /// vault.set("a", "1")?;
+    /// let names: Vec<String> = vault.secrets().into_iter().map(|info| info.name).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     pub fn secrets(&self) -> Vec<SecretInfo> {
         let state = self.read();
         state
@@ -466,7 +329,20 @@ impl Vault {
     }
 
     /// Describes one secret: kind, provider, reference, allowed domains, enabled, and for a
-    /// linked secret when its value was fetched and until when it is cached. Never the value.
+    /// linked secret when its value was fetched, until when it is cached and when it is
+    /// refreshed ahead of time. Never the value.
+    ///
+    /// ```
+    /// use request_vault::{SecretKind, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// vault.set("api-key", "s3cr3t")?;
+    /// let info = vault.describe("api-key")?;
+    /// assert_eq!(info.kind, SecretKind::Local);
+    /// assert!(info.enabled && info.last_fetched.is_none());
+    /// assert!(!info.to_string().contains("s3cr3t"));
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -492,14 +368,15 @@ impl Vault {
                 self.inner.resolver.freshness(key),
             ),
         };
-        let (last_fetched, cached_until, stale) = match freshness {
+        let (last_fetched, cached_until, refreshes_at, stale) = match freshness {
             Some(f) => (
                 Some(f.fetched_at),
                 Some(f.cached_until),
+                f.refreshes_at,
                 f.stale
                     .map(|stale| Staleness::new(stale.expired_at, &stale.error)),
             ),
-            None => (None, None, None),
+            None => (None, None, None, None),
         };
         SecretInfo {
             name: name.to_owned(),
@@ -512,6 +389,7 @@ impl Vault {
             updated: entry.updated,
             last_fetched,
             cached_until,
+            refreshes_at,
             stale,
         }
     }
@@ -539,17 +417,6 @@ impl Vault {
         for key in keys {
             self.inner.resolver.forget(key);
         }
-    }
-
-    /// Forgets every fetched value now (Postman's "Reset cache"), including what providers
-    /// cache of their own. The next resolve of a linked secret fetches it again.
-    pub fn clear_cache(&self) {
-        self.inner.resolver.clear();
-        let providers: Vec<_> = self.read().registry.providers().cloned().collect();
-        for provider in providers {
-            provider.clear_cache();
-        }
-        tracing::debug!("cleared the cache");
     }
 }
 

@@ -1,7 +1,8 @@
 //! Regression tests for the defects issue 15 found by attacking the crate: each fails on the
 //! code before its fix. Domain patterns through save/open (a bounded fuzz), body secrets on
 //! cross-origin redirects, saving through a symbolic link with two writers, URLs rendered
-//! into the checked origin, and the smaller ones (unlock, import, unknown members).
+//! into the checked origin, and the smaller ones (unlock, import, unknown members); and
+//! issue 20's import of a non-reference.
 
 mod common;
 
@@ -270,6 +271,44 @@ fn import_refuses_bad_references_and_duplicate_names() {
         .import(duplicate.as_bytes(), ImportOptions::new())
         .unwrap_err();
     assert_eq!(err.secret_name(), Some("a"), "{err}");
+}
+
+/// Issue 20, item 6: `import` took a linked record whose reference is no reference at all
+/// (no scheme) when no provider was registered, where `link` refuses it; and with two
+/// providers of the scheme (two accounts) it checked the reference with neither.
+#[test]
+fn import_refuses_a_linked_record_link_would_refuse() {
+    let linked = |provider: &str, reference: &str| {
+        format!(
+            r#"{{"format":"request-vault","version":1,"secrets":[
+            {{"name":"imported","kind":"linked","provider":"{provider}","reference":"{reference}"}}]}}"#
+        )
+    };
+    let vault = Vault::new();
+    for reference in ["plainly-no-reference", "://x", "map:/x"] {
+        let err = vault
+            .import(linked("map", reference).as_bytes(), ImportOptions::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{reference}: {err}");
+        assert_eq!(err.secret_name(), Some("imported"), "{err}");
+        assert!(!err.to_string().contains(reference), "not echoed: {err}");
+    }
+    assert!(vault.secrets().is_empty());
+
+    // Two accounts of the `map` kind, neither of them the record's: both check it.
+    vault.add_provider(MapProvider::new("map-work", "map"));
+    vault.add_provider(MapProvider::new("map-home", "map"));
+    let err = vault
+        .import(linked("map", "map://").as_bytes(), ImportOptions::new())
+        .unwrap_err();
+    assert_eq!(err.secret_name(), Some("imported"), "{err}");
+    vault
+        .import(linked("map", "map://good").as_bytes(), ImportOptions::new())
+        .unwrap();
+    assert_eq!(
+        vault.describe("imported").unwrap().provider.as_deref(),
+        Some("map")
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ async fn set_resolve_unset() {
     assert!(!vault.unset("api-key").unwrap());
     let err = vault.resolve("api-key").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(err.kind().is_empty());
+    assert!(err.kind().is_missing());
 }
 
 #[tokio::test]

@@ -165,6 +165,7 @@ pub struct AwsSecretsManagerBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     concurrency: usize,
+    id: Option<String>,
 }
 
 impl Default for AwsSecretsManagerBuilder {
@@ -182,11 +183,32 @@ impl Default for AwsSecretsManagerBuilder {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             concurrency: DEFAULT_AWS_CONCURRENCY,
+            id: None,
         }
     }
 }
 
 impl AwsSecretsManagerBuilder {
+    /// The provider's id in a vault ([`PROVIDER_ID`], `"aws"`, unless set): give each of
+    /// several AWS accounts its own, and link a secret through one of them with
+    /// [`Vault::link_with`](crate::Vault::link_with).
+    ///
+    /// ```no_run
+    /// use request_vault::{AwsSecretsManager, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.add_provider(AwsSecretsManager::builder().id("aws-prod").profile("prod").build().await?);
+    /// vault.add_provider(AwsSecretsManager::builder().id("aws-staging").profile("staging").build().await?);
+    /// vault.link_with("db", "aws-staging", "awssecrets://app/db#password")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
     /// The region secrets are read from, unless a reference names its own (an ARN's region,
     /// or `?region=`). Unset: `AWS_REGION`, the profile, or instance metadata.
     pub fn region(mut self, region: impl Into<String>) -> Self {
@@ -364,6 +386,7 @@ impl AwsSecretsManagerBuilder {
             config = config.endpoint_url(url);
         }
         Ok(AwsSecretsManager::new(
+            self.id.unwrap_or_else(|| PROVIDER_ID.to_owned()),
             config.build(),
             sdk_config.region().map(|r| r.as_ref().to_owned()),
             self.retry,
@@ -412,6 +435,7 @@ async fn assume(base: &SdkConfig, role: &AssumeRole, sts_endpoint_url: Option<&s
 impl fmt::Debug for AwsSecretsManagerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwsSecretsManagerBuilder")
+            .field("id", &self.id)
             .field("region", &self.region)
             .field("endpoint_url", &self.endpoint_url)
             .field("sts_endpoint_url", &self.sts_endpoint_url)

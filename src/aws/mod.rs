@@ -79,6 +79,7 @@ pub struct AwsSecretsManager {
 }
 
 struct Inner {
+    id: String,
     config: aws_sdk_secretsmanager::Config,
     default_region: Option<String>,
     clients: Mutex<HashMap<String, Client>>,
@@ -90,6 +91,7 @@ struct Inner {
 
 impl AwsSecretsManager {
     pub(crate) fn new(
+        id: String,
         config: aws_sdk_secretsmanager::Config,
         default_region: Option<String>,
         retry: RetryPolicy,
@@ -98,6 +100,7 @@ impl AwsSecretsManager {
     ) -> Self {
         AwsSecretsManager {
             inner: Arc::new(Inner {
+                id,
                 config,
                 default_region,
                 clients: Mutex::new(HashMap::new()),
@@ -215,7 +218,7 @@ fn no_region() -> ProviderError {
 #[async_trait]
 impl ExternalProvider for AwsSecretsManager {
     fn id(&self) -> &str {
-        PROVIDER_ID
+        &self.inner.id
     }
 
     fn scheme(&self) -> &str {
@@ -273,6 +276,7 @@ impl ExternalProvider for AwsSecretsManager {
 impl fmt::Debug for AwsSecretsManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwsSecretsManager")
+            .field("id", &self.inner.id)
             .field("region", &self.inner.default_region)
             .field("credentials", &self.inner.description)
             .field("retry", &self.inner.retry)

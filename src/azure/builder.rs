@@ -65,6 +65,7 @@ pub struct AzureKeyVaultBuilder {
     api_version: String,
     az_path: Option<PathBuf>,
     concurrency: usize,
+    id: Option<String>,
 }
 
 impl Default for AzureKeyVaultBuilder {
@@ -84,6 +85,7 @@ impl Default for AzureKeyVaultBuilder {
             api_version: API_VERSION.to_owned(),
             az_path: None,
             concurrency: DEFAULT_CONCURRENCY,
+            id: None,
         }
     }
 }
@@ -97,6 +99,26 @@ fn configuration(message: impl Into<String>) -> Error {
 }
 
 impl AzureKeyVaultBuilder {
+    /// The provider's id in a vault ([`PROVIDER_ID`], `"azure"`, unless set): give each of
+    /// several tenants or identities its own, and link a secret through one of them with
+    /// [`Vault::link_with`](crate::Vault::link_with).
+    ///
+    /// ```
+    /// use request_vault::{AzureKeyVault, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// let prod = AzureKeyVault::builder().id("azure-prod").client_secret("prod-tenant", "app-id", "prod-secret")?;
+    /// let dev = AzureKeyVault::builder().id("azure-dev").client_secret("dev-tenant", "app-id", "dev-secret")?;
+    /// vault.add_provider(prod);
+    /// vault.add_provider(dev);
+    /// vault.link_with("db", "azure-dev", "azurekeyvault://app-dev/db-password")?;
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
     /// The HTTP client for Key Vault and Entra ID (TLS roots, proxies, DNS overrides); its
     /// own timeouts then apply. Build it from
     /// [`HttpOptions::client_builder`](crate::provider::HttpOptions::client_builder) to start
@@ -375,6 +397,7 @@ impl AzureKeyVaultBuilder {
             client.saw(vault);
         }
         Ok(AzureKeyVault {
+            id: self.id.as_deref().unwrap_or(PROVIDER_ID).into(),
             client: Arc::new(client),
             concurrency: self.concurrency,
         })

@@ -128,6 +128,7 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 /// ```
 #[derive(Clone)]
 pub struct AzureKeyVault {
+    id: Arc<str>,
     client: Arc<Client>,
     concurrency: usize,
 }
@@ -182,7 +183,7 @@ impl AzureKeyVault {
 #[async_trait]
 impl ExternalProvider for AzureKeyVault {
     fn id(&self) -> &str {
-        PROVIDER_ID
+        &self.id
     }
 
     fn scheme(&self) -> &str {
@@ -212,6 +213,7 @@ impl std::fmt::Debug for AzureKeyVault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let settings = &self.client.settings;
         f.debug_struct("AzureKeyVault")
+            .field("id", &self.id)
             .field("credential", &settings.credential)
             .field("dns_suffix", &settings.dns_suffix)
             .field("authority_host", &settings.context.authority_host.as_str())

@@ -44,11 +44,13 @@ pub struct HashiCorpVaultBuilder {
     cache_ttl: Option<Duration>,
     revoke_on_clear: bool,
     ca_cert: Option<PathBuf>,
+    id: Option<String>,
 }
 
 impl std::fmt::Debug for HashiCorpVaultBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HashiCorpVaultBuilder")
+            .field("id", &self.id)
             .field("addr", &self.addr)
             .field("namespace", &self.namespace)
             .field("auth_mount", &self.auth_mount)
@@ -69,7 +71,26 @@ impl HashiCorpVaultBuilder {
             cache_ttl: None,
             revoke_on_clear: false,
             ca_cert: None,
+            id: None,
         }
+    }
+
+    /// The provider's id in a vault ([`PROVIDER_ID`](super::PROVIDER_ID), `"hashicorp"`,
+    /// unless set): give each of several Vault clusters its own, and link a secret through
+    /// one of them with [`Vault::link_with`](crate::Vault::link_with).
+    ///
+    /// ```
+    /// use request_vault::{HashiCorpVault, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// vault.add_provider(HashiCorpVault::builder("https://vault.eu.example.com:8200").id("vault-eu").token("hvs.eu")?);
+    /// vault.add_provider(HashiCorpVault::builder("https://vault.us.example.com:8200").id("vault-us").token("hvs.us")?);
+    /// vault.link_with("db", "vault-us", "vault://secret/app#password")?;
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
     }
 
     /// The HTTP client (TLS roots, proxies, DNS overrides; its own timeouts then apply).
@@ -365,6 +386,7 @@ impl HashiCorpVaultBuilder {
             self.revoke_on_clear,
         );
         Ok(HashiCorpVault {
+            id: self.id.as_deref().unwrap_or(super::PROVIDER_ID).into(),
             connection: Arc::new(connection),
         })
     }

@@ -111,6 +111,7 @@ pub(crate) fn lease_margin(lease: Duration) -> Duration {
 /// token, the mount table, leased reads and the request limit.
 #[derive(Clone)]
 pub struct HashiCorpVault {
+    id: Arc<str>,
     connection: Arc<Connection>,
 }
 
@@ -147,7 +148,7 @@ impl HashiCorpVault {
 #[async_trait]
 impl ExternalProvider for HashiCorpVault {
     fn id(&self) -> &str {
-        PROVIDER_ID
+        &self.id
     }
 
     fn scheme(&self) -> &str {
@@ -197,6 +198,7 @@ impl std::fmt::Debug for HashiCorpVault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let connection = &self.connection;
         f.debug_struct("HashiCorpVault")
+            .field("id", &self.id)
             .field("addr", &connection.api.addr())
             .field("namespace", &connection.api.namespace())
             .field("auth", &connection.auth.credential.describe())

@@ -72,6 +72,7 @@ pub const DEFAULT_CONNECT_CONCURRENCY: usize = DEFAULT_CONCURRENCY;
 /// caches and the request limit.
 #[derive(Clone)]
 pub struct OnePassword {
+    id: Arc<str>,
     transport: Arc<Transport>,
 }
 
@@ -106,6 +107,7 @@ pub struct OnePasswordBuilder {
     retry: RetryPolicy,
     cache_ttl: Option<Duration>,
     op_path: Option<PathBuf>,
+    id: Option<String>,
 }
 
 impl Default for OnePasswordBuilder {
@@ -118,11 +120,38 @@ impl Default for OnePasswordBuilder {
             retry: RetryPolicy::default(),
             cache_ttl: None,
             op_path: None,
+            id: None,
         }
     }
 }
 
 impl OnePasswordBuilder {
+    /// The provider's id in a vault ([`PROVIDER_ID`], `"1password"`, unless set): give
+    /// each of several 1Password accounts its own, and link a secret through one of them
+    /// with [`Vault::link_with`](crate::Vault::link_with).
+    ///
+    /// ```
+    /// use request_vault::{OnePassword, Vault};
+    ///
+    /// let vault = Vault::new();
+    /// vault.add_provider(OnePassword::builder().id("op-work").connect("http://127.0.0.1:8080", "work-token")?);
+    /// vault.add_provider(OnePassword::builder().id("op-home").connect("http://127.0.0.1:8081", "home-token")?);
+    /// vault.link_with("db", "op-work", "op://Prod/db/password")?;
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The provider around `transport`, under the id set (or the default one).
+    fn finish(id: Option<String>, transport: Transport) -> OnePassword {
+        OnePassword {
+            id: id.as_deref().unwrap_or(PROVIDER_ID).into(),
+            transport: Arc::new(transport),
+        }
+    }
+
     /// The longest one request (or one `op` run) may take. Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -201,9 +230,7 @@ impl OnePasswordBuilder {
             follow_vault_ttl: self.cache_ttl.is_none(),
         };
         let transport = connect::Connect::new(host, token.into(), settings).map_err(Error::from)?;
-        Ok(OnePassword {
-            transport: Arc::new(Transport::Connect(transport)),
-        })
+        Ok(Self::finish(self.id, Transport::Connect(transport)))
     }
 
     /// A provider using a service-account token through the `op` CLI.
@@ -217,14 +244,15 @@ impl OnePasswordBuilder {
         let token = ServiceAccountToken::parse(token.into())?;
         let program = self.op_path.unwrap_or_else(|| PathBuf::from("op"));
         let sign_in = cli::SignIn::ServiceAccount(std::sync::RwLock::new(token));
-        Ok(OnePassword {
-            transport: Arc::new(Transport::Cli(cli::Cli::new(cli::Runner::new(
+        Ok(Self::finish(
+            self.id,
+            Transport::Cli(cli::Cli::new(cli::Runner::new(
                 program,
                 sign_in,
                 self.timeout,
                 self.max_response_bytes,
-            )))),
-        })
+            ))),
+        ))
     }
 
     /// A provider using the `op` CLI's own sign-in, with no token: the 1Password app's CLI
@@ -261,14 +289,15 @@ impl OnePasswordBuilder {
         if !program.is_file() {
             return Err(Error::from(cli::missing(&program)));
         }
-        Ok(OnePassword {
-            transport: Arc::new(Transport::Cli(cli::Cli::new(cli::Runner::new(
+        Ok(Self::finish(
+            self.id,
+            Transport::Cli(cli::Cli::new(cli::Runner::new(
                 program,
                 cli::SignIn::User,
                 self.timeout,
                 self.max_response_bytes,
-            )))),
-        })
+            ))),
+        ))
     }
 
     /// A provider configured from the environment, as the `op` CLI reads it:
@@ -381,7 +410,7 @@ impl OnePassword {
 #[async_trait]
 impl ExternalProvider for OnePassword {
     fn id(&self) -> &str {
-        PROVIDER_ID
+        &self.id
     }
 
     fn scheme(&self) -> &str {
@@ -430,6 +459,7 @@ impl ExternalProvider for OnePassword {
 impl std::fmt::Debug for OnePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut out = f.debug_struct("OnePassword");
+        out.field("id", &self.id);
         match &*self.transport {
             Transport::Connect(connect) => out
                 .field("transport", &"connect")

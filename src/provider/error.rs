@@ -149,6 +149,14 @@ impl ProviderError {
         self
     }
 
+    /// Names the provider by `id`, the id it is registered under in a vault, when the error
+    /// names it otherwise (a provider built with another id than its kind's default).
+    pub(crate) fn name_provider(&mut self, id: &str) {
+        if self.0.provider != id {
+            self.0.provider = id.to_owned();
+        }
+    }
+
     /// A malformed reference: kind [`ProviderErrorKind::InvalidReference`], naming the
     /// reference and the byte offset of the problem in it.
     ///

@@ -15,6 +15,7 @@ pub mod http;
 pub mod moto;
 #[cfg(feature = "onepassword")]
 pub mod op;
+pub mod scripted;
 
 use std::collections::HashMap;
 use std::io::Write;

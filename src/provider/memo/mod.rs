@@ -19,24 +19,39 @@
 //! With stale-if-error on ([`Memo::set_stale_if_error`]), a value past its TTL is kept for a
 //! bounded time more, and served (marked stale, with the error) when its refresh fails with a
 //! transient error; never when the backend refuses or does not know the key.
+//!
+//! A value can be refetched before it expires: on request ([`Memo::refresh`]: callers join
+//! that fetch), or ahead of time ([`Memo::set_refresh_ahead`]: a read past a fraction of the
+//! value's lifetime is served at once and starts one background fetch for the values fetched
+//! with it). Either way a failure leaves the value as it was until its TTL ends.
+//!
+//! Forgetting is a barrier ([`Memo::clear`], [`Memo::invalidate`]): no lookup that starts
+//! afterwards gets a value kept before, nor joins a fetch begun before (which finishes for
+//! its own callers, and is not kept).
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::{ProviderError, ProviderErrorKind, deadline};
 
+mod ahead;
 mod flight;
+mod settle;
+mod slot;
 
+use ahead::{Ahead, Displaced};
+pub(crate) use ahead::Refetch;
 pub(crate) use flight::{Flight, Lookup, values};
+use slot::{Mode, Slot, Task};
+pub(crate) use slot::Freshness;
 
 /// What a fetch produces for one key: the value and how long it may be kept at most.
 pub(crate) type Fetched<V> = Result<(V, Option<Duration>), ProviderError>;
@@ -47,87 +62,24 @@ pub(crate) type Outcome<V> = Result<V, Arc<ProviderError>>;
 /// Makes the error a key gets when its fetch panicked or answered too few results.
 pub(crate) type Failure<K> = fn(&K, &'static str) -> ProviderError;
 
-enum Slot<V> {
-    Ready(Kept<V>),
-    Pending {
-        id: u64,
-        flight: Weak<Flight<V>>,
-        index: usize,
-        /// The value being refreshed, kept to be served stale if the refresh fails.
-        previous: Option<Kept<V>>,
-    },
-}
-
-/// A fetched value and how long it is kept.
-struct Kept<V> {
-    id: u64,
-    value: V,
-    fetched_at: SystemTime,
-    expires_at: Instant,
-    /// Until when it may still be served stale: `expires_at` unless stale-if-error is on.
-    usable_until: Instant,
-    stale: Option<Stale>,
-    /// Drops the value at `usable_until` so that it does not linger in memory; shared by
-    /// the values of one batch that expire together, aborted when they are all dropped
-    /// earlier (cleared, replaced).
-    _timer: Option<Arc<ExpiryTimer>>,
-}
-
-/// Why a kept value is being served past its TTL.
-#[derive(Debug, Clone)]
-pub(crate) struct Stale {
-    /// When its TTL ran out.
-    pub(crate) expired_at: SystemTime,
-    /// The latest refresh failure.
-    pub(crate) error: Arc<ProviderError>,
-}
-
-/// When a kept value was fetched, until when it is kept, and whether it is stale.
-#[derive(Debug, Clone)]
-pub(crate) struct Freshness {
-    pub(crate) fetched_at: SystemTime,
-    pub(crate) cached_until: SystemTime,
-    pub(crate) stale: Option<Stale>,
-}
-
-/// The task that drops values at their expiry (set once it is spawned).
-#[derive(Default)]
-struct ExpiryTimer(OnceLock<AbortHandle>);
-
-impl Drop for ExpiryTimer {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.get() {
-            task.abort();
-        }
-    }
-}
-
-
 struct State<K, V, S> {
-    slots: HashMap<K, Slot<V>, S>,
+    slots: HashMap<K, Slot<K, V>, S>,
     next_id: u64,
     ttl: Duration,
     /// How long past its TTL a value may be served when a refresh fails transiently.
     stale_if_error: Option<Duration>,
+    /// The fraction of a value's lifetime after which a read refreshes it ahead of time.
+    refresh_ahead: Option<f64>,
     /// Keys fetched since expired values were last swept (values without an expiry timer,
     /// outside a tokio runtime, are dropped by this sweep, amortized over fetches).
     fetched_since_sweep: usize,
-}
-
-impl<K, V, S> State<K, V, S> {
-    /// Until when a value expiring at `expires_at` may be served stale.
-    fn usable_until(&self, expires_at: Instant) -> Instant {
-        match self.stale_if_error {
-            Some(extra) => deadline::after(expires_at, extra),
-            None => expires_at,
-        }
-    }
 }
 
 /// A keyed map with single-flight fetching and a TTL; see the module docs.
 pub(crate) struct Memo<K, V, S = RandomState> {
     state: Mutex<State<K, V, S>>,
     failure: Failure<K>,
+    ahead: Ahead<K, V>,
 }
 
 fn generic_failure<K>(_key: &K, message: &'static str) -> ProviderError {
@@ -154,9 +106,11 @@ where
                 next_id: 0,
                 ttl,
                 stale_if_error: None,
+                refresh_ahead: None,
                 fetched_since_sweep: 0,
             }),
             failure,
+            ahead: Ahead::default(),
         })
     }
 
@@ -220,10 +174,34 @@ where
         }
     }
 
-    /// The fresh value of `key`, if one is kept: the fast path of a warm read.
+    /// The fresh value of `key`, if one is kept (also while it is being refreshed ahead of
+    /// time): the fast path of a warm read.
     pub(crate) fn get_ready(&self, key: &K) -> Option<V> {
-        match self.state().slots.get(key) {
-            Some(Slot::Ready(kept)) if kept.expires_at > Instant::now() => Some(kept.value.clone()),
+        self.ready(key, false)
+    }
+
+    /// As [`get_ready`](Self::get_ready); a value due for a refresh ahead of time (see
+    /// [`set_refresh_ahead`](Self::set_refresh_ahead)) is queued for one.
+    pub(crate) fn get_ready_ahead(&self, key: &K) -> Option<V> {
+        self.ready(key, true)
+    }
+
+    #[inline]
+    fn ready(&self, key: &K, ahead: bool) -> Option<V> {
+        let state = self.state();
+        let now = Instant::now();
+        match state.slots.get(key) {
+            Some(Slot::Ready(kept)) if kept.expires_at > now => {
+                if ahead && kept.refresh_at <= now {
+                    self.request(&kept.cohort);
+                }
+                Some(kept.value.clone())
+            }
+            Some(Slot::Pending {
+                previous: Some(kept),
+                mode: Mode::Ahead,
+                ..
+            }) if kept.expires_at > now => Some(kept.value.clone()),
             _ => None,
         }
     }
@@ -231,7 +209,8 @@ where
     /// Looks up every key; the missing ones (each distinct key once, in order of first
     /// appearance) are fetched together by one call of `fetch`, which must answer one result
     /// per key, in order. Runs no fetch itself: the lookups drive it when awaited, and
-    /// dropping them all cancels it. Linear in the number of keys.
+    /// dropping them all cancels it. Linear in the number of keys. Values due for a refresh
+    /// ahead of time are served, and queued for one.
     pub(crate) fn lookup(
         self: &Arc<Self>,
         keys: &[K],
@@ -250,8 +229,16 @@ where
         for key in keys {
             let found = match state.slots.get(key) {
                 Some(Slot::Ready(kept)) if kept.expires_at > now => {
+                    if kept.refresh_at <= now {
+                        self.request(&kept.cohort);
+                    }
                     Some(Lookup::Ready(kept.value.clone()))
                 }
+                Some(Slot::Pending {
+                    previous: Some(kept),
+                    mode: Mode::Ahead,
+                    ..
+                }) if kept.expires_at > now => Some(Lookup::Ready(kept.value.clone())),
                 Some(Slot::Pending { flight, index, .. }) => {
                     flight.upgrade().map(|flight| Lookup::Pending {
                         flight,
@@ -270,6 +257,7 @@ where
         }
         drop(position);
         if missing.is_empty() {
+            drop(state);
             return steps
                 .into_iter()
                 .filter_map(|step| match step {
@@ -279,46 +267,16 @@ where
                 .collect();
         }
 
-        let first_id = state.next_id;
-        state.next_id += missing.len() as u64;
-        let batch = fetch(missing.clone());
-        let memo = Arc::downgrade(self);
-        let members = missing.clone();
-        let failure = self.failure;
-        let batch = async move {
-            // A panic inside the fetch becomes an error for each key, never a broken slot.
-            let fetched = AssertUnwindSafe(batch).catch_unwind().await.ok();
-            match memo.upgrade() {
-                Some(memo) => memo.settle(&members, first_id, fetched),
-                None => answer_unsettled(&members, fetched, failure),
-            }
-        }
-        .boxed()
-        .shared();
-        let flight = Arc::new(Flight { batch });
-
         let mut displaced = Vec::new();
-        // Grown once for the whole batch, not rehashed step by step.
-        state.slots.reserve(missing.len());
-        for (index, key) in missing.into_iter().enumerate() {
-            let previous = match state.slots.remove(&key) {
-                Some(Slot::Ready(kept)) if kept.usable_until > now => Some(kept),
-                Some(Slot::Pending { previous, .. }) => previous.filter(|k| k.usable_until > now),
-                other => {
-                    displaced.push(other);
-                    None
-                }
-            };
-            state.slots.insert(
-                key,
-                Slot::Pending {
-                    id: first_id + index as u64,
-                    flight: Arc::downgrade(&flight),
-                    index,
-                    previous,
-                },
-            );
-        }
+        let batch = fetch(missing.clone());
+        let flight = self.start(
+            &mut state,
+            missing,
+            batch,
+            Mode::Fetch,
+            None,
+            &mut displaced,
+        );
         state.fetched_since_sweep += keys.len();
         if state.fetched_since_sweep > state.slots.len() {
             state.fetched_since_sweep = 0;
@@ -347,165 +305,77 @@ where
             .collect()
     }
 
-    /// Fills the slots of a finished batch (those still waiting for it: a slot cleared or
-    /// forgotten meanwhile is not brought back) and answers each key.
-    fn settle(
+    /// Makes `batch` the fetch of `keys` (distinct): each slot waits for it from now on,
+    /// keeping a value still usable as its previous one. The flight settles the slots that
+    /// still wait for it when it ends.
+    fn start(
         self: &Arc<Self>,
-        keys: &[K],
-        first_id: u64,
-        fetched: Option<Vec<Fetched<V>>>,
-    ) -> Arc<[Outcome<V>]> {
-        let mut results = fetched.map(Vec::into_iter);
-        let panicked = results.is_none();
-        let mut outcomes = Vec::with_capacity(keys.len());
-        let mut displaced = Vec::new();
-        let mut state = self.state();
+        state: &mut State<K, V, S>,
+        keys: Vec<K>,
+        batch: BoxFuture<'static, Vec<Fetched<V>>>,
+        mode: Mode,
+        driver: Option<&Arc<Task>>,
+        displaced: &mut Displaced<K, V>,
+    ) -> Arc<Flight<V>> {
         let now = Instant::now();
-        let fetched_at = SystemTime::now();
-        let expires_at = expiry(state.ttl);
-        let usable_until = state.usable_until(expires_at);
-        // Values without a lease of their own expire together: one timer for them all.
-        let timer = Arc::new(ExpiryTimer::default());
-        let mut timed = Vec::new();
-        for (index, key) in keys.iter().enumerate() {
-            let id = first_id + index as u64;
-            let result = match results.as_mut().and_then(Iterator::next) {
-                Some(result) => result,
-                None if panicked => Err((self.failure)(key, "the fetch panicked")),
-                None => Err((self.failure)(
-                    key,
-                    "the provider returned fewer results than references",
-                )),
-            };
-            let waiting = matches!(
-                state.slots.get(key),
-                Some(Slot::Pending { id: pending, .. }) if *pending == id
-            );
-            if !waiting {
-                outcomes.push(result.map(|(value, _)| value).map_err(Arc::new));
-                continue;
-            }
-            let previous = match state.slots.remove(key) {
-                Some(Slot::Pending { previous, .. }) => previous,
-                _ => None,
-            };
-            let outcome = match result {
-                Ok((value, max_age)) => {
-                    let kept = match max_age {
-                        _ if state.ttl.is_zero() => None,
-                        Some(age) if age < state.ttl => (!age.is_zero()).then(|| {
-                            let expires_at = expiry(age);
-                            let usable_until = state.usable_until(expires_at);
-                            let timer = Arc::new(ExpiryTimer::default());
-                            self.arm_timer(&timer, vec![(key.clone(), id)], usable_until);
-                            (expires_at, usable_until, timer)
-                        }),
-                        _ => {
-                            timed.push((key.clone(), id));
-                            Some((expires_at, usable_until, Arc::clone(&timer)))
-                        }
-                    };
-                    if let Some((expires_at, usable_until, timer)) = kept {
-                        let kept = Kept {
-                            id,
-                            value: value.clone(),
-                            fetched_at,
-                            expires_at,
-                            usable_until,
-                            stale: None,
-                            _timer: Some(timer),
-                        };
-                        state.slots.insert(key.clone(), Slot::Ready(kept));
-                    }
-                    displaced.push(previous);
-                    Ok(value)
-                }
-                Err(error) => {
-                    let error = Arc::new(error);
-                    match previous {
-                        Some(mut kept)
-                            if error.kind().is_transient() && kept.usable_until > now =>
-                        {
-                            tracing::warn!(
-                                error = %error,
-                                "refresh failed: serving the last value, stale"
-                            );
-                            let expired_at = kept.stale.as_ref().map_or_else(
-                                || system_time_of(kept.expires_at, now),
-                                |stale| stale.expired_at,
-                            );
-                            kept.stale = Some(Stale {
-                                expired_at,
-                                error: Arc::clone(&error),
-                            });
-                            let value = kept.value.clone();
-                            state.slots.insert(key.clone(), Slot::Ready(kept));
-                            Ok(value)
-                        }
-                        other => {
-                            displaced.push(other);
-                            Err(error)
-                        }
-                    }
-                }
-            };
-            outcomes.push(outcome);
-        }
-        if !timed.is_empty() {
-            self.arm_timer(&timer, timed, usable_until);
-        }
-        drop(state);
-        drop(displaced);
-        outcomes.into()
-    }
-
-    /// Spawns the task that drops the values `keys` (each with its id) at `at`, when there
-    /// is a tokio runtime to spawn it on (without one, expiry is read off the clock, and
-    /// expired values are swept).
-    fn arm_timer(self: &Arc<Self>, timer: &ExpiryTimer, keys: Vec<(K, u64)>, at: Instant) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
+        let first_id = state.next_id;
+        state.next_id += keys.len() as u64;
         let memo = Arc::downgrade(self);
-        let task = runtime.spawn(async move {
-            tokio::time::sleep_until(at).await;
-            if let Some(memo) = memo.upgrade() {
-                memo.expire(&keys);
+        let members = keys.clone();
+        let failure = self.failure;
+        let batch = async move {
+            // A panic inside the fetch becomes an error for each key, never a broken slot.
+            let fetched = AssertUnwindSafe(batch).catch_unwind().await.ok();
+            match memo.upgrade() {
+                Some(memo) => memo.settle(&members, first_id, fetched, mode),
+                None => answer_unsettled(&members, fetched, failure),
             }
-        });
-        let _ = timer.0.set(task.abort_handle());
-    }
-
-    /// Drops each value `id` of `key` that is still kept (also as a refresh's fallback).
-    fn expire(&self, keys: &[(K, u64)]) {
-        let mut dropped = Vec::new();
-        let mut state = self.state();
-        for (key, id) in keys {
-            let id = *id;
-            dropped.push(match state.slots.get_mut(key) {
-                Some(Slot::Ready(kept)) if kept.id == id => state.slots.remove(key),
-                Some(Slot::Pending { previous, .. })
-                    if previous.as_ref().is_some_and(|kept| kept.id == id) =>
-                {
-                    previous.take().map(Slot::Ready)
-                }
-                _ => None,
-            });
         }
-        drop(state);
-        drop(dropped); // dropped (and zeroized) outside the lock
+        .boxed()
+        .shared();
+        let flight = Arc::new(Flight { batch });
+
+        // Grown once for the whole batch, not rehashed step by step.
+        state.slots.reserve(keys.len());
+        for (index, key) in keys.into_iter().enumerate() {
+            let previous = match state.slots.remove(&key) {
+                Some(Slot::Ready(kept)) if kept.usable_until > now => Some(Box::new(kept)),
+                Some(Slot::Pending {
+                    previous: Some(kept),
+                    ..
+                }) if kept.usable_until > now => Some(kept),
+                other => {
+                    displaced.push(other);
+                    None
+                }
+            };
+            state.slots.insert(
+                key,
+                Slot::Pending {
+                    id: first_id + index as u64,
+                    flight: Arc::downgrade(&flight),
+                    index,
+                    previous,
+                    mode,
+                    _driver: driver.cloned(),
+                },
+            );
+        }
+        flight
     }
 
-    /// When the value of `key` was fetched and until when it is kept, if it is; a value
-    /// served stale is reported with its staleness.
+    /// When the value of `key` was fetched, until when it is kept and when it is refreshed
+    /// ahead of time, if it is kept; a value served stale is reported with its staleness,
+    /// and one being refreshed as the value it still is.
     pub(crate) fn freshness(&self, key: &K) -> Option<Freshness> {
         let state = self.state();
         let kept = match state.slots.get(key) {
             Some(Slot::Ready(kept)) => kept,
             Some(Slot::Pending {
                 previous: Some(kept),
+                mode,
                 ..
-            }) if kept.stale.is_some() => kept,
+            }) if kept.stale.is_some() || *mode != Mode::Fetch => kept,
             _ => return None,
         };
         let now = Instant::now();
@@ -515,9 +385,11 @@ where
             kept.expires_at
         };
         let left = until.saturating_duration_since(now);
+        let ahead = kept.stale.is_none() && kept.refresh_at < kept.expires_at;
         (!left.is_zero()).then(|| Freshness {
             fetched_at: kept.fetched_at,
-            cached_until: deadline::after_system(SystemTime::now(), left),
+            cached_until: system_time_of(until, now),
+            refreshes_at: ahead.then(|| system_time_of(kept.refresh_at, now)),
             stale: kept.stale.clone(),
         })
     }
@@ -534,11 +406,31 @@ where
         let mut state = self.state();
         let dropped = match state.slots.get_mut(key) {
             Some(Slot::Ready(_)) => state.slots.remove(key),
-            Some(Slot::Pending { previous, .. }) => previous.take().map(Slot::Ready),
+            Some(Slot::Pending { previous, .. }) => previous.take().map(|kept| Slot::Ready(*kept)),
             None => None,
         };
         drop(state);
         drop(dropped);
+    }
+
+    /// Forgets `key` as a barrier: its kept value, and any fetch of it under way (which
+    /// finishes for its own callers but is not kept, and which no later lookup joins).
+    /// Returns whether a value was kept (one that could still be served).
+    pub(crate) fn invalidate(&self, key: &K) -> bool {
+        let mut state = self.state();
+        let now = Instant::now();
+        let removed = state.slots.remove(key);
+        drop(state);
+        // Dropped (and zeroized) outside the lock.
+        let kept = match &removed {
+            Some(Slot::Ready(kept)) => Some(kept),
+            Some(Slot::Pending {
+                previous: Some(kept),
+                ..
+            }) => Some(&**kept),
+            _ => None,
+        };
+        kept.is_some_and(|kept| kept.usable_until > now)
     }
 
     /// Forgets every kept value and fetch under way whose key `matches`.
@@ -575,7 +467,8 @@ fn answer_unsettled<K, V>(
         .collect()
 }
 
-/// The wall-clock time of `instant`, given `now` on the same clock.
+/// The wall-clock time of `instant`, given `now` on the same clock; a time too far ahead
+/// for the wall clock is the last second of 2106 ("until cleared").
 fn system_time_of(instant: Instant, now: Instant) -> SystemTime {
     let wall = SystemTime::now();
     if instant <= now {

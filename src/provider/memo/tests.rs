@@ -150,3 +150,56 @@ async fn stale_values_stop_at_the_maximum_staleness() {
 fn expiry_saturates() {
     let _ = expiry(Duration::MAX);
 }
+
+#[tokio::test]
+async fn invalidate_is_a_barrier_for_a_fetch_under_way() {
+    let memo = Memo::<u8, u32>::new(Duration::from_secs(60));
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let before = memo
+        .lookup(&[1], move |_| {
+            async move {
+                let _ = released.await;
+                vec![Ok((7, None))]
+            }
+            .boxed()
+        })
+        .remove(0);
+    assert!(!memo.invalidate(&1), "no value kept yet");
+    let calls = Arc::new(AtomicUsize::new(0));
+    assert_eq!(memo.get_leased(1, counting(&calls, None)).await.unwrap(), 0);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a new fetch, not the one under way");
+    let _ = release.send(());
+    assert_eq!(before.value().await.unwrap(), 7, "it finishes for its caller");
+    assert_eq!(memo.get_ready(&1), Some(0), "and is not kept");
+    assert!(memo.invalidate(&1));
+    assert_eq!(memo.get_ready(&1), None);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_value_within_its_ttl() {
+    let memo = Memo::<u8, u32>::new(Duration::from_secs(60));
+    let calls = Arc::new(AtomicUsize::new(0));
+    memo.get_leased(1, counting(&calls, None)).await.unwrap();
+    let fetch = |_: Vec<u8>| failing(ProviderErrorKind::NotFound)().map(|r| vec![r]).boxed();
+    let err = memo.refresh(1, fetch).value().await.unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::NotFound);
+    assert_eq!(memo.get_ready(&1), Some(0));
+    let fetch = |_: Vec<u8>| counting(&calls, None)().map(|r| vec![r]).boxed();
+    assert_eq!(memo.refresh(1, fetch).value().await.unwrap(), 1);
+    assert_eq!(memo.get_ready(&1), Some(1));
+}
+
+#[test]
+fn without_a_runtime_a_due_value_is_served_until_it_expires() {
+    let memo = Memo::<u8, u32>::new(Duration::from_millis(20));
+    memo.set_refresh_ahead(0.1, Box::new(|_| panic!("no worker without a runtime")));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let fetch = |_: Vec<u8>| counting(&calls, None)().map(|r| vec![r]).boxed();
+    let lookup = memo.lookup(&[1], fetch).remove(0);
+    assert_eq!(lookup.value().now_or_never().unwrap().unwrap(), 0);
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(memo.get_ready_ahead(&1), Some(0), "due, served");
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(memo.get_ready_ahead(&1), None, "expired");
+}
+
