@@ -8,15 +8,36 @@
 //!   "vault://secret/myapp/db#password" "vault://database/creds/app#username"
 //! ```
 
-use request_vault::{ExposeSecret, HashiCorpVault, Vault};
+use std::error::Error as _;
+
+use request_vault::{Error, ExposeSecret, HashiCorpVault, Vault};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
     let references: Vec<String> = std::env::args().skip(1).collect();
     if references.is_empty() {
         eprintln!("usage: hashicorp <vault://MOUNT/PATH[?version=N&namespace=NS]#KEY> …");
         std::process::exit(2);
     }
+    if let Err(error) = run(&references).await {
+        // What went wrong and why, never a Debug dump.
+        let mut shown = error.to_string();
+        eprintln!("error: {shown}");
+        let mut source = error.source();
+        while let Some(cause) = source {
+            // The crate's error repeats its provider error's text: show what is new.
+            let text = cause.to_string();
+            if !shown.contains(&text) {
+                eprintln!("  caused by: {text}");
+            }
+            shown = text;
+            source = cause.source();
+        }
+        std::process::exit(1);
+    }
+}
+
+async fn run(references: &[String]) -> Result<(), Error> {
     let provider = HashiCorpVault::from_env()?;
     println!("provider: {provider:?}"); // never shows the token
     provider.check().await?; // address, token and namespace
@@ -32,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One batch: each mount is looked up once and each distinct path read once; the fields
     // of one dynamic secret come from one lease.
     let values = vault.resolve_all(&names).await?;
-    for (name, reference) in names.iter().zip(&references) {
+    for (name, reference) in names.iter().zip(references) {
         let value = values[name].expose_secret();
         println!(
             "{reference}: {} characters, {}",
