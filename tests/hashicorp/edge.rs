@@ -42,11 +42,19 @@ fn credentials(server: &VaultServer) -> Vec<String> {
     all
 }
 
-fn shown(received: &[Received]) -> String {
-    received
+/// Asserts that no credential reached `elsewhere`, in a request's head or body.
+fn no_credential_reached(server: &VaultServer, elsewhere: &HttpServer) {
+    let received: String = elsewhere
+        .received()
         .iter()
-        .map(|r| format!("{}\n{}\n", r.head, String::from_utf8_lossy(&r.body)))
-        .collect()
+        .map(|r: &Received| format!("{}\n{}\n", r.head, String::from_utf8_lossy(&r.body)))
+        .collect();
+    for credential in credentials(server) {
+        assert!(
+            !received.contains(&credential),
+            "`{credential}` reached another origin:\n{received}"
+        );
+    }
 }
 
 /// A caller's client with reqwest's defaults, which follow redirects.
@@ -75,16 +83,8 @@ async fn a_read_redirected_to_another_origin_sends_it_no_token() {
             let before = elsewhere.received().len();
             let location = format!("{}/v1/secret/data/single", elsewhere.url());
             server.fail_next(Fault::Redirect(status, location));
-            let e = provider
-                .resolve("vault://secret/single")
-                .await
-                .expect_err("a redirected read must fail");
-            assert_eq!(
-                e.kind(),
-                ProviderErrorKind::Protocol,
-                "{which} {status}: {e}"
-            );
-            assert!(e.message().contains("redirect"), "{which} {status}: {e}");
+            let result = provider.resolve("vault://secret/single").await;
+            no_credential_reached(&server, &elsewhere);
             if *which == "the crate's client" {
                 assert_eq!(
                     elsewhere.received().len(),
@@ -92,14 +92,14 @@ async fn a_read_redirected_to_another_origin_sends_it_no_token() {
                     "{status}: sent elsewhere"
                 );
             }
+            let e = result.expect_err("a redirected read must fail");
+            assert_eq!(
+                e.kind(),
+                ProviderErrorKind::Protocol,
+                "{which} {status}: {e}"
+            );
+            assert!(e.message().contains("redirect"), "{which} {status}: {e}");
         }
-    }
-    let received = shown(&elsewhere.received());
-    for credential in credentials(&server) {
-        assert!(
-            !received.contains(&credential),
-            "`{credential}` reached another origin:\n{received}"
-        );
     }
 }
 
@@ -117,15 +117,8 @@ async fn a_login_redirected_to_another_origin_sends_it_no_secret_id() {
             let provider = b.approle(ROLE_ID, SECRET_ID).unwrap();
             let location = format!("{}/v1/auth/approle/login", elsewhere.url());
             server.fail_next(Fault::Redirect(status, location));
-            let e = provider
-                .resolve("vault://secret/single")
-                .await
-                .expect_err("a redirected login must fail");
-            assert_eq!(
-                e.kind(),
-                ProviderErrorKind::Protocol,
-                "{which} {status}: {e}"
-            );
+            let result = provider.resolve("vault://secret/single").await;
+            no_credential_reached(&server, &elsewhere);
             let arrived = &elsewhere.received()[before..];
             if !follows {
                 assert!(arrived.is_empty(), "{status}: sent elsewhere");
@@ -135,14 +128,13 @@ async fn a_login_redirected_to_another_origin_sends_it_no_secret_id() {
                 arrived.iter().all(|r| r.body.is_empty()),
                 "{which} {status}: a body went elsewhere"
             );
+            let e = result.expect_err("a redirected login must fail");
+            assert_eq!(
+                e.kind(),
+                ProviderErrorKind::Protocol,
+                "{which} {status}: {e}"
+            );
         }
-    }
-    let received = shown(&elsewhere.received());
-    for credential in credentials(&server) {
-        assert!(
-            !received.contains(&credential),
-            "`{credential}` reached another origin:\n{received}"
-        );
     }
 }
 
@@ -186,13 +178,7 @@ async fn an_endless_mount_look_up_is_cut_at_the_cap() {
         server.reset_counts();
         let provider = builder(&server).token(TOKEN).unwrap();
         server.fail_next(Fault::Oversized { declared });
-        let e = provider
-            .resolve("vault://secret/single")
-            .await
-            .expect_err("a 1 GiB look-up must fail");
-        assert_eq!(e.kind(), ProviderErrorKind::Protocol, "{e}");
-        assert!(e.message().contains("max_response_bytes"), "{e}");
-        assert_eq!(server.count("sys/internal/ui/mounts/secret"), 1);
+        let result = provider.resolve("vault://secret/single").await;
         // The stand-in stops once the provider stops reading: the cap (16 MiB) plus what
         // socket buffers hold, never the gigabyte.
         let mut sent = 0;
@@ -207,6 +193,14 @@ async fn an_endless_mount_look_up_is_cut_at_the_cap() {
             sent < 24 << 20,
             "declared {declared}: {sent} bytes went out"
         );
+        let e = result.expect_err("a 1 GiB look-up must fail");
+        assert_eq!(e.kind(), ProviderErrorKind::Protocol, "{e}");
+        assert!(e.message().contains("max_response_bytes"), "{e}");
+        assert_eq!(
+            server.count("sys/internal/ui/mounts/secret"),
+            1,
+            "tried again"
+        );
     }
     // A smaller cap is a builder setting.
     let small = builder(&server)
@@ -220,12 +214,15 @@ async fn an_endless_mount_look_up_is_cut_at_the_cap() {
 #[tokio::test]
 async fn an_error_echoing_the_token_and_the_secret_id_shows_neither() {
     let server = approle_server().await;
-    let provider = builder(&server).approle(ROLE_ID, SECRET_ID).unwrap();
-    let vault = Vault::new();
+    // The mount stays known, and the vault caches nothing: the echo answers the read.
+    let provider = builder(&server)
+        .cache_ttl(Duration::from_secs(3600))
+        .approle(ROLE_ID, SECRET_ID)
+        .unwrap();
+    let vault = Vault::builder().cache_ttl(Duration::ZERO).build();
     vault.add_provider(provider.clone());
     vault.link("single", "vault://secret/single").unwrap();
     vault.resolve("single").await.unwrap();
-    vault.clear_cache();
     server.fail_next(Fault::Echo(400));
     let e = provider.resolve("vault://secret/single").await.unwrap_err();
     server.fail_next(Fault::Echo(400));
@@ -245,14 +242,15 @@ async fn a_login_whose_reply_is_lost_is_sent_once() {
     let server = approle_server().await;
     let provider = builder(&server).approle(ROLE_ID, SECRET_ID).unwrap();
     server.fail_next(Fault::Drop);
-    let e = provider.resolve("vault://secret/single").await.unwrap_err();
-    assert_eq!(e.kind(), ProviderErrorKind::Unavailable, "{e}");
+    let result = provider.resolve("vault://secret/single").await;
     assert_eq!(
         server.count("POST /v1/auth/approle/login"),
         1,
         "{:#?}",
         server.log()
     );
+    let e = result.unwrap_err();
+    assert_eq!(e.kind(), ProviderErrorKind::Unavailable, "{e}");
     // The next resolve logs in anew.
     provider.resolve("vault://secret/single").await.unwrap();
     assert_eq!(server.count("POST /v1/auth/approle/login"), 2);
