@@ -173,23 +173,6 @@ fn round_trips(c: &mut Criterion) {
     group.bench_function("build_provider", |b| {
         b.iter(|| builder().token(TOKEN).expect("provider"))
     });
-    let client = reqwest::Client::new();
-    group.bench_function("one_round_trip_kept_alive", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let answer = client
-                    .get(&floor)
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .await
-                    .expect("send");
-                answer.bytes().await.expect("body");
-            })
-        })
-    });
-    group.bench_function("build_provider", |b| {
-        b.iter(|| builder().token(TOKEN).expect("provider"))
-    });
     for n in [20, 100] {
         let references = paths(n);
         group.bench_function(format!("cold_{n}_paths_declared_mount"), |b| {
