@@ -80,13 +80,13 @@
 //! [`max_response_bytes`](HashiCorpVaultBuilder::max_response_bytes), and Vault's error text
 //! is scrubbed of the token, the AppRole role and secret IDs and the JWT.
 //!
-//! [`Ambiguous`]: ProviderErrorKind::Ambiguous
-//! [`Unauthorized`]: ProviderErrorKind::Unauthorized
-//! [`Forbidden`]: ProviderErrorKind::Forbidden
-//! [`NotFound`]: ProviderErrorKind::NotFound
-//! [`Unavailable`]: ProviderErrorKind::Unavailable
-//! [`RateLimited`]: ProviderErrorKind::RateLimited
-//! [`Protocol`]: ProviderErrorKind::Protocol
+//! [`Ambiguous`]: crate::ProviderErrorKind::Ambiguous
+//! [`Unauthorized`]: crate::ProviderErrorKind::Unauthorized
+//! [`Forbidden`]: crate::ProviderErrorKind::Forbidden
+//! [`NotFound`]: crate::ProviderErrorKind::NotFound
+//! [`Unavailable`]: crate::ProviderErrorKind::Unavailable
+//! [`RateLimited`]: crate::ProviderErrorKind::RateLimited
+//! [`Protocol`]: crate::ProviderErrorKind::Protocol
 //! [`RetryPolicy`]: crate::provider::RetryPolicy
 
 mod api;
@@ -157,10 +157,14 @@ impl HashiCorpVault {
     ///
     /// # Errors
     ///
-    /// [`Error::Provider`] whose kind says what failed: [`ProviderErrorKind::Unavailable`]
-    /// or [`ProviderErrorKind::Timeout`] (unreachable, sealed),
-    /// [`ProviderErrorKind::Unauthorized`] (the token or login was refused),
-    /// [`ProviderErrorKind::Configuration`] (no such auth mount, unreadable credential file).
+    /// [`Error::Provider`] whose kind says what failed: [`Unavailable`] or [`Timeout`]
+    /// (unreachable, sealed), [`Unauthorized`] (the token or login was refused),
+    /// [`Configuration`] (no such auth mount, unreadable credential file).
+    ///
+    /// [`Unavailable`]: crate::ProviderErrorKind::Unavailable
+    /// [`Timeout`]: crate::ProviderErrorKind::Timeout
+    /// [`Unauthorized`]: crate::ProviderErrorKind::Unauthorized
+    /// [`Configuration`]: crate::ProviderErrorKind::Configuration
     pub async fn check(&self) -> Result<(), Error> {
         self.connection.client().check().await.map_err(Error::from)
     }
