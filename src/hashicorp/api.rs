@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::PROVIDER_ID;
 use super::error::{error, failure, is_transient};
 use crate::provider::http::{self, Http, Outgoing, Reply, Scrubber};
-use crate::provider::{ProviderError, ProviderErrorKind};
+use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
 
 /// One request to Vault.
 pub(crate) struct Call<'a> {
@@ -70,6 +70,7 @@ impl<'a> Call<'a> {
 /// The HTTP side of the provider: one server, one namespace, a limit on requests in flight.
 pub(crate) struct Api {
     http: Http,
+    retry: RetryPolicy,
     addr: String,
     base: Url,
     namespace: Option<String>,
@@ -77,9 +78,11 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    /// An API client for the server at `addr` (`https://vault.example.com:8200`).
+    /// An API client for the server at `addr` (`https://vault.example.com:8200`), sending
+    /// through `http`, which retries per `retry`.
     pub(crate) fn new(
         http: Http,
+        retry: RetryPolicy,
         addr: &str,
         namespace: Option<String>,
         concurrency: usize,
@@ -115,6 +118,7 @@ impl Api {
         }
         Ok(Api {
             http,
+            retry,
             addr: trimmed.to_owned(),
             base,
             namespace,
@@ -135,6 +139,12 @@ impl Api {
     /// The provider's namespace.
     pub(crate) fn namespace(&self) -> Option<&str> {
         self.namespace.as_deref()
+    }
+
+    /// Runs `work` (a sign-in and a read, say, each with its retries) under one deadline of
+    /// the retry policy, so that layers of requests cannot add up their time limits.
+    pub(crate) async fn bounded<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.retry.bounded(work).await
     }
 
     /// Sends `call` with `token`, retrying transient failures per the policy (a call that
@@ -220,9 +230,9 @@ mod tests {
 
     fn api(addr: &str) -> Result<Api, ProviderError> {
         let http = crate::provider::HttpOptions::new()
-            .build(PROVIDER_ID, crate::provider::RetryPolicy::never())
+            .build(PROVIDER_ID, RetryPolicy::never())
             .unwrap();
-        Api::new(http, addr, None, 1)
+        Api::new(http, RetryPolicy::never(), addr, None, 1)
     }
 
     #[test]

@@ -362,7 +362,13 @@ impl HashiCorpVaultBuilder {
             };
             Error::from(e)
         })?;
-        let api = Api::new(http, &self.addr, self.namespace, self.concurrency)?;
+        let api = Api::new(
+            http,
+            self.retry,
+            &self.addr,
+            self.namespace,
+            self.concurrency,
+        )?;
         let mount = self
             .auth_mount
             .map(|m| m.trim().trim_matches('/').to_owned())

@@ -37,7 +37,8 @@ impl Client {
     }
 
     /// Sends `call` (described as `what` in errors) with the current token. The token is
-    /// obtained before the request's retries start, never inside them.
+    /// obtained before the request's retries start, never inside them, and the sign-in, the
+    /// request and its one repetition after a new login share one deadline.
     ///
     /// # Errors
     ///
@@ -48,6 +49,10 @@ impl Client {
         call: &Call<'_>,
         what: &str,
     ) -> Result<Reply, ProviderError> {
+        self.api.bounded(self.authorized_now(call, what)).await
+    }
+
+    async fn authorized_now(&self, call: &Call<'_>, what: &str) -> Result<Reply, ProviderError> {
         let mut session = self.auth.session().await?;
         let mut reply = self.api.send(call, Some(&session.token)).await?;
         if reply.status.as_u16() == 403 && self.auth.logs_in() {
@@ -71,9 +76,14 @@ impl Client {
     ///
     /// The sign-in's errors, transport failures, and a refused token as Unauthorized.
     pub(crate) async fn check(&self) -> Result<(), ProviderError> {
-        let session = self.auth.session().await?;
         let call = Call::get("auth/token/lookup-self", self.api.namespace());
-        let reply = self.api.send(&call, Some(&session.token)).await?;
+        let reply = self
+            .api
+            .bounded(async {
+                let session = self.auth.session().await?;
+                self.api.send(&call, Some(&session.token)).await
+            })
+            .await?;
         if reply.is_success() {
             Ok(())
         } else {

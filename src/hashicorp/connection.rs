@@ -114,10 +114,13 @@ impl Connection {
     }
 
     /// One read: its mount (known, or looked up with the batch's other paths that share a
-    /// first segment), then the read.
+    /// first segment), then the read, under one deadline of the retry policy.
     async fn fetch(&self, key: &ReadKey) -> Result<Arc<Secret>, ProviderError> {
-        let mount = self.mounts.mount_for(&key.0, &key.1).await?;
-        self.reads.read(key, mount).await
+        let work = async {
+            let mount = self.mounts.mount_for(&key.0, &key.1).await?;
+            self.reads.read(key, mount).await
+        };
+        self.client.api().bounded(work).await
     }
 
     /// Forgets mounts looked up and leased reads (the token is kept: it is no fetched

@@ -282,3 +282,27 @@ async fn a_renewal_whose_reply_is_lost_is_sent_again() {
     );
     assert_eq!(server.count("/login"), 1, "{:#?}", server.log());
 }
+
+#[tokio::test]
+async fn a_login_and_a_read_share_one_deadline() {
+    let server = approle_server().await;
+    let provider = builder(&server)
+        .mount("secret", request_vault::hashicorp::KvVersion::V2)
+        .retry(
+            request_vault::provider::RetryPolicy::default()
+                .initial_backoff(Duration::from_millis(1))
+                .max_elapsed(Duration::from_millis(400)),
+        )
+        .approle(ROLE_ID, SECRET_ID)
+        .unwrap();
+    // The login and the read each take 300 ms: each within the policy's 400 ms, together
+    // past it.
+    server.fail_next(Fault::Slow(Duration::from_millis(300)));
+    server.fail_next(Fault::Slow(Duration::from_millis(300)));
+    let e = provider
+        .resolve("vault://secret/single")
+        .await
+        .expect_err("the pair outlived the deadline");
+    assert_eq!(e.kind(), ProviderErrorKind::Timeout, "{e}");
+    assert_eq!(server.count("/login"), 1, "{:#?}", server.log());
+}
