@@ -1,6 +1,15 @@
-//! 100 linked secrets across 20 paths in 2 mounts against the Vault stand-in: a cold batch
-//! (a new vault and provider each time: 20 reads + 2 mount look-ups) and a warm one (served
-//! from the vault's cache: no request). Requests are counted and printed once.
+//! The HashiCorp provider against the Vault stand-in on 127.0.0.1.
+//!
+//! - `hashicorp`: 100 linked secrets across 20 paths in 2 mounts: a cold batch (a new vault
+//!   and provider each time: 20 reads + 2 mount look-ups) and a warm one (served from the
+//!   vault's cache: no request). Requests are counted and printed once.
+//! - `hashicorp_rtt_20ms`: cold batches of 20 and 100 KV v2 paths in one mount through a
+//!   delay line of 20 ms per round trip: with the mount declared on a new provider (floor:
+//!   `one_round_trip`, a new client's single request through the same line), looked up by a
+//!   new provider (floor: that plus `one_round_trip_kept_alive`), or known to a provider
+//!   that read the mount before and keeps its connections (floor:
+//!   `one_round_trip_kept_alive`). `build_provider` is what a new provider costs (its
+//!   HTTP client and TLS roots).
 
 #[path = "../tests/common/hashicorp.rs"]
 mod hashicorp;
@@ -9,8 +18,12 @@ mod hashicorp;
 #[path = "../tests/common/http.rs"]
 mod http;
 
+use std::time::Duration;
+
 use criterion::{Criterion, criterion_group, criterion_main};
+use hashicorp::delay::DelayLine;
 use hashicorp::{State, VaultServer};
+use request_vault::hashicorp::KvVersion;
 use request_vault::{HashiCorpVault, Vault};
 use serde_json::json;
 
@@ -37,13 +50,20 @@ fn state() -> State {
             .collect();
         s.put("", &format!("{mount}/app{path}/config"), fields.into());
     }
+    for path in 0..100 {
+        s.put(
+            "",
+            &format!("secret/many/{path}"),
+            json!({"v": format!("value-{path}")}),
+        );
+    }
     s.token(TOKEN, "", &[""]);
     s
 }
 
-async fn linked(url: &str, references: &[String]) -> (Vault, Vec<String>) {
+async fn linked(provider: HashiCorpVault, references: &[String]) -> (Vault, Vec<String>) {
     let vault = Vault::new();
-    vault.add_provider(HashiCorpVault::builder(url).token(TOKEN).expect("provider"));
+    vault.add_provider(provider);
     let mut names = Vec::new();
     for (n, reference) in references.iter().enumerate() {
         let name = format!("s{n}");
@@ -53,35 +73,47 @@ async fn linked(url: &str, references: &[String]) -> (Vault, Vec<String>) {
     (vault, names)
 }
 
-fn batches(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// A new vault and provider resolving `references` cold.
+async fn cold(provider: HashiCorpVault, references: &[String]) {
+    let (vault, names) = linked(provider, references).await;
+    let values = vault.resolve_all(&names).await.expect("resolve");
+    assert_eq!(values.len(), references.len());
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+fn batches(c: &mut Criterion) {
+    let runtime = runtime();
     let server = runtime.block_on(VaultServer::start(state()));
     let url = server.url();
     let references = references();
+    let provider = || {
+        HashiCorpVault::builder(&url)
+            .token(TOKEN)
+            .expect("provider")
+    };
 
     // Count once, outside the timing.
-    let (vault, names) = runtime.block_on(linked(&url, &references));
+    let (vault, names) = runtime.block_on(linked(provider(), &references));
     runtime.block_on(vault.resolve_all(&names)).expect("cold");
-    let cold = server.requests();
+    let cold_requests = server.requests();
     server.reset_counts();
     runtime.block_on(vault.resolve_all(&names)).expect("warm");
     let warm = server.requests();
-    println!("hashicorp: 100 secrets, 20 paths, 2 mounts: cold {cold} requests, warm {warm}");
-    assert_eq!((cold, warm), (22, 0));
+    println!(
+        "hashicorp: 100 secrets, 20 paths, 2 mounts: cold {cold_requests} requests, warm {warm}"
+    );
+    assert_eq!((cold_requests, warm), (22, 0));
 
     let mut group = c.benchmark_group("hashicorp");
     group.bench_function("cold_batch_100_secrets_20_paths_2_mounts", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let (vault, names) = linked(&url, &references).await;
-                let values = vault.resolve_all(&names).await.expect("resolve");
-                assert_eq!(values.len(), 100);
-            })
-        })
+        b.iter(|| runtime.block_on(cold(provider(), &references)))
     });
     group.bench_function("warm_batch_100_secrets", |b| {
         b.iter(|| {
@@ -95,5 +127,80 @@ fn batches(c: &mut Criterion) {
     drop(server);
 }
 
-criterion_group!(benches, batches);
+fn round_trips(c: &mut Criterion) {
+    let runtime = runtime();
+    let server = runtime.block_on(VaultServer::start(state()));
+    let line = runtime.block_on(DelayLine::start(server.addr, Duration::from_millis(10)));
+    let url = line.url();
+    let paths = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|p| format!("vault://secret/many/{p}#v"))
+            .collect()
+    };
+    let builder = || HashiCorpVault::builder(&url);
+
+    let mut group = c.benchmark_group("hashicorp_rtt_20ms");
+    group.sample_size(20);
+    let floor = format!("{url}/v1/secret/data/many/0");
+    group.bench_function("one_round_trip", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let answer = reqwest::Client::new()
+                    .get(&floor)
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .expect("send");
+                assert!(answer.status().is_success());
+                answer.bytes().await.expect("body");
+            })
+        })
+    });
+    let client = reqwest::Client::new();
+    group.bench_function("one_round_trip_kept_alive", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let answer = client
+                    .get(&floor)
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .expect("send");
+                answer.bytes().await.expect("body");
+            })
+        })
+    });
+    group.bench_function("build_provider", |b| {
+        b.iter(|| builder().token(TOKEN).expect("provider"))
+    });
+    for n in [20, 100] {
+        let references = paths(n);
+        group.bench_function(format!("cold_{n}_paths_declared_mount"), |b| {
+            b.iter(|| {
+                let provider = builder()
+                    .mount("secret", KvVersion::V2)
+                    .token(TOKEN)
+                    .expect("provider");
+                runtime.block_on(cold(provider, &references))
+            })
+        });
+        group.bench_function(format!("cold_{n}_paths_looked_up_mount"), |b| {
+            b.iter(|| {
+                let provider = builder().token(TOKEN).expect("provider");
+                runtime.block_on(cold(provider, &references))
+            })
+        });
+        // One provider: its mount stays known, while each new vault fetches every value.
+        let known = builder().token(TOKEN).expect("provider");
+        runtime.block_on(cold(known.clone(), &references));
+        group.bench_function(format!("cold_{n}_paths_known_mount"), |b| {
+            b.iter(|| runtime.block_on(cold(known.clone(), &references)))
+        });
+    }
+    group.finish();
+    drop(line);
+    drop(server);
+}
+
+criterion_group!(benches, batches, round_trips);
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! The HashiCorp Vault provider against a stand-in server on 127.0.0.1: KV v1/v2 and
-//! versions, mounts, namespaces, leases, faults, request counts and the conformance suite
-//! (sign-in and leaks: `hashicorp_auth.rs`).
+//! versions, mounts, namespaces, leases, faults, request counts, and the conformance suite
+//! with its hostile-server check. Sign-in and leaks: `hashicorp_auth.rs`; the provider edge:
+//! `hashicorp/edge.rs`; declared mounts and round trips: `hashicorp/round_trips.rs`.
 
 mod common;
 
@@ -450,3 +451,43 @@ async fn hashicorp_conforms() {
     let failures = check(provider, &cases).await;
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[cfg(feature = "conformance")]
+#[tokio::test]
+async fn hashicorp_survives_a_hostile_server() {
+    use request_vault::provider::conformance::{Case, FaultProxy, Options, Sink, check_hostile};
+    use std::sync::Arc;
+
+    let server = VaultServer::start(state()).await;
+    let proxy = FaultProxy::start(server.addr).await.unwrap();
+    let sink = Sink::start().await.unwrap();
+    let quick = RetryPolicy::default()
+        .max_attempts(2)
+        .initial_backoff(Duration::from_millis(1));
+    let looked_up = request_vault::HashiCorpVault::builder(&proxy.url())
+        .retry(quick)
+        .token(TOKEN)
+        .unwrap();
+    let declared = request_vault::HashiCorpVault::builder(&proxy.url())
+        .retry(quick)
+        .mount("secret", request_vault::hashicorp::KvVersion::V2)
+        .token(TOKEN)
+        .unwrap();
+    let options = Options::new().credential(TOKEN);
+    // A KV v2 secret (the look-up meets the faults first) and a dynamic one (with a lease).
+    for (provider, reference, value) in [
+        (&looked_up, "vault://secret/single", "only-value"),
+        (&declared, "vault://secret/single", "only-value"),
+    ] {
+        let provider: Arc<dyn ExternalProvider> = Arc::new(provider.clone());
+        let case = Case::value(reference, value);
+        let failures = check_hostile(provider, &proxy, &sink, &case, &options).await;
+        assert!(failures.is_empty(), "{reference}: {failures:#?}");
+    }
+    assert_eq!(sink.requests(), 0);
+}
+
+#[path = "hashicorp/edge.rs"]
+mod edge;
+#[path = "hashicorp/round_trips.rs"]
+mod round_trips;

@@ -1,19 +1,20 @@
-//! Vault's HTTP API: URLs under `/v1/`, the `X-Vault-Token` (sensitive) and
-//! `X-Vault-Namespace` headers, a limit on requests in flight, retries of transient failures
-//! (429, 412, 5xx, timeouts, dropped connections), and Vault's error bodies
-//! (`{"errors": ["…"]}`).
+//! Vault's HTTP API: URLs under `/v1/`, the token in `Authorization: Bearer` and the
+//! `X-Vault-Namespace` header, a limit on requests in flight, and retries of transient
+//! failures (429, 412, 5xx, timeouts, dropped connections) through the provider door.
 
+use std::sync::Arc;
+
+use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
-use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
-use serde::Deserialize;
 use tokio::sync::Semaphore;
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::{PROVIDER_ID, error};
-use crate::provider::http::{self, Http, Outgoing, Reply};
-use crate::provider::{ProviderError, ProviderErrorKind};
+use super::PROVIDER_ID;
+use super::error::{error, failure, is_transient};
+use crate::provider::http::{self, Http, Outgoing, Reply, Scrubber};
+use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
 
 /// One request to Vault.
 pub(crate) struct Call<'a> {
@@ -26,6 +27,9 @@ pub(crate) struct Call<'a> {
     pub(crate) namespace: Option<&'a str>,
     /// A JSON body (login bodies hold credentials: wiped when dropped).
     pub(crate) body: Option<Zeroizing<Vec<u8>>>,
+    /// Whether a `POST` may be sent again after a lost reply (a renewal may; a login,
+    /// which can spend a secret ID with a use limit, may not).
+    pub(crate) idempotent: bool,
 }
 
 impl<'a> Call<'a> {
@@ -36,9 +40,11 @@ impl<'a> Call<'a> {
             version: None,
             namespace,
             body: None,
+            idempotent: true,
         }
     }
 
+    /// A `POST`, sent once unless marked [`idempotent`](Self::idempotent).
     pub(crate) fn post(
         path: &'a str,
         namespace: Option<&'a str>,
@@ -50,13 +56,21 @@ impl<'a> Call<'a> {
             version: None,
             namespace,
             body: Some(body),
+            idempotent: false,
         }
+    }
+
+    /// Marks a call that may run twice.
+    pub(crate) fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
     }
 }
 
-/// The HTTP side of the provider.
+/// The HTTP side of the provider: one server, one namespace, a limit on requests in flight.
 pub(crate) struct Api {
     http: Http,
+    retry: RetryPolicy,
     addr: String,
     base: Url,
     namespace: Option<String>,
@@ -64,9 +78,11 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    /// An API client for the server at `addr` (`https://vault.example.com:8200`).
+    /// An API client for the server at `addr` (`https://vault.example.com:8200`), sending
+    /// through `http`, which retries per `retry`.
     pub(crate) fn new(
         http: Http,
+        retry: RetryPolicy,
         addr: &str,
         namespace: Option<String>,
         concurrency: usize,
@@ -102,6 +118,7 @@ impl Api {
         }
         Ok(Api {
             http,
+            retry,
             addr: trimmed.to_owned(),
             base,
             namespace,
@@ -115,7 +132,7 @@ impl Api {
     }
 
     /// The credentials the provider holds, scrubbed out of server text in errors.
-    pub(crate) fn scrubber(&self) -> &crate::provider::http::Scrubber {
+    pub(crate) fn scrubber(&self) -> &Arc<Scrubber> {
         self.http.scrubber()
     }
 
@@ -124,18 +141,43 @@ impl Api {
         self.namespace.as_deref()
     }
 
-    /// Sends `call` with `token`, retrying transient failures per the policy.
+    /// Runs `work` (a sign-in and a read, say, each with its retries) under one deadline of
+    /// the retry policy, so that layers of requests cannot add up their time limits.
+    pub(crate) async fn bounded<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.retry.bounded(work).await
+    }
+
+    /// Sends `call` with `token`, retrying transient failures per the policy (a call that
+    /// must run once only when it surely did not run).
     ///
     /// # Errors
     ///
-    /// Transport failures and transient statuses (429, 412, 5xx) that outlived the retries,
-    /// with Vault's error text. Any other status is returned as a [`Reply`] for the caller to
-    /// read.
+    /// Transport failures, redirects, answers past the cap, and transient statuses (429,
+    /// 412, 5xx) that outlived the retries, with Vault's error text. Any other status is
+    /// returned as a [`Reply`] for the caller to read.
     pub(crate) async fn send(
         &self,
         call: &Call<'_>,
         token: Option<&SecretString>,
     ) -> Result<Reply, ProviderError> {
+        let request = self.outgoing(call, token)?;
+        let _permit = self.requests.acquire().await.ok();
+        tracing::trace!(method = %call.method, path = call.path, "Vault request");
+        self.http
+            .call(&request, |reply| {
+                is_transient(reply.status)
+                    .then(|| failure(reply, &format!("`{} {}`", call.method, call.path)))
+            })
+            .await
+    }
+
+    /// The request for `call`: its URL, the token in `Authorization` (which no redirect
+    /// carries to another origin, where `X-Vault-Token` would go along), the namespace.
+    fn outgoing(
+        &self,
+        call: &Call<'_>,
+        token: Option<&SecretString>,
+    ) -> Result<Outgoing, ProviderError> {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .map_err(|()| {
@@ -150,15 +192,15 @@ impl Api {
             url.query_pairs_mut()
                 .append_pair("version", &version.to_string());
         }
-        let _permit = self.requests.acquire().await.ok();
         let mut request =
             Outgoing::new(call.method.clone(), url, format!("Vault at {}", self.addr)).header(
                 HeaderName::from_static("x-vault-request"),
                 HeaderValue::from_static("true"),
             );
+        if call.idempotent {
+            request = request.idempotent();
+        }
         if let Some(token) = token {
-            // In `Authorization`, which no redirect carries to another origin, rather than
-            // `X-Vault-Token`, which one would.
             request = request.bearer(PROVIDER_ID, token).map_err(|_| {
                 error(
                     ProviderErrorKind::Configuration,
@@ -178,130 +220,23 @@ impl Api {
         if let Some(body) = &call.body {
             request = request.body("application/json", body.clone());
         }
-        tracing::trace!(method = %call.method, path = call.path, "Vault request");
-        self.http
-            .call(&request, |reply| {
-                is_transient(reply.status)
-                    .then(|| failure(reply, &format!("`{} {}`", call.method, call.path), &[]))
-            })
-            .await
+        Ok(request)
     }
-}
-
-/// Whether a status is worth retrying: 429, 412 (a performance standby not caught up yet),
-/// and 5xx (503 is a sealed or standby node).
-fn is_transient(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 412 | 429 | 500..=599)
-}
-
-/// The error kind of a status: as [`http::status_kind`], and 412 Unavailable.
-pub(crate) fn kind_of(status: StatusCode) -> ProviderErrorKind {
-    match status.as_u16() {
-        412 => ProviderErrorKind::Unavailable,
-        _ => http::status_kind(status),
-    }
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    errors: Vec<String>,
-}
-
-/// Vault's error texts, joined, shortened, and with any of `secrets` (credentials the
-/// request carried) removed. Empty when the body is not Vault's error shape.
-pub(crate) fn error_text(reply: &Reply, secrets: &[&str]) -> String {
-    let Ok(body) = serde_json::from_slice::<ErrorBody>(&reply.body) else {
-        return String::new();
-    };
-    let mut text = body
-        .errors
-        .iter()
-        .map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|e| !e.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ");
-    for secret in secrets.iter().filter(|s| s.len() >= 4) {
-        if text.contains(secret) {
-            text = text.replace(secret, "[redacted]");
-        }
-    }
-    if text.len() > 300 {
-        let mut end = 300;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
-
-/// The error for a non-2xx reply to `what` (a phrase such as "reading `secret/app`"), with
-/// the kind the status stands for.
-pub(crate) fn failure(reply: &Reply, what: &str, secrets: &[&str]) -> ProviderError {
-    failure_of_kind(reply, kind_of(reply.status), what, secrets)
-}
-
-/// As [`failure`] with a chosen kind.
-pub(crate) fn failure_of_kind(
-    reply: &Reply,
-    kind: ProviderErrorKind,
-    what: &str,
-    secrets: &[&str],
-) -> ProviderError {
-    let text = error_text(reply, secrets);
-    let message = if text.is_empty() {
-        format!("Vault refused {what}")
-    } else {
-        format!("Vault refused {what}: {text}")
-    };
-    reply.error_of_kind(PROVIDER_ID, kind, &message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reply(status: u16, body: &str) -> Reply {
-        Reply::fake(status, body)
-    }
-
-    #[test]
-    fn error_bodies_are_read_and_scrubbed() {
-        let r = reply(
-            400,
-            r#"{"errors":["invalid secret id s3cr3t-id","2 errors occurred:\n\t* permission denied\n"]}"#,
-        );
-        let text = error_text(&r, &["s3cr3t-id"]);
-        assert_eq!(
-            text,
-            "invalid secret id [redacted]; 2 errors occurred: * permission denied"
-        );
-        let e = failure(&r, "the AppRole login", &["s3cr3t-id"]);
-        assert_eq!(e.kind(), ProviderErrorKind::Protocol);
-        assert!(e.message().ends_with("(HTTP 400)"), "{}", e.message());
-        assert_eq!(error_text(&reply(500, "<html>"), &[]), "");
-    }
-
-    #[test]
-    fn statuses() {
-        let kind = |s| kind_of(StatusCode::from_u16(s).unwrap());
-        assert_eq!(kind(412), ProviderErrorKind::Unavailable);
-        assert_eq!(kind(503), ProviderErrorKind::Unavailable);
-        assert_eq!(kind(429), ProviderErrorKind::RateLimited);
-        assert!(is_transient(StatusCode::SERVICE_UNAVAILABLE));
-        assert!(!is_transient(StatusCode::FORBIDDEN));
+    fn api(addr: &str) -> Result<Api, ProviderError> {
+        let http = crate::provider::HttpOptions::new()
+            .build(PROVIDER_ID, RetryPolicy::never())
+            .unwrap();
+        Api::new(http, RetryPolicy::never(), addr, None, 1)
     }
 
     #[test]
     fn addresses_must_be_plain_http_urls() {
-        let api = |addr: &str| {
-            let http = crate::provider::HttpOptions::new()
-                .build(PROVIDER_ID, crate::provider::RetryPolicy::never())
-                .unwrap();
-            Api::new(http, addr, None, 1)
-        };
         assert_eq!(
             api("https://vault:8200/v1/").unwrap().addr(),
             "https://vault:8200"
@@ -309,5 +244,17 @@ mod tests {
         assert!(api("vault:8200").is_err());
         assert!(api("https://user:pw@vault:8200").is_err());
         assert!(api("https://vault:8200/?x=1").is_err());
+    }
+
+    #[test]
+    fn only_idempotent_calls_say_so() {
+        let body = || Zeroizing::new(b"{}".to_vec());
+        assert!(Call::get("a/b", None).idempotent);
+        assert!(!Call::post("auth/approle/login", None, body()).idempotent);
+        assert!(
+            Call::post("auth/token/renew-self", None, body())
+                .idempotent()
+                .idempotent
+        );
     }
 }

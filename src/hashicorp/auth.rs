@@ -1,6 +1,10 @@
-//! Signing in: a fixed token, or a token from an AppRole, JWT/OIDC or Kubernetes login that
-//! is renewed (`auth/token/renew-self`) or re-obtained before it expires, and re-obtained
-//! once when Vault refuses it with 403.
+//! Signing in: [`Auth`] holds a fixed token, or gets one from an AppRole, JWT/OIDC or
+//! Kubernetes login, renews it (`auth/token/renew-self`) or logs in again before it
+//! expires, and forgets it when Vault refuses it, so that the next request logs in again.
+//!
+//! A login is sent once: its reply lost, it is not sent again (an AppRole `secret_id` may
+//! have a use limit that a second attempt would spend). A renewal may be sent again:
+//! renewing a token twice only sets its TTL again.
 //!
 //! Vault answers 403 `permission denied` both for a token it does not know (expired,
 //! revoked) and for a valid token whose policies do not cover the path. The two are told
@@ -19,13 +23,14 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::api::{Call, error_text, failure, failure_of_kind};
-use super::connection::Connection;
-use super::{error, lease_margin};
+use super::PROVIDER_ID;
+use super::api::{Api, Call};
+use super::error::{error, failure, login_failure, refusal, says_invalid_token};
+use super::lease;
+use super::wire::{AppRoleLogin, AuthBlock, AuthReply, JwtLogin, json_body};
 use crate::provider::http::Reply;
 use crate::provider::memo::Memo;
 use crate::provider::setting;
@@ -44,7 +49,7 @@ impl Source {
     pub(crate) async fn read(&self, what: &str) -> Result<SecretString, ProviderError> {
         match self {
             Source::Value(value) => Ok(value.clone()),
-            Source::File(path) => setting::read_credential(super::PROVIDER_ID, what, path).await,
+            Source::File(path) => setting::read_credential(PROVIDER_ID, what, path).await,
         }
     }
 
@@ -113,14 +118,14 @@ pub(crate) struct Session {
 impl Session {
     /// How long this session may be used before it is renewed or replaced.
     fn usable_for(&self) -> Option<Duration> {
-        self.lease.map(|lease| {
-            (lease.saturating_sub(lease_margin(lease))).saturating_sub(self.obtained.elapsed())
-        })
+        self.lease
+            .map(|lease| lease::usable(lease).saturating_sub(self.obtained.elapsed()))
     }
 }
 
 /// The sign-in state of a provider.
 pub(crate) struct Auth {
+    api: Arc<Api>,
     pub(crate) credential: Credential,
     /// The auth method's mount (`approle`, `jwt`, `kubernetes` or a custom path).
     pub(crate) mount: String,
@@ -132,18 +137,22 @@ pub(crate) struct Auth {
 }
 
 impl Auth {
-    pub(crate) fn new(credential: Credential, mount: String) -> Self {
+    pub(crate) fn new(api: Arc<Api>, credential: Credential, mount: String) -> Self {
         let fixed = match &credential {
-            Credential::Token(token) => Some(Arc::new(Session {
-                token: token.clone(),
-                generation: 0,
-                obtained: Instant::now(),
-                lease: None,
-                renewable: false,
-            })),
+            Credential::Token(token) => {
+                api.scrubber().add(token);
+                Some(Arc::new(Session {
+                    token: token.clone(),
+                    generation: 0,
+                    obtained: Instant::now(),
+                    lease: None,
+                    renewable: false,
+                }))
+            }
             _ => None,
         };
         Auth {
+            api,
             credential,
             mount,
             fixed,
@@ -163,37 +172,20 @@ impl Auth {
     fn last(&self) -> std::sync::MutexGuard<'_, Option<Arc<Session>>> {
         self.last.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-#[derive(Deserialize)]
-struct AuthReply {
-    auth: Option<AuthBlock>,
-}
-
-#[derive(Deserialize)]
-struct AuthBlock {
-    client_token: Zeroizing<String>,
-    #[serde(default)]
-    lease_duration: u64,
-    #[serde(default)]
-    renewable: bool,
-}
-
-impl Connection {
     /// The token to use now: the fixed one, or a login's, renewed or re-obtained when it is
     /// close to expiring.
     pub(crate) async fn session(self: &Arc<Self>) -> Result<Arc<Session>, ProviderError> {
-        if let Some(fixed) = &self.auth.fixed {
+        if let Some(fixed) = &self.fixed {
             return Ok(Arc::clone(fixed));
         }
         let this = Arc::clone(self);
-        self.auth
-            .sessions
+        self.sessions
             .get_leased((), move || {
                 async move {
                     let session = this.renew_or_login().await?;
                     let keep = session.usable_for();
-                    *this.auth.last() = Some(Arc::clone(&session));
+                    *this.last() = Some(Arc::clone(&session));
                     Ok((session, keep))
                 }
                 .boxed()
@@ -205,16 +197,16 @@ impl Connection {
     /// After Vault refused `generation`'s token: forget it, unless a newer one replaced it
     /// already, so that the next [`session`](Self::session) logs in again.
     pub(crate) fn invalidate(&self, generation: u64) {
-        let mut last = self.auth.last();
+        let mut last = self.last();
         if last.as_ref().is_some_and(|s| s.generation == generation) {
             *last = None;
             drop(last);
-            self.auth.sessions.forget(&());
+            self.sessions.forget(&());
         }
     }
 
     async fn renew_or_login(&self) -> Result<Arc<Session>, ProviderError> {
-        let previous = self.auth.last().clone();
+        let previous = self.last().clone();
         if let Some(previous) = previous.filter(|s| s.renewable) {
             match self.renew(&previous).await {
                 Ok(Some(session)) => return Ok(session),
@@ -231,15 +223,14 @@ impl Connection {
     /// margin (its max TTL is reached), so that a fresh login is better.
     async fn renew(&self, previous: &Session) -> Result<Option<Arc<Session>>, ProviderError> {
         let body = Zeroizing::new(b"{}".to_vec());
-        let call = Call::post("auth/token/renew-self", self.api.namespace(), body);
+        let call = Call::post("auth/token/renew-self", self.api.namespace(), body).idempotent();
         let reply = self.api.send(&call, Some(&previous.token)).await?;
         if !reply.is_success() {
-            return Err(failure(&reply, "renewing the token", &[]));
+            return Err(failure(&reply, "renewing the token"));
         }
         let block = auth_block(&reply, "the token renewal")?;
-        if block.lease_duration == 0
-            || block.lease_duration < 2 * lease_margin_secs(block.lease_duration)
-        {
+        let lease = Duration::from_secs(block.lease_duration);
+        if lease.is_zero() || lease < 2 * lease::margin(lease) {
             return Ok(None);
         }
         tracing::debug!(lease_secs = block.lease_duration, "renewed the Vault token");
@@ -247,70 +238,25 @@ impl Connection {
             token: previous.token.clone(),
             generation: previous.generation,
             obtained: Instant::now(),
-            lease: Some(Duration::from_secs(block.lease_duration)),
+            lease: Some(lease),
             renewable: block.renewable,
         })))
     }
 
-    /// `POST auth/<mount>/login` with the credential.
+    /// `POST auth/<mount>/login` with the credential, sent once.
     async fn login(&self) -> Result<Arc<Session>, ProviderError> {
-        let (body, secrets) = match &self.auth.credential {
-            Credential::Token(_) => {
-                return Err(error(
-                    ProviderErrorKind::Configuration,
-                    "a fixed token cannot log in".to_owned(),
-                ));
-            }
-            Credential::AppRole { role_id, secret_id } => {
-                let secret_id = secret_id.read("AppRole secret_id").await?;
-                let body = serde_json::json!({
-                    "role_id": role_id.expose_secret(),
-                    "secret_id": secret_id.expose_secret(),
-                });
-                (body, vec![role_id.clone(), secret_id])
-            }
-            Credential::Jwt { role, jwt } | Credential::Kubernetes { role, jwt } => {
-                let jwt = jwt.read("JWT").await?;
-                let body = serde_json::json!({"role": role, "jwt": jwt.expose_secret()});
-                (body, vec![jwt])
-            }
-        };
-        for secret in &secrets {
-            self.api.scrubber().add_obtained(secret);
-        }
-        let mut body = body;
-        let bytes = Zeroizing::new(body.to_string().into_bytes());
-        crate::provider::field::wipe(&mut body);
-        let path = format!("auth/{}/login", self.auth.mount);
-        let call = Call::post(&path, self.api.namespace(), bytes);
+        let body = self.login_body().await?;
+        let path = format!("auth/{}/login", self.mount);
+        let call = Call::post(&path, self.api.namespace(), body);
         let reply = self.api.send(&call, None).await?;
-        let exposed: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
-        let what = format!("the {} login at `{path}`", self.auth.credential.method());
+        let what = format!("the {} login at `{path}`", self.credential.method());
         if !reply.is_success() {
-            // Vault answers a refused login with 400 (AppRole), 401 or 403: all mean the
-            // credentials were not accepted.
-            let kind = match reply.status.as_u16() {
-                400 | 401 | 403 => ProviderErrorKind::Unauthorized,
-                404 => ProviderErrorKind::Configuration,
-                _ => super::api::kind_of(reply.status),
-            };
-            let mut e = failure_of_kind(&reply, kind, &what, &exposed);
-            if reply.status.as_u16() == 404 {
-                e = error(
-                    ProviderErrorKind::Configuration,
-                    format!(
-                        "{} (is the auth method mounted at `{}`?)",
-                        e.message(),
-                        self.auth.mount
-                    ),
-                );
-            }
-            return Err(e);
+            return Err(login_failure(&reply, &what, &self.mount));
         }
         let block = auth_block(&reply, &what)?;
-        let generation = self.auth.generations.fetch_add(1, Ordering::SeqCst);
+        let generation = self.generations.fetch_add(1, Ordering::SeqCst);
         tracing::debug!(
-            method = self.auth.credential.method(),
+            method = self.credential.method(),
             lease_secs = block.lease_duration,
             "logged in to Vault"
         );
@@ -325,48 +271,55 @@ impl Connection {
         }))
     }
 
-    /// The error for a 403 with `session`'s token: [`ProviderErrorKind::Unauthorized`] when
-    /// the token itself is refused, [`ProviderErrorKind::Forbidden`] otherwise.
+    /// The login's body, its credentials (read now, from a file when so configured)
+    /// registered with the scrubber first.
+    async fn login_body(&self) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
+        let scrubber = self.api.scrubber();
+        match &self.credential {
+            Credential::Token(_) => Err(error(
+                ProviderErrorKind::Configuration,
+                "a fixed token cannot log in".to_owned(),
+            )),
+            Credential::AppRole { role_id, secret_id } => {
+                let secret_id = secret_id.read("AppRole secret_id").await?;
+                scrubber.add_obtained(role_id);
+                scrubber.add_obtained(&secret_id);
+                let (role_id, secret_id) = (role_id.expose_secret(), secret_id.expose_secret());
+                let body = AppRoleLogin { role_id, secret_id };
+                Ok(json_body(&body, role_id.len() + secret_id.len()))
+            }
+            Credential::Jwt { role, jwt } | Credential::Kubernetes { role, jwt } => {
+                let jwt = jwt.read("JWT").await?;
+                scrubber.add_obtained(&jwt);
+                let jwt = jwt.expose_secret();
+                Ok(json_body(&JwtLogin { role, jwt }, role.len() + jwt.len()))
+            }
+        }
+    }
+
+    /// The error for a 403 to `what` with `session`'s token:
+    /// [`ProviderErrorKind::Unauthorized`] when the token itself is refused,
+    /// [`ProviderErrorKind::Forbidden`] otherwise.
     pub(crate) async fn refused(
         self: &Arc<Self>,
         reply: &Reply,
         session: &Session,
         what: &str,
     ) -> ProviderError {
-        let text = error_text(reply, &[session.token.expose_secret()]);
-        let invalid = if text.contains("invalid token") {
-            true
-        } else {
-            self.token_refused(session).await
-        };
-        if invalid {
-            failure_of_kind(
-                reply,
-                ProviderErrorKind::Unauthorized,
-                &format!("{what} (the token is invalid or expired)"),
-                &[session.token.expose_secret()],
-            )
-        } else {
-            failure_of_kind(
-                reply,
-                ProviderErrorKind::Forbidden,
-                &format!("{what} (the token's policies do not allow it)"),
-                &[],
-            )
-        }
+        let invalid = says_invalid_token(reply) || self.token_refused(session).await;
+        refusal(reply, what, invalid)
     }
 
     /// Whether `auth/token/lookup-self` refuses the token (once per token, shared by
     /// concurrent callers).
     async fn token_refused(self: &Arc<Self>, session: &Session) -> bool {
-        let this = Arc::clone(self);
+        let api = Arc::clone(&self.api);
         let token = session.token.clone();
-        self.auth
-            .probes
+        self.probes
             .get(session.generation, move || {
                 async move {
-                    let call = Call::get("auth/token/lookup-self", this.api.namespace());
-                    let reply = this.api.send(&call, Some(&token)).await?;
+                    let call = Call::get("auth/token/lookup-self", api.namespace());
+                    let reply = api.send(&call, Some(&token)).await?;
                     Ok(matches!(reply.status.as_u16(), 401 | 403))
                 }
                 .boxed()
@@ -377,7 +330,7 @@ impl Connection {
 }
 
 fn auth_block(reply: &Reply, what: &str) -> Result<AuthBlock, ProviderError> {
-    let parsed: AuthReply = reply.json(super::PROVIDER_ID, what)?;
+    let parsed: AuthReply = reply.json(PROVIDER_ID, what)?;
     parsed
         .auth
         .filter(|block| !block.client_token.is_empty())
@@ -387,8 +340,4 @@ fn auth_block(reply: &Reply, what: &str) -> Result<AuthBlock, ProviderError> {
                 format!("{what} answered without a token"),
             )
         })
-}
-
-fn lease_margin_secs(lease_secs: u64) -> u64 {
-    lease_margin(Duration::from_secs(lease_secs)).as_secs()
 }

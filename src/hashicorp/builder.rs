@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::HashiCorpVault;
 use super::api::Api;
 use super::auth::{Auth, Credential, Source};
-use super::connection::Connection;
-use super::{DEFAULT_ADDR, DEFAULT_CONCURRENCY, PROVIDER_ID, error};
+use super::client::Client;
+use super::connection::{Connection, Settings};
+use super::error::error;
+use super::mounts::{KvVersion, Mount};
+use super::{DEFAULT_ADDR, DEFAULT_CONCURRENCY, HashiCorpVault, PROVIDER_ID};
 use crate::Error;
 use crate::provider::{DEFAULT_CACHE_TTL, HttpOptions, ProviderErrorKind, RetryPolicy};
 
@@ -21,6 +23,7 @@ use crate::provider::{DEFAULT_CACHE_TTL, HttpOptions, ProviderErrorKind, RetryPo
 /// ```
 /// use std::time::Duration;
 /// use request_vault::HashiCorpVault;
+/// use request_vault::hashicorp::KvVersion;
 /// use request_vault::provider::RetryPolicy;
 ///
 /// let provider = HashiCorpVault::builder("https://vault.example.com:8200")
@@ -28,6 +31,7 @@ use crate::provider::{DEFAULT_CACHE_TTL, HttpOptions, ProviderErrorKind, RetryPo
 ///     .auth_mount("approle-ci")
 ///     .timeout(Duration::from_secs(10))
 ///     .concurrency(8)
+///     .mount("secret", KvVersion::V2)
 ///     .retry(RetryPolicy::default().max_attempts(3))
 ///     .revoke_leases_on_clear(true)
 ///     .approle("role-id", "secret-id")?;
@@ -45,6 +49,7 @@ pub struct HashiCorpVaultBuilder {
     revoke_on_clear: bool,
     ca_cert: Option<PathBuf>,
     id: Option<String>,
+    mounts: Vec<(String, KvVersion)>,
 }
 
 impl std::fmt::Debug for HashiCorpVaultBuilder {
@@ -55,6 +60,7 @@ impl std::fmt::Debug for HashiCorpVaultBuilder {
             .field("namespace", &self.namespace)
             .field("auth_mount", &self.auth_mount)
             .field("concurrency", &self.concurrency)
+            .field("mounts", &self.mounts)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +78,7 @@ impl HashiCorpVaultBuilder {
             revoke_on_clear: false,
             ca_cert: None,
             id: None,
+            mounts: Vec::new(),
         }
     }
 
@@ -127,6 +134,21 @@ impl HashiCorpVaultBuilder {
         self
     }
 
+    /// Declares that a KV secrets engine of `version` is mounted at `path` (such as
+    /// `secret`, or `team/secret` for a nested mount) in the provider's namespace, so that
+    /// paths under it are read without looking the mount up: a cold batch under a declared
+    /// mount costs one round trip instead of two. Declared mounts are trusted as given and
+    /// kept for the provider's life ([`clear_cache`](crate::ExternalProvider::clear_cache)
+    /// forgets only mounts looked up); paths under the deepest declared mount that covers
+    /// them are read as its engine wants. References with another `?namespace=` look their
+    /// mounts up as usual. May be called once per mount.
+    ///
+    /// The path is checked when the provider is built: see [`token`](Self::token).
+    pub fn mount(mut self, path: impl Into<String>, version: KvVersion) -> Self {
+        self.mounts.push((path.into(), version));
+        self
+    }
+
     /// The longest one request may take, when the provider builds its own client. Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.http = self.http.timeout(timeout);
@@ -173,8 +195,9 @@ impl HashiCorpVaultBuilder {
     /// # Errors
     ///
     /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when the token is
-    /// empty or not printable ASCII, the address is not an http(s) URL, or the CA file
-    /// cannot be read.
+    /// empty or not printable ASCII, the address is not an http(s) URL, the CA file
+    /// cannot be read, or a declared [`mount`](Self::mount) path is empty or holds an
+    /// empty, `.` or `..` segment, whitespace, `?` or `#`.
     pub fn token(self, token: impl Into<SecretString>) -> Result<HashiCorpVault, Error> {
         let token = token.into();
         let text = token.expose_secret().trim();
@@ -344,19 +367,12 @@ impl HashiCorpVaultBuilder {
     }
 
     fn build(self, credential: Credential, default_mount: &str) -> Result<HashiCorpVault, Error> {
-        let mut http = self.http;
-        if let Some(path) = &self.ca_cert {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::from(
-                    error(
-                        ProviderErrorKind::Configuration,
-                        format!("cannot read the CA file {}", path.display()),
-                    )
-                    .with_source(e),
-                )
-            })?;
-            http = http.ca_certificates_pem(pem);
-        }
+        let declared = self
+            .mounts
+            .iter()
+            .map(|(path, version)| declared_mount(path, *version))
+            .collect::<Result<Vec<_>, _>>()?;
+        let http = self.http_options()?;
         let http = http.build(PROVIDER_ID, self.retry).map_err(|e| {
             let e = match &self.ca_cert {
                 Some(path) if e.kind() == ProviderErrorKind::Configuration => error(
@@ -367,29 +383,69 @@ impl HashiCorpVaultBuilder {
             };
             Error::from(e)
         })?;
-        let api =
-            Api::new(http, &self.addr, self.namespace, self.concurrency).map_err(Error::from)?;
-        if let Credential::Token(token) = &credential {
-            api.scrubber().add(token);
-        }
+        let api = Api::new(
+            http,
+            self.retry,
+            &self.addr,
+            self.namespace,
+            self.concurrency,
+        )?;
         let mount = self
             .auth_mount
             .map(|m| m.trim().trim_matches('/').to_owned())
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| default_mount.to_owned());
-        let auth = Auth::new(credential, mount);
-        let connection = Connection::new(
-            api,
-            auth,
-            self.cache_ttl.unwrap_or(DEFAULT_CACHE_TTL),
-            self.cache_ttl.is_some(),
-            self.revoke_on_clear,
-        );
+        let api = Arc::new(api);
+        let auth = Auth::new(Arc::clone(&api), credential, mount);
+        let settings = Settings {
+            cache_ttl: self.cache_ttl.unwrap_or(DEFAULT_CACHE_TTL),
+            ttl_explicit: self.cache_ttl.is_some(),
+            revoke_on_clear: self.revoke_on_clear,
+            declared,
+        };
         Ok(HashiCorpVault {
             id: self.id.as_deref().unwrap_or(super::PROVIDER_ID).into(),
-            connection: Arc::new(connection),
+            connection: Arc::new(Connection::new(Client::new(api, auth), settings)),
         })
     }
+
+    /// The HTTP options with the CA file's certificates, read now.
+    fn http_options(&self) -> Result<HttpOptions, Error> {
+        let Some(path) = &self.ca_cert else {
+            return Ok(self.http.clone());
+        };
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::from(
+                error(
+                    ProviderErrorKind::Configuration,
+                    format!("cannot read the CA file {}", path.display()),
+                )
+                .with_source(e),
+            )
+        })?;
+        Ok(self.http.clone().ca_certificates_pem(pem))
+    }
+}
+
+/// A declared mount, its path checked as a reference's path is.
+fn declared_mount(path: &str, version: KvVersion) -> Result<Mount, Error> {
+    let trimmed = path.trim().trim_matches('/');
+    let plain = !trimmed.is_empty()
+        && trimmed.split('/').all(|segment| {
+            !matches!(segment, "" | "." | "..")
+                && !segment
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+        });
+    if !plain {
+        return Err(Error::from(error(
+            ProviderErrorKind::Configuration,
+            format!(
+                "the declared mount `{path}` is not a mount path such as `secret` or `team/secret`"
+            ),
+        )));
+    }
+    Ok(Mount::declared(trimmed, version))
 }
 
 impl Default for HashiCorpVaultBuilder {
@@ -484,5 +540,15 @@ mod tests {
         assert!(HashiCorpVault::builder("ftp://vault").token("t").is_err());
         let ca = b().ca_cert("/nonexistent/ca.pem").token("t").unwrap_err();
         assert!(ca.to_string().contains("CA file"), "{ca}");
+        for bad in ["", "/", "a//b", "a/../b", "se cret", "a?b"] {
+            let e = b().mount(bad, KvVersion::V2).token("t").unwrap_err();
+            assert!(e.to_string().contains("declared mount"), "{bad}: {e}");
+        }
+        let ok = b()
+            .mount("/team/secret/", KvVersion::V1)
+            .token("t")
+            .unwrap();
+        assert!(format!("{:?}", b().mount("secret", KvVersion::V2)).contains("secret"));
+        drop(ok);
     }
 }

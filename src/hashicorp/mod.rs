@@ -25,6 +25,26 @@
 //! field yields it, and one with several is an [`Ambiguous`] error listing the field names
 //! (names only).
 //!
+//! # Batches and round trips
+//!
+//! A batch reads each distinct path once, all at once (up to
+//! [`DEFAULT_CONCURRENCY`] requests in flight, or
+//! [`concurrency`](HashiCorpVaultBuilder::concurrency)). A path under a mount not known yet
+//! waits for the mount's look-up, which every path of the batch with the same first segment
+//! shares: a cold batch in one mount costs two round trips, and one once the mount is known
+//! (for the cache TTL) or when it is declared on the builder
+//! ([`mount`](HashiCorpVaultBuilder::mount) with a [`KvVersion`]):
+//!
+//! ```
+//! use request_vault::HashiCorpVault;
+//! use request_vault::hashicorp::KvVersion;
+//!
+//! let provider = HashiCorpVault::builder("https://vault.example.com:8200")
+//!     .mount("secret", KvVersion::V2) // no look-up for `vault://secret/…`
+//!     .token("hvs.example")?;
+//! # Ok::<(), request_vault::Error>(())
+//! ```
+//!
 //! # Signing in
 //!
 //! A token ([`HashiCorpVaultBuilder::token`], or `VAULT_TOKEN` / `~/.vault-token`), or a
@@ -45,67 +65,69 @@
 //! vault no longer than that: the fields of one dynamic read, resolved together or one
 //! after the other within that time, always come from the same lease, fetched once.
 //! [`HashiCorpVaultBuilder::revoke_leases_on_clear`] revokes the leases on
-//! [`clear_cache`](ExternalProvider::clear_cache).
+//! [`clear_cache`](ExternalProvider::clear_cache). A lease of any length is fine (a
+//! `lease_duration` of `u64::MAX` seconds means "until cleared").
 //!
 //! # Errors
 //!
 //! 403 is [`Forbidden`] or [`Unauthorized`] (above); 404 [`NotFound`], saying when a KV v2
 //! version was deleted or destroyed; 503 (sealed, standby) and other 5xx [`Unavailable`];
 //! 429 [`RateLimited`]; these and 412 are retried with the [`RetryPolicy`]. A 400
-//! `unknown role` from a dynamic engine is [`NotFound`].
+//! `unknown role` from a dynamic engine is [`NotFound`]. A login is never sent again after
+//! its reply was lost (an AppRole `secret_id` may have a use limit). Requests go through
+//! the provider door: no redirect is followed (a 3xx is a [`Protocol`] error naming where it
+//! pointed), answers are read up to
+//! [`max_response_bytes`](HashiCorpVaultBuilder::max_response_bytes), and Vault's error text
+//! is scrubbed of the token, the AppRole role and secret IDs and the JWT.
 //!
-//! [`Ambiguous`]: ProviderErrorKind::Ambiguous
-//! [`Unauthorized`]: ProviderErrorKind::Unauthorized
-//! [`Forbidden`]: ProviderErrorKind::Forbidden
-//! [`NotFound`]: ProviderErrorKind::NotFound
-//! [`Unavailable`]: ProviderErrorKind::Unavailable
-//! [`RateLimited`]: ProviderErrorKind::RateLimited
+//! [`Ambiguous`]: crate::ProviderErrorKind::Ambiguous
+//! [`Unauthorized`]: crate::ProviderErrorKind::Unauthorized
+//! [`Forbidden`]: crate::ProviderErrorKind::Forbidden
+//! [`NotFound`]: crate::ProviderErrorKind::NotFound
+//! [`Unavailable`]: crate::ProviderErrorKind::Unavailable
+//! [`RateLimited`]: crate::ProviderErrorKind::RateLimited
+//! [`Protocol`]: crate::ProviderErrorKind::Protocol
 //! [`RetryPolicy`]: crate::provider::RetryPolicy
 
 mod api;
 mod auth;
 mod builder;
+mod client;
 mod connection;
+mod error;
+mod lease;
 mod mounts;
 mod read;
 mod reference;
+mod wire;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
 pub use builder::HashiCorpVaultBuilder;
+pub use mounts::KvVersion;
 pub use reference::SCHEME;
 
 use crate::Error;
-use crate::provider::{
-    ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind, Resolved,
-};
+use crate::provider::{ExternalProvider, ProviderContext, ProviderError, Resolved};
 use connection::Connection;
 
 /// The id of the HashiCorp Vault provider.
 pub const PROVIDER_ID: &str = "hashicorp";
 
-/// How many requests to Vault run at once unless configured.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+/// How many requests to Vault run at once unless configured: 100, so that a batch of up to
+/// 100 paths goes out in one round trip. It is the fewest concurrent streams an HTTP/2
+/// server should allow on one connection (RFC 9113, section 6.5.2), and over HTTP/1.1 the
+/// connections stay open for the next batch (keep-alive).
+pub const DEFAULT_CONCURRENCY: usize = 100;
 
 /// The `vault` CLI's address when `VAULT_ADDR` is not set.
 pub const DEFAULT_ADDR: &str = "https://127.0.0.1:8200";
 
 /// Where Kubernetes mounts a pod's service-account token.
 pub const KUBERNETES_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-
-pub(crate) fn error(kind: ProviderErrorKind, message: String) -> ProviderError {
-    ProviderError::new(PROVIDER_ID, kind, message)
-}
-
-/// How long before a lease or token ends it is treated as ended: a fifth of its time, at
-/// most a minute, so that a value is never used in its last moments.
-pub(crate) fn lease_margin(lease: Duration) -> Duration {
-    (lease / 5).min(Duration::from_secs(60))
-}
 
 /// Resolves `vault://` references from HashiCorp Vault. Cheap to clone; clones share the
 /// token, the mount table, leased reads and the request limit.
@@ -136,12 +158,16 @@ impl HashiCorpVault {
     ///
     /// # Errors
     ///
-    /// [`Error::Provider`] whose kind says what failed: [`ProviderErrorKind::Unavailable`]
-    /// or [`ProviderErrorKind::Timeout`] (unreachable, sealed),
-    /// [`ProviderErrorKind::Unauthorized`] (the token or login was refused),
-    /// [`ProviderErrorKind::Configuration`] (no such auth mount, unreadable credential file).
+    /// [`Error::Provider`] whose kind says what failed: [`Unavailable`] or [`Timeout`]
+    /// (unreachable, sealed), [`Unauthorized`] (the token or login was refused),
+    /// [`Configuration`] (no such auth mount, unreadable credential file).
+    ///
+    /// [`Unavailable`]: crate::ProviderErrorKind::Unavailable
+    /// [`Timeout`]: crate::ProviderErrorKind::Timeout
+    /// [`Unauthorized`]: crate::ProviderErrorKind::Unauthorized
+    /// [`Configuration`]: crate::ProviderErrorKind::Configuration
     pub async fn check(&self) -> Result<(), Error> {
-        self.connection.check().await.map_err(Error::from)
+        self.connection.client().check().await.map_err(Error::from)
     }
 }
 
@@ -196,13 +222,13 @@ impl ExternalProvider for HashiCorpVault {
 
 impl std::fmt::Debug for HashiCorpVault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let connection = &self.connection;
+        let client = self.connection.client();
         f.debug_struct("HashiCorpVault")
             .field("id", &self.id)
-            .field("addr", &connection.api.addr())
-            .field("namespace", &connection.api.namespace())
-            .field("auth", &connection.auth.credential.describe())
-            .field("auth_mount", &connection.auth.mount)
+            .field("addr", &client.api().addr())
+            .field("namespace", &client.api().namespace())
+            .field("auth", &client.auth().credential.describe())
+            .field("auth_mount", &client.auth().mount)
             .finish_non_exhaustive()
     }
 }

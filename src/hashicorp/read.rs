@@ -1,31 +1,40 @@
-//! Reading one secret: KV v2 at `MOUNT/data/REST` (`?version=N`), KV v1 and every other
-//! engine at the path as is; the fields come out of `data` (KV v2: `data.data`), and a lease
-//! (`lease_id`, `lease_duration`, `renewable`) travels with them.
+//! [`Reads`]: reading one secret under its mount. KV v2 at `MOUNT/data/REST`
+//! (`?version=N`), KV v1 and every other engine at the path as is; the fields come out of
+//! `data` (KV v2: `data.data`), and a lease (`lease_id`, `lease_duration`) travels with
+//! them.
 //!
 //! A leased read (a dynamic secret such as `database/creds/app`) is kept for its lease,
 //! less a margin, so that every field of it (`#username`, `#password`) comes from that one
 //! lease however and whenever the fields are asked for. Reads without a lease are only
-//! shared while under way; the vault caches their values.
+//! shared while under way; the vault caches their values. Lease IDs are noted for
+//! revocation when the builder asked for it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use secrecy::SecretString;
-use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::api::{Call, failure};
-use super::connection::Connection;
+use super::PROVIDER_ID;
+use super::api::Call;
+use super::client::Client;
+use super::error::{Asked, error, kv2_gone, read_failure};
+use super::lease;
 use super::mounts::{Engine, Mount};
-use super::{error, lease_margin};
+use super::wire::ReadReply;
 use crate::provider::field::{FieldKey, field_names, select, text_of, wipe};
+use crate::provider::http::Reply;
+use crate::provider::memo::Memo;
 use crate::provider::{ProviderError, ProviderErrorKind, deadline};
 
 /// What identifies one read: namespace, path, version.
 pub(crate) type ReadKey = (Option<String>, String, Option<u64>);
+
+/// A lease to revoke: its namespace and id.
+pub(crate) type LeaseId = (Option<String>, Zeroizing<String>);
 
 /// The fields of one read, wiped when dropped, with its lease.
 pub(crate) struct Secret {
@@ -35,6 +44,7 @@ pub(crate) struct Secret {
 
 struct Lease {
     id: Zeroizing<String>,
+    /// When the lease's usable time (its time less the margin) ends.
     expires: Instant,
 }
 
@@ -53,65 +63,92 @@ impl Secret {
             .map(|lease| lease.expires.saturating_duration_since(Instant::now()))
     }
 
-    /// The lease's id, for revocation.
-    pub(crate) fn lease_id(&self) -> Option<&str> {
-        self.lease.as_ref().map(|l| l.id.as_str())
-    }
-
     /// The field `key` asks for; without a key, the one field there is.
     pub(crate) fn pick(&self, key: Option<&FieldKey>) -> Result<SecretString, ProviderError> {
-        match key {
-            Some(key) => select(super::PROVIDER_ID, &self.fields, key),
-            None => {
-                let names = field_names(&self.fields);
-                match (self.fields.as_object(), names.as_slice()) {
-                    (Some(object), [one]) => match object.get(one) {
-                        Some(value) if !value.is_null() => Ok(text_of(value)),
-                        _ => Err(error(
-                            ProviderErrorKind::NotFound,
-                            format!("the secret's one field `{one}` is empty (null)"),
-                        )),
-                    },
-                    (_, []) => Err(error(
-                        ProviderErrorKind::NotFound,
-                        "the secret has no fields".to_owned(),
-                    )),
-                    (_, many) => Err(error(
-                        ProviderErrorKind::Ambiguous,
-                        format!(
-                            "the secret has {} fields ({}): pick one with `#KEY`",
-                            many.len(),
-                            many.join(", ")
-                        ),
-                    )
-                    .with_candidates(many.to_vec())),
-                }
-            }
+        if let Some(key) = key {
+            return select(PROVIDER_ID, &self.fields, key);
+        }
+        let names = field_names(&self.fields);
+        match (self.fields.as_object(), names.as_slice()) {
+            (Some(object), [one]) => match object.get(one) {
+                Some(value) if !value.is_null() => Ok(text_of(value)),
+                _ => Err(error(
+                    ProviderErrorKind::NotFound,
+                    format!("the secret's one field `{one}` is empty (null)"),
+                )),
+            },
+            (_, []) => Err(error(
+                ProviderErrorKind::NotFound,
+                "the secret has no fields".to_owned(),
+            )),
+            (_, many) => Err(error(
+                ProviderErrorKind::Ambiguous,
+                format!(
+                    "the secret has {} fields ({}): pick one with `#KEY`",
+                    many.len(),
+                    many.join(", ")
+                ),
+            )
+            .with_candidates(many.to_vec())),
         }
     }
 }
 
-#[derive(Deserialize)]
-struct ReadReply {
-    #[serde(default)]
-    data: Option<Value>,
-    #[serde(default)]
-    lease_id: String,
-    #[serde(default)]
-    lease_duration: u64,
+/// The reads of one provider: shared while under way, leased ones kept for their lease.
+pub(crate) struct Reads {
+    client: Arc<Client>,
+    memo: Arc<Memo<ReadKey, Arc<Secret>>>,
+    /// Leases obtained, for revocation on `clear_cache` when asked for.
+    leases: Mutex<Vec<LeaseId>>,
+    note_leases: bool,
 }
 
-impl Connection {
-    /// The secret `key` names: shared while under way, kept for its lease when it has one.
-    pub(crate) async fn read(self: &Arc<Self>, key: ReadKey) -> Result<Arc<Secret>, ProviderError> {
+impl Reads {
+    /// Reads through `client`, keeping leased ones at most `ttl`; `note_leases` keeps their
+    /// ids for [`take_leases`](Self::take_leases).
+    pub(crate) fn new(client: Arc<Client>, ttl: Duration, note_leases: bool) -> Self {
+        Reads {
+            client,
+            memo: Memo::new(ttl),
+            leases: Mutex::new(Vec::new()),
+            note_leases,
+        }
+    }
+
+    pub(crate) fn set_ttl(&self, ttl: Duration) {
+        self.memo.set_ttl(ttl);
+    }
+
+    /// Forgets leased reads.
+    pub(crate) fn clear(&self) {
+        self.memo.clear();
+    }
+
+    /// The leases noted so far, forgotten here.
+    pub(crate) fn take_leases(&self) -> Vec<LeaseId> {
+        std::mem::take(&mut *self.leases.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The secret `key` names, under `mount`: shared while under way, kept for its lease
+    /// when it has one.
+    ///
+    /// # Errors
+    ///
+    /// The read's: a path that names the mount itself or asks a version of an engine that
+    /// has none, Vault's refusals (see `error`), transport failures, an answer without data.
+    pub(crate) async fn read(
+        self: &Arc<Self>,
+        key: &ReadKey,
+        mount: Arc<Mount>,
+    ) -> Result<Arc<Secret>, ProviderError> {
         let this = Arc::clone(self);
         let read_key = key.clone();
-        self.reads
-            .get_leased(key, move || {
+        self.memo
+            .get_leased(key.clone(), move || {
                 async move {
-                    let secret = Arc::new(this.read_now(&read_key).await?);
-                    if let Some(id) = secret.lease_id() {
-                        this.note_lease(&read_key.0, id);
+                    let secret = Arc::new(this.read_now(&read_key, &mount).await?);
+                    if let Some(lease) = &secret.lease {
+                        this.note_lease(&read_key.0, &lease.id);
                     }
                     // Unleased reads are not kept here: the vault caches their values.
                     let keep = secret.max_age().unwrap_or(Duration::ZERO);
@@ -123,140 +160,108 @@ impl Connection {
             .map_err(|e| e.duplicate())
     }
 
-    async fn read_now(self: &Arc<Self>, key: &ReadKey) -> Result<Secret, ProviderError> {
+    fn note_lease(&self, namespace: &Option<String>, id: &str) {
+        if self.note_leases {
+            self.leases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((namespace.clone(), Zeroizing::new(id.to_owned())));
+        }
+    }
+
+    async fn read_now(&self, key: &ReadKey, mount: &Mount) -> Result<Secret, ProviderError> {
         let (namespace, path, version) = key;
-        let mount = self.mount_for(namespace, path).await?;
-        let (api_path, kv2) = match mount.engine {
-            Engine::KvV2 => {
-                let rest = path
-                    .strip_prefix(mount.path.as_str())
-                    .filter(|rest| !rest.is_empty())
-                    .ok_or_else(|| {
-                        error(
-                            ProviderErrorKind::NotFound,
-                            format!(
-                                "`{path}` names the mount {} itself, not a secret in it",
-                                mount.describe()
-                            ),
-                        )
-                    })?;
-                (format!("{}data/{rest}", mount.path), true)
-            }
-            _ if version.is_some() => {
-                return Err(error(
-                    ProviderErrorKind::Unsupported,
-                    format!(
-                        "`version` applies to KV version 2 secrets, and `{path}` is under {}",
-                        mount.describe()
-                    ),
-                ));
-            }
-            _ => (path.clone(), false),
-        };
+        let api_path = api_path(mount, path, *version)?;
         let mut call = Call::get(&api_path, namespace.as_deref());
         call.version = *version;
-        let what = format!("reading `{path}`");
-        let reply = self.authorized(&call, &what).await?;
-        if reply.status.as_u16() == 404 {
-            return Err(not_found(&reply, path, *version, &mount, kv2));
-        }
+        let reply = self
+            .client
+            .authorized(&call, &format!("reading `{path}`"))
+            .await?;
+        let kv2 = mount.engine == Engine::KvV2;
         if !reply.is_success() {
-            let mut e = failure(&reply, &what, &[]);
-            // The database and other engines answer 400 `unknown role` for a role that
-            // does not exist.
-            if reply.status.as_u16() == 400 && e.message().contains("unknown role") {
-                e = error(ProviderErrorKind::NotFound, e.message().to_owned());
-            }
-            return Err(e);
+            let described = mount.describe();
+            let asked = Asked {
+                path,
+                version: *version,
+                mount: &described,
+                kv2,
+            };
+            return Err(read_failure(&reply, &asked));
         }
-        let parsed: ReadReply = reply.json(super::PROVIDER_ID, "the secret")?;
-        let mut data = parsed.data.unwrap_or(Value::Null);
-        let fields = if kv2 {
-            match data.get_mut("data").map(Value::take) {
-                Some(fields @ Value::Object(_)) => fields,
-                _ => {
-                    let e = kv2_gone(&data, path, *version);
-                    wipe(&mut data);
-                    return Err(e);
-                }
-            }
-        } else {
-            std::mem::take(&mut data)
-        };
-        wipe(&mut data);
-        if !fields.is_object() {
-            return Err(error(
-                ProviderErrorKind::NotFound,
-                format!("`{path}` holds no data"),
-            ));
-        }
-        let lease = (!parsed.lease_id.is_empty() && parsed.lease_duration > 0).then(|| {
-            let duration = Duration::from_secs(parsed.lease_duration);
-            Lease {
-                id: Zeroizing::new(parsed.lease_id.clone()),
-                expires: deadline::from_now(duration.saturating_sub(lease_margin(duration))),
-            }
-        });
-        let mut lease_id = parsed.lease_id;
-        zeroize::Zeroize::zeroize(&mut lease_id);
+        let secret = secret_of(&reply, path, *version, kv2)?;
         tracing::debug!(
             path = path.as_str(),
-            leased = lease.is_some(),
+            leased = secret.lease.is_some(),
             "read a Vault secret"
         );
-        Ok(Secret { fields, lease })
+        Ok(secret)
     }
 }
 
-/// A 404: a KV v2 version that was deleted or destroyed says so (Vault answers those with
-/// 404 and the version's metadata), anything else is simply not there.
-fn not_found(
-    reply: &crate::provider::http::Reply,
+/// Where `path` is read under `mount`: `MOUNT/data/REST` for KV v2, the path itself
+/// otherwise.
+fn api_path(mount: &Mount, path: &str, version: Option<u64>) -> Result<String, ProviderError> {
+    match mount.engine {
+        Engine::KvV2 => {
+            let rest = path
+                .strip_prefix(mount.path.as_str())
+                .filter(|rest| !rest.is_empty())
+                .ok_or_else(|| {
+                    error(
+                        ProviderErrorKind::NotFound,
+                        format!(
+                            "`{path}` names the mount {} itself, not a secret in it",
+                            mount.describe()
+                        ),
+                    )
+                })?;
+            Ok(format!("{}data/{rest}", mount.path))
+        }
+        _ if version.is_some() => Err(error(
+            ProviderErrorKind::Unsupported,
+            format!(
+                "`version` applies to KV version 2 secrets, and `{path}` is under {}",
+                mount.describe()
+            ),
+        )),
+        _ => Ok(path.to_owned()),
+    }
+}
+
+/// The fields and lease of a successful read.
+fn secret_of(
+    reply: &Reply,
     path: &str,
     version: Option<u64>,
-    mount: &Mount,
     kv2: bool,
-) -> ProviderError {
-    if kv2 && let Ok(mut body) = serde_json::from_slice::<Value>(&reply.body) {
-        let data = body.get_mut("data").map(Value::take).unwrap_or(Value::Null);
-        wipe(&mut body);
-        if data.get("metadata").is_some() {
-            return kv2_gone(&data, path, version);
+) -> Result<Secret, ProviderError> {
+    let parsed: ReadReply = reply.json(PROVIDER_ID, "the secret")?;
+    let mut data = parsed.data.unwrap_or(Value::Null);
+    let fields = if kv2 {
+        match data.get_mut("data").map(Value::take) {
+            Some(fields @ Value::Object(_)) => fields,
+            _ => {
+                let e = kv2_gone(reply, &data, path, version);
+                wipe(&mut data);
+                return Err(e);
+            }
         }
+    } else {
+        std::mem::take(&mut data)
+    };
+    wipe(&mut data);
+    if !fields.is_object() {
+        return Err(error(
+            ProviderErrorKind::NotFound,
+            format!("`{path}` holds no data"),
+        ));
     }
-    let at = match version {
-        Some(n) => format!("version {n} of `{path}`"),
-        None => format!("`{path}`"),
-    };
-    failure(
-        reply,
-        &format!("reading {at}: no secret there (mount {})", mount.describe()),
-        &[],
-    )
-}
-
-/// The error for a KV v2 version whose data is gone, from its `metadata`.
-fn kv2_gone(data: &Value, path: &str, asked: Option<u64>) -> ProviderError {
-    let metadata = data.get("metadata").unwrap_or(&Value::Null);
-    let version = metadata
-        .get("version")
-        .and_then(Value::as_u64)
-        .or(asked)
-        .map(|n| format!("version {n} of "))
-        .unwrap_or_default();
-    let destroyed = metadata.get("destroyed").and_then(Value::as_bool) == Some(true);
-    let deleted = metadata
-        .get("deletion_time")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty());
-    let message = match (destroyed, deleted) {
-        (true, _) => format!("{version}`{path}` was destroyed"),
-        (false, Some(time)) => {
-            format!("{version}`{path}` was deleted at {time} (it can be undeleted)")
-        }
-        (false, None) => format!("{version}`{path}` holds no data"),
-    };
-    error(ProviderErrorKind::NotFound, message)
+    let lease = (!parsed.lease_id.is_empty() && parsed.lease_duration > 0).then(|| Lease {
+        id: parsed.lease_id,
+        expires: deadline::from_now(lease::usable(Duration::from_secs(parsed.lease_duration))),
+    });
+    Ok(Secret { fields, lease })
 }
 
 #[cfg(test)]
@@ -290,19 +295,47 @@ mod tests {
     }
 
     #[test]
-    fn deleted_and_destroyed_versions_say_so() {
-        let deleted = json!({"data": null, "metadata": {"deletion_time": "2024-05-01T10:00:00Z", "destroyed": false, "version": 2}});
-        let e = kv2_gone(&deleted, "secret/app", None);
-        assert_eq!(e.kind(), ProviderErrorKind::NotFound);
+    fn paths_under_each_engine() {
+        let kv2 = Mount::declared("secret", super::super::mounts::KvVersion::V2);
+        let kv1 = Mount::declared("kv", super::super::mounts::KvVersion::V1);
+        assert_eq!(
+            api_path(&kv2, "secret/a/b", Some(2)).unwrap(),
+            "secret/data/a/b"
+        );
+        assert_eq!(api_path(&kv1, "kv/a", None).unwrap(), "kv/a");
+        assert_eq!(
+            api_path(&kv1, "kv/a", Some(1)).unwrap_err().kind(),
+            ProviderErrorKind::Unsupported
+        );
+        assert_eq!(
+            api_path(&kv2, "secret", None).unwrap_err().kind(),
+            ProviderErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn leases_of_any_length_and_null_kv2_data() {
+        let answer = |body: Value| Reply::fake(200, &body.to_string());
+        let forever = answer(
+            json!({"lease_id": "db/creds/app/1", "lease_duration": u64::MAX, "data": {"u": "v"}}),
+        );
+        let read = secret_of(&forever, "db/creds/app", None, false).unwrap();
+        assert!(read.max_age().unwrap() > Duration::from_secs(50 * 365 * 24 * 60 * 60));
+        let hint = answer(json!({"lease_id": "", "lease_duration": 2764800, "data": {"u": "v"}}));
+        assert!(
+            secret_of(&hint, "kv/app", None, false)
+                .unwrap()
+                .max_age()
+                .is_none()
+        );
+        let deleted = answer(
+            json!({"data": {"data": null, "metadata": {"deletion_time": "t", "version": 3}}}),
+        );
+        let e = secret_of(&deleted, "secret/app", None, true).err().unwrap();
         assert!(
             e.message()
-                .contains("version 2 of `secret/app` was deleted at 2024-05-01T10:00:00Z")
-        );
-        let destroyed = json!({"data": null, "metadata": {"deletion_time": "", "destroyed": true, "version": 1}});
-        assert!(
-            kv2_gone(&destroyed, "secret/app", Some(1))
-                .message()
-                .contains("was destroyed")
+                .contains("version 3 of `secret/app` was deleted at t"),
+            "{e}"
         );
     }
 }

@@ -31,6 +31,9 @@ pub(crate) struct VaultReference {
     pub(crate) key: Option<FieldKey>,
 }
 
+/// What makes the error for a problem at a byte offset of the reference.
+type Invalid<'a> = dyn Fn(usize, &str) -> ProviderError + 'a;
+
 impl VaultReference {
     /// Parses `reference`, with or without its `ref+` prefix.
     ///
@@ -72,73 +75,82 @@ impl VaultReference {
             None => (before_key, None),
         };
         check_path(path, path_start, &invalid)?;
-        let mut version = None;
-        let mut namespace = None;
-        if let Some((query_start, query)) = query {
-            if query.is_empty() {
-                return Err(invalid(
-                    query_start,
-                    "the query after `?` is empty: write `?version=N` or `?namespace=NS`, or leave out the `?`",
-                ));
-            }
-            let mut at = query_start;
-            for pair in query.split('&') {
-                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                let value_at = at + name.len() + 1;
-                match name {
-                    "version" if version.is_some() => {
-                        return Err(invalid(at, "`version` is given twice"));
-                    }
-                    "namespace" if namespace.is_some() => {
-                        return Err(invalid(at, "`namespace` is given twice"));
-                    }
-                    "version" => match value.parse::<u64>() {
-                        Ok(n) if n >= 1 && value.bytes().all(|b| b.is_ascii_digit()) => {
-                            version = Some(n);
-                        }
-                        _ => {
-                            return Err(invalid(
-                                value_at.min(at + pair.len()),
-                                "`version` must be a whole number from 1 (a KV v2 version)",
-                            ));
-                        }
-                    },
-                    "namespace" => {
-                        let trimmed = value.trim_matches('/');
-                        if trimmed.is_empty() {
-                            return Err(invalid(
-                                value_at.min(at + pair.len()),
-                                "`namespace` is empty",
-                            ));
-                        }
-                        let lead = value.len() - value.trim_start_matches('/').len();
-                        check_segments(trimmed, value_at + lead, &invalid, "namespace")?;
-                        namespace = Some(trimmed.to_owned());
-                    }
-                    _ => {
-                        return Err(invalid(
-                            at,
-                            "unknown query parameter: only `version` and `namespace` are understood",
-                        ));
-                    }
-                }
-                at += pair.len() + 1;
-            }
-        }
+        let query = match query {
+            Some((query_start, query)) => Query::parse(query, query_start, &invalid)?,
+            None => Query::default(),
+        };
         Ok(VaultReference {
             path: path.to_owned(),
-            version,
-            namespace,
+            version: query.version,
+            namespace: query.namespace,
             key,
         })
     }
 }
 
-fn check_path(
-    path: &str,
-    offset: usize,
-    invalid: &impl Fn(usize, &str) -> ProviderError,
-) -> Result<(), ProviderError> {
+/// The query of a reference: `version=N` and `namespace=NS`, each at most once.
+#[derive(Default)]
+struct Query {
+    version: Option<u64>,
+    namespace: Option<String>,
+}
+
+impl Query {
+    /// Parses `query`, which starts at byte `start` of the reference.
+    fn parse(query: &str, start: usize, invalid: &Invalid<'_>) -> Result<Query, ProviderError> {
+        if query.is_empty() {
+            return Err(invalid(
+                start,
+                "the query after `?` is empty: write `?version=N` or `?namespace=NS`, or leave out the `?`",
+            ));
+        }
+        let mut parsed = Query::default();
+        let mut at = start;
+        for pair in query.split('&') {
+            parsed.add(pair, at, invalid)?;
+            at += pair.len() + 1;
+        }
+        Ok(parsed)
+    }
+
+    /// Adds `pair` (`name=value`), which starts at byte `at`.
+    fn add(&mut self, pair: &str, at: usize, invalid: &Invalid<'_>) -> Result<(), ProviderError> {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value_at = (at + name.len() + 1).min(at + pair.len());
+        match name {
+            "version" if self.version.is_some() => Err(invalid(at, "`version` is given twice")),
+            "namespace" if self.namespace.is_some() => {
+                Err(invalid(at, "`namespace` is given twice"))
+            }
+            "version" => match value.parse::<u64>() {
+                Ok(n) if n >= 1 && value.bytes().all(|b| b.is_ascii_digit()) => {
+                    self.version = Some(n);
+                    Ok(())
+                }
+                _ => Err(invalid(
+                    value_at,
+                    "`version` must be a whole number from 1 (a KV v2 version)",
+                )),
+            },
+            "namespace" => {
+                let trimmed = value.trim_matches('/');
+                if trimmed.is_empty() {
+                    return Err(invalid(value_at, "`namespace` is empty"));
+                }
+                let lead = value.len() - value.trim_start_matches('/').len();
+                check_segments(trimmed, value_at + lead, invalid, "namespace")?;
+                self.namespace = Some(trimmed.to_owned());
+                Ok(())
+            }
+            _ => Err(invalid(
+                at,
+                "unknown query parameter: only `version` and `namespace` are understood",
+            )),
+        }
+    }
+}
+
+fn check_path(path: &str, offset: usize, invalid: &Invalid<'_>) -> Result<(), ProviderError> {
     if path.is_empty() {
         return Err(invalid(
             offset,
@@ -172,7 +184,7 @@ fn check_path(
 fn check_segments(
     text: &str,
     offset: usize,
-    invalid: &impl Fn(usize, &str) -> ProviderError,
+    invalid: &Invalid<'_>,
     what: &str,
 ) -> Result<(), ProviderError> {
     if let Some((at, _)) = text

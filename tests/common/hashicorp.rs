@@ -1,7 +1,8 @@
 //! A stand-in for a HashiCorp Vault server, on 127.0.0.1, for tests and benches.
 //!
 //! Written from Vault's HTTP API documentation: every path is under `/v1/`, requests carry
-//! `X-Vault-Token` (or `Authorization: Bearer`) and optionally `X-Vault-Namespace`, and errors are `{"errors": [...]}`.
+//! `X-Vault-Token` (or `Authorization: Bearer`) and optionally `X-Vault-Namespace`, and
+//! errors are `{"errors": [...]}`. The routes (`hashicorp_routes.rs`):
 //! - `GET /v1/sys/internal/ui/mounts/PATH`: the mount serving PATH (`path`, `type`,
 //!   `options.version`); 403 `permission denied` when no mount matches or the token is bad.
 //! - KV v2 `GET /v1/MOUNT/data/PATH[?version=N]`: `data.data` and `data.metadata`
@@ -23,19 +24,28 @@
 //! A bad or expired token gets 403 `permission denied` (or, with `modern_errors`, the
 //! `permission denied` + `invalid token` text of Vault 1.12 and later). It counts requests,
 //! logs them, and injects faults from a queue: a status (with `Retry-After`), a sealed
-//! Vault (503 `Vault is sealed`), a dropped connection, a slow answer.
+//! Vault (503 `Vault is sealed`), a dropped connection, a slow answer, and a hostile
+//! server's answers (a redirect, an endless body, an error that echoes credentials). It can
+//! also hold every answer until a number of requests are in flight at once.
 
 #![allow(dead_code)]
 
+#[path = "hashicorp_delay.rs"]
+pub mod delay;
+#[path = "hashicorp_routes.rs"]
+mod routes;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+use routes::{Answer, Request};
 
 /// A fault the next request meets.
 #[derive(Debug, Clone)]
@@ -44,6 +54,16 @@ pub enum Fault {
     Sealed,
     Drop,
     Slow(Duration),
+    /// This status (301, 302, 303, 307, 308) with `Location: URL`.
+    Redirect(u16, String),
+    /// 200 with a 1 GiB body of filler, with its `Content-Length` when `declared`, else
+    /// delimited by the close; sent until the client stops reading.
+    Oversized {
+        declared: bool,
+    },
+    /// This status with an error naming the token the request carried and the secret IDs
+    /// of the AppRole logins, as a server that echoes what it knows would.
+    Echo(u16),
 }
 
 /// A token the server knows.
@@ -95,6 +115,9 @@ pub struct State {
     pub no_mount_lookup: bool,
     pub revoked: Vec<String>,
     pub issued: usize,
+    /// Holds each answer but mount look-ups until this many requests are in flight at once
+    /// (or 10 s passed).
+    pub gather: Option<usize>,
 }
 
 impl State {
@@ -165,9 +188,7 @@ impl State {
 pub struct VaultServer {
     pub addr: SocketAddr,
     pub state: Arc<Mutex<State>>,
-    requests: Arc<AtomicUsize>,
-    log: Arc<Mutex<Vec<String>>>,
-    faults: Arc<Mutex<VecDeque<Fault>>>,
+    shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -177,14 +198,16 @@ impl Drop for VaultServer {
     }
 }
 
+#[derive(Default)]
 struct Shared {
     state: Arc<Mutex<State>>,
-    requests: Arc<AtomicUsize>,
-    log: Arc<Mutex<Vec<String>>>,
-    faults: Arc<Mutex<VecDeque<Fault>>>,
+    requests: AtomicUsize,
+    log: Mutex<Vec<String>>,
+    faults: Mutex<VecDeque<Fault>>,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    oversized_sent: AtomicU64,
 }
-
-type Answer = (u16, Value, String);
 
 impl VaultServer {
     pub async fn start(state: State) -> Self {
@@ -192,20 +215,17 @@ impl VaultServer {
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             state: Arc::new(Mutex::new(state)),
-            requests: Arc::default(),
-            log: Arc::default(),
-            faults: Arc::default(),
+            ..Shared::default()
         });
+        let serving = Arc::clone(&shared);
         VaultServer {
             addr,
             state: Arc::clone(&shared.state),
-            requests: Arc::clone(&shared.requests),
-            log: Arc::clone(&shared.log),
-            faults: Arc::clone(&shared.faults),
+            shared,
             task: tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     let _ = stream.set_nodelay(true);
-                    let shared = Arc::clone(&shared);
+                    let shared = Arc::clone(&serving);
                     tokio::spawn(async move { shared.serve(stream).await });
                 }
             }),
@@ -217,12 +237,12 @@ impl VaultServer {
     }
 
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.shared.requests.load(Ordering::SeqCst)
     }
 
     /// Each request as `METHOD /path [ns=NS]`.
     pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.shared.log.lock().unwrap().clone()
     }
 
     /// How many requests went to paths containing `part`.
@@ -231,16 +251,29 @@ impl VaultServer {
     }
 
     pub fn reset_counts(&self) {
-        self.requests.store(0, Ordering::SeqCst);
-        self.log.lock().unwrap().clear();
+        self.shared.requests.store(0, Ordering::SeqCst);
+        self.shared.most_in_flight.store(0, Ordering::SeqCst);
+        self.shared.oversized_sent.store(0, Ordering::SeqCst);
+        self.shared.log.lock().unwrap().clear();
     }
 
     pub fn fail_next(&self, fault: Fault) {
-        self.faults.lock().unwrap().push_back(fault);
+        self.shared.faults.lock().unwrap().push_back(fault);
     }
 
     pub fn revoked(&self) -> Vec<String> {
         self.state.lock().unwrap().revoked.clone()
+    }
+
+    /// The most requests that were in flight at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.shared.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// How many bytes of the last [`Fault::Oversized`] answer went out before the client
+    /// stopped reading (socket buffers included).
+    pub fn oversized_sent(&self) -> u64 {
+        self.shared.oversized_sent.load(Ordering::SeqCst)
     }
 }
 
@@ -267,30 +300,28 @@ impl Shared {
                 header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
             });
             let namespace = header("x-vault-namespace").unwrap_or_default();
-            let namespace = namespace.trim_matches('/').to_owned();
+            let request = Request {
+                method: &method,
+                target: &target,
+                namespace: namespace.trim_matches('/'),
+                token,
+                body: &body,
+            };
             self.requests.fetch_add(1, Ordering::SeqCst);
             self.log
                 .lock()
                 .unwrap()
-                .push(format!("{method} {target} ns={namespace}"));
+                .push(format!("{method} {target} ns={}", request.namespace));
             let fault = self.faults.lock().unwrap().pop_front();
-            let (status, value, extra) = match fault {
-                Some(Fault::Drop) => return,
-                Some(Fault::Slow(delay)) => {
-                    tokio::time::sleep(delay).await;
-                    self.route(&method, &target, &namespace, token, &body)
-                }
-                Some(Fault::Status(status, retry_after)) => (
-                    status,
-                    json!({"errors": ["injected fault"]}),
-                    retry_after
-                        .map(|s| format!("Retry-After: {s}\r\n"))
-                        .unwrap_or_default(),
-                ),
-                Some(Fault::Sealed) => (503, json!({"errors": ["Vault is sealed"]}), String::new()),
-                None => self.route(&method, &target, &namespace, token, &body),
+            if let Some(Fault::Oversized { declared }) = fault {
+                let sent = oversized(&mut stream, declared).await;
+                self.oversized_sent.store(sent, Ordering::SeqCst);
+                return;
+            }
+            let Some((status, value, extra)) = self.answer(fault, &request).await else {
+                return;
             };
-            let body = if status == 204 {
+            let body = if status == 204 || value.is_null() {
                 Vec::new()
             } else {
                 value.to_string().into_bytes()
@@ -307,287 +338,91 @@ impl Shared {
         }
     }
 
-    fn route(
-        &self,
-        method: &str,
-        target: &str,
-        ns: &str,
-        token: Option<String>,
-        body: &[u8],
-    ) -> Answer {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let path = percent_decode(path.trim_start_matches("/v1/"));
-        let version: Option<u64> = query
-            .split('&')
-            .find_map(|p| p.strip_prefix("version="))
-            .and_then(|v| v.parse().ok());
-        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let mut state = self.state.lock().unwrap();
-        if let Some(mount) = path
-            .strip_prefix("auth/")
-            .and_then(|p| p.strip_suffix("/login"))
-            && method == "POST"
-            && mount != "token"
-        {
-            return login(&mut state, mount, &body);
-        }
-        let denied = |state: &State| {
-            let text = if state.modern_errors {
-                "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"
-            } else {
-                "permission denied"
-            };
-            (403, json!({"errors": [text]}), String::new())
-        };
-        let Some(token_name) = token else {
-            return (403, json!({"errors": ["permission denied"]}), String::new());
-        };
-        let token = match state.tokens.get(&token_name) {
-            Some(t) if t.ttl.is_none_or(|ttl| t.created.elapsed() < ttl) => t.clone(),
-            _ => return denied(&state),
-        };
-        if !(ns == token.namespace
-            || token.namespace.is_empty()
-            || ns.starts_with(&format!("{}/", token.namespace)))
-        {
-            return denied(&state);
-        }
-        let allowed = |p: &str| token.allowed.iter().any(|a| p.starts_with(a.as_str()));
-        let forbidden = (
-            403,
-            json!({"errors": ["1 error occurred:\n\t* permission denied\n\n"]}),
-            String::new(),
-        );
-        match (method, path.as_str()) {
-            ("GET", "auth/token/lookup-self") => ok(
-                json!({"data": {"accessor": "acc", "policies": ["default"], "ttl": 0, "namespace_path": token.namespace}}),
+    /// The answer to `request` under `fault`; `None` to drop the connection.
+    async fn answer(&self, fault: Option<Fault>, request: &Request<'_>) -> Option<Answer> {
+        let answer = match fault {
+            Some(Fault::Drop) => return None,
+            Some(Fault::Slow(delay)) => {
+                tokio::time::sleep(delay).await;
+                self.route(request).await
+            }
+            Some(Fault::Status(status, retry_after)) => (
+                status,
+                json!({"errors": ["injected fault"]}),
+                retry_after
+                    .map(|s| format!("Retry-After: {s}\r\n"))
+                    .unwrap_or_default(),
             ),
-            ("POST", "auth/token/renew-self") => {
-                let Some(def) = state.tokens.get_mut(&token_name) else {
-                    return denied(&state);
-                };
-                def.created = Instant::now();
-                let ttl = def.ttl.map_or(0, |t| t.as_secs());
-                ok(
-                    json!({"auth": {"client_token": token_name, "accessor": "acc", "policies": ["default"], "lease_duration": ttl, "renewable": def.renewable}}),
-                )
+            Some(Fault::Sealed) => (503, json!({"errors": ["Vault is sealed"]}), String::new()),
+            Some(Fault::Redirect(status, location)) => {
+                (status, Value::Null, format!("Location: {location}\r\n"))
             }
-            ("PUT", "sys/leases/revoke") => {
-                let id = body
-                    .get("lease_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                state.revoked.push(id);
-                (204, Value::Null, String::new())
+            Some(Fault::Echo(status)) => (status, self.echo(request), String::new()),
+            Some(Fault::Oversized { .. }) | None => self.route(request).await,
+        };
+        Some(answer)
+    }
+
+    /// Routes `request`, first waiting for the gathering when one is set.
+    async fn route(&self, request: &Request<'_>) -> Answer {
+        // Mount look-ups are answered at once: reads wait for them.
+        let gather = Some(self.state.lock().unwrap().gather)
+            .flatten()
+            .filter(|_| !request.target.contains("/sys/internal/ui/mounts/"));
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        if let Some(wanted) = gather {
+            let until = Instant::now() + Duration::from_secs(10);
+            while self.most_in_flight.load(Ordering::SeqCst) < wanted && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            ("GET", p) if p.starts_with("sys/internal/ui/mounts/") => {
-                if state.no_mount_lookup {
-                    return (404, json!({"errors": []}), String::new());
-                }
-                let wanted = format!(
-                    "{}/",
-                    p.trim_start_matches("sys/internal/ui/mounts/")
-                        .trim_end_matches('/')
-                );
-                match find_mount(&state, ns, &wanted) {
-                    // Vault answers when the token may do anything under the mount.
-                    Some((mount, kind, version))
-                        if token
-                            .allowed
-                            .iter()
-                            .any(|a| a.starts_with(&mount) || mount.starts_with(a.as_str())) =>
-                    {
-                        ok(json!({
-                        "request_id": "r", "lease_id": "", "renewable": false, "lease_duration": 0,
-                        "data": {"accessor": format!("{kind}_1234"), "config": {"default_lease_ttl": 0, "max_lease_ttl": 0},
-                                 "description": "", "external_entropy_access": false, "local": false,
-                                 "options": version.map(|v| json!({"version": v})), "path": mount,
-                                 "seal_wrap": false, "type": kind, "uuid": "u"},
-                        "wrap_info": null, "warnings": null, "auth": null}))
-                    }
-                    // The same 403 whether the mount is missing or out of the token's
-                    // policies, so that the look-up cannot list mounts.
-                    _ => (
-                        403,
-                        json!({"errors": [format!(
-                            "preflight capability check returned 403, please ensure client's policies grant access to path {wanted:?}"
-                        )]}),
-                        String::new(),
-                    ),
-                }
-            }
-            ("GET", p) => {
-                if !allowed(p) {
-                    return forbidden;
-                }
-                let Some((mount, kind, version_option)) = find_mount(&state, ns, p) else {
-                    return (
-                        404,
-                        json!({"errors": ["no handler for route \"".to_owned() + p + "\". route entry not found."]}),
-                        String::new(),
-                    );
-                };
-                let rest = &p[mount.len()..];
-                match (kind, version_option) {
-                    ("kv", Some("2")) => {
-                        let Some(rest) = rest.strip_prefix("data/") else {
-                            return (404, json!({"errors": []}), String::new());
-                        };
-                        let full = format!("{mount}{rest}");
-                        let Some(versions) = state.kv.get(&(ns.to_owned(), full)) else {
-                            return (404, json!({"errors": []}), String::new());
-                        };
-                        let n = version.unwrap_or(versions.len() as u64);
-                        let Some(v) = versions.get((n as usize).wrapping_sub(1)) else {
-                            return (404, json!({"errors": []}), String::new());
-                        };
-                        let metadata = json!({"created_time": "2024-01-01T00:00:00Z", "custom_metadata": null,
-                            "deletion_time": if v.deleted { "2024-05-01T10:00:00Z" } else { "" },
-                            "destroyed": v.destroyed, "version": n});
-                        if v.deleted || v.destroyed {
-                            return (
-                                404,
-                                json!({"request_id": "r", "lease_id": "", "renewable": false, "lease_duration": 0,
-                                "data": {"data": null, "metadata": metadata}, "wrap_info": null, "warnings": null, "auth": null}),
-                                String::new(),
-                            );
-                        }
-                        ok(
-                            json!({"request_id": "r", "lease_id": "", "renewable": false, "lease_duration": 0,
-                            "data": {"data": v.data, "metadata": metadata}, "wrap_info": null, "warnings": null, "auth": null}),
-                        )
-                    }
-                    ("kv", _) => match state
-                        .kv
-                        .get(&(ns.to_owned(), p.to_owned()))
-                        .and_then(|v| v.last())
-                    {
-                        Some(v) => ok(
-                            json!({"request_id": "r", "lease_id": "", "renewable": false, "lease_duration": 2764800,
-                            "data": v.data, "wrap_info": null, "warnings": null, "auth": null}),
-                        ),
-                        None => (404, json!({"errors": []}), String::new()),
-                    },
-                    ("database", _) => {
-                        let Some(role) = rest.strip_prefix("creds/") else {
-                            return (404, json!({"errors": []}), String::new());
-                        };
-                        let Some(ttl) = state.roles.get(&(ns.to_owned(), p.to_owned())).copied()
-                        else {
-                            return (
-                                400,
-                                json!({"errors": [format!("unknown role: {role}")]}),
-                                String::new(),
-                            );
-                        };
-                        state.issued += 1;
-                        let n = state.issued;
-                        ok(
-                            json!({"request_id": "r", "lease_id": format!("{p}/lease{n}"), "renewable": true, "lease_duration": ttl,
-                            "data": {"username": format!("v-{role}-{n}"), "password": format!("pw-{role}-{n}-secret")},
-                            "wrap_info": null, "warnings": null, "auth": null}),
-                        )
-                    }
-                    _ => (404, json!({"errors": []}), String::new()),
-                }
-            }
-            _ => (
-                405,
-                json!({"errors": ["unsupported operation"]}),
-                String::new(),
-            ),
         }
+        let answer = routes::route(&mut self.state.lock().unwrap(), request);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        answer
+    }
+
+    /// An error body naming the request's token and every AppRole secret ID.
+    fn echo(&self, request: &Request<'_>) -> Value {
+        let state = self.state.lock().unwrap();
+        let secret_ids: Vec<&str> = state
+            .logins
+            .iter()
+            .filter(|l| l.kind == "approle")
+            .map(|l| l.second.as_str())
+            .collect();
+        json!({"errors": [format!(
+            "1 error occurred:\n\t* invalid request: token {} with secret_id {}\n\n",
+            request.token.as_deref().unwrap_or("none"),
+            secret_ids.join(", ")
+        )]})
     }
 }
 
-fn ok(value: Value) -> Answer {
-    (200, value, String::new())
-}
-
-fn find_mount(
-    state: &State,
-    ns: &str,
-    path: &str,
-) -> Option<(String, &'static str, Option<&'static str>)> {
-    state
-        .mounts
-        .iter()
-        .filter(|(n, m, _, _)| n == ns && path.starts_with(m.as_str()))
-        .max_by_key(|(_, m, _, _)| m.len())
-        .map(|(_, m, k, v)| (m.clone(), *k, *v))
-}
-
-fn login(state: &mut State, mount: &str, body: &Value) -> Answer {
-    let Some(def) = state.logins.iter().find(|l| l.mount == mount).cloned() else {
-        return (
-            404,
-            json!({"errors": ["no handler for route \"auth/".to_owned() + mount + "/login\". route entry not found."]}),
-            String::new(),
-        );
+/// Writes a 200 answer of 1 GiB of filler until done or the client stops reading; how many
+/// bytes of it went out.
+async fn oversized(stream: &mut TcpStream, declared: bool) -> u64 {
+    const BYTES: u64 = 1 << 30;
+    let head = if declared {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {BYTES}\r\n\r\n"
+        )
+    } else {
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n".to_owned()
     };
-    let field = |name: &str| {
-        body.get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let (first, second) = match def.kind {
-        "approle" => (field("role_id"), field("secret_id")),
-        _ => (field("role"), field("jwt")),
-    };
-    if first != def.first || second != def.second {
-        return match def.kind {
-            "approle" => (
-                400,
-                json!({"errors": ["invalid role or secret ID"]}),
-                String::new(),
-            ),
-            "jwt" => (
-                400,
-                json!({"errors": ["error validating token: invalid audience (aud) claim"]}),
-                String::new(),
-            ),
-            _ => (403, json!({"errors": ["permission denied"]}), String::new()),
-        };
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return 0;
     }
-    state.issued += 1;
-    let token = format!("hvs.login-{}-{}", def.kind, state.issued);
-    state.tokens.insert(
-        token.clone(),
-        TokenDef {
-            namespace: String::new(),
-            allowed: def.allowed.clone(),
-            ttl: Some(def.ttl),
-            renewable: true,
-            created: Instant::now(),
-        },
-    );
-    ok(
-        json!({"request_id": "r", "lease_id": "", "renewable": false, "lease_duration": 0, "data": null,
-        "auth": {"client_token": token, "accessor": "acc", "policies": ["default", "app"], "token_policies": ["default", "app"],
-                 "metadata": {"role_name": def.first}, "lease_duration": def.ttl.as_secs(), "renewable": true,
-                 "entity_id": "e", "token_type": "service", "orphan": true}}),
-    )
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
+    let chunk = [b' '; 64 * 1024];
+    let mut sent = 0u64;
+    while sent < BYTES {
+        // A client that stopped reading leaves the write blocked: give up after a while.
+        match tokio::time::timeout(Duration::from_secs(5), stream.write_all(&chunk)).await {
+            Ok(Ok(())) => sent += chunk.len() as u64,
+            _ => break,
         }
-        out.push(bytes[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    sent
 }
 
 // --- Fixtures shared by the HashiCorp test files ---------------------------------------
