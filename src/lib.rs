@@ -167,7 +167,9 @@ pub mod middleware;
 pub use async_trait::async_trait;
 #[cfg(feature = "aws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
-pub use aws::{AwsSecretsManager, AwsSecretsManagerBuilder};
+pub use aws::{
+    AwsParameterStore, AwsParameterStoreBuilder, AwsSecretsManager, AwsSecretsManagerBuilder,
+};
 #[cfg(feature = "azure")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
 pub use azure::{AzureKeyVault, AzureKeyVaultBuilder};

@@ -88,10 +88,10 @@ backend_helpers!(batch, field, http, memo, setting);
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 
+pub use self::http::HttpOptions;
 pub use env::{ENV_PROVIDER_ID, ENV_SCHEME, Env};
 pub use error::{BoxError, ProviderError, ProviderErrorKind};
 pub use files::{FILES_PROVIDER_ID, FILES_SCHEME, Files, MAX_FILE_BYTES};
-pub use self::http::HttpOptions;
 pub use retry::RetryPolicy;
 
 /// The most an answer from a backend may hold unless its provider's builder says otherwise:

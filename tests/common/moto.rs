@@ -173,12 +173,65 @@ pub fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
+/// The test clients' HTTP: a plain reqwest client behind the SDK's connector trait (the
+/// crate builds the SDK without an HTTP client of its own; its providers bring the door's).
+#[derive(Debug, Clone)]
+struct Plain(reqwest::Client);
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for Plain {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let client = self.0.clone();
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+            let method = reqwest::Method::from_bytes(request.method().as_bytes()).unwrap();
+            let mut outgoing = client.request(method, request.uri());
+            for (name, value) in request.headers().iter() {
+                outgoing = outgoing.header(name, value);
+            }
+            let body = request.body().bytes().unwrap_or_default().to_vec();
+            let answer = outgoing
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?;
+            let status = answer.status().as_u16();
+            let headers = answer.headers().clone();
+            let bytes = answer
+                .bytes()
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?;
+            let mut response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                status.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from(bytes.to_vec()),
+            );
+            for (name, value) in &headers {
+                response
+                    .headers_mut()
+                    .append(name.as_str().to_owned(), value.to_str().unwrap().to_owned());
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// [`Plain`] as the SDK's HTTP client.
+pub fn plain_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    let connector = aws_smithy_runtime_api::client::http::SharedHttpConnector::new(Plain(
+        reqwest::Client::new(),
+    ));
+    aws_smithy_runtime_api::client::http::http_client_fn(move |_, _| connector.clone())
+}
+
 /// A Secrets Manager client for setting up test data in moto.
 pub fn admin(url: &str) -> aws_sdk_secretsmanager::Client {
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::v2026_01_12())
         .region(aws_sdk_secretsmanager::config::Region::new(REGION))
         .endpoint_url(url)
+        .http_client(plain_http_client())
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
             ACCESS_KEY_ID,
             SECRET_ACCESS_KEY,
@@ -188,6 +241,24 @@ pub fn admin(url: &str) -> aws_sdk_secretsmanager::Client {
         ))
         .build();
     aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+/// A Parameter Store client for setting up test data in moto.
+pub fn ssm_admin(url: &str) -> aws_sdk_ssm::Client {
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::v2026_01_12())
+        .region(aws_sdk_ssm::config::Region::new(REGION))
+        .endpoint_url(url)
+        .http_client(plain_http_client())
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
 }
 
 /// One request the proxy forwarded.
