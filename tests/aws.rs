@@ -1,5 +1,6 @@
-//! The AWS Secrets Manager provider against moto, a real AWS emulator in server mode, with
-//! a counting, fault-injecting proxy in front of it where a test counts or injects.
+//! The AWS Secrets Manager and Parameter Store providers against moto, a real AWS emulator
+//! in server mode, with a counting, fault-injecting proxy in front of it where a test counts
+//! or injects.
 
 mod common;
 
@@ -7,23 +8,32 @@ use std::time::Duration;
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use common::moto::{self, ACCESS_KEY_ID, Moto, Proxy, REGION, SECRET_ACCESS_KEY, xml_text};
-use request_vault::aws::AssumeRole;
+use request_vault::aws::{AssumeRole, AwsBuilder};
 use request_vault::provider::RetryPolicy;
 use request_vault::{
-    AwsSecretsManager, AwsSecretsManagerBuilder, ExposeSecret, ExternalProvider, ProviderErrorKind,
-    Vault,
+    AwsParameterStore, AwsSecretsManager, AwsSecretsManagerBuilder, ExposeSecret, ExternalProvider,
+    ProviderErrorKind, Vault,
 };
 
 /// Settings that keep a test off the real AWS: a region, static credentials, empty profile
 /// files, and fast retries.
 fn builder(endpoint: &str, files: &tempfile::TempDir) -> AwsSecretsManagerBuilder {
+    configure(AwsSecretsManager::builder(), endpoint, files)
+}
+
+/// The same settings on either AWS provider's builder.
+fn configure<P>(
+    builder: AwsBuilder<P>,
+    endpoint: &str,
+    files: &tempfile::TempDir,
+) -> AwsBuilder<P> {
     let (config, credentials) = (
         files.path().join("config"),
         files.path().join("credentials"),
     );
     std::fs::write(&config, "").unwrap();
     std::fs::write(&credentials, "").unwrap();
-    AwsSecretsManager::builder()
+    builder
         .region(REGION)
         .endpoint_url(endpoint)
         .static_credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
@@ -570,4 +580,434 @@ async fn conformance() {
     )
     .await;
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn an_answer_for_another_secret_is_refused() {
+    let moto = moto_or_skip!();
+    create(moto, "t10/asked", "asked-value-10").await;
+    create(moto, "t10/other", "other-value-10").await;
+    let proxy = Proxy::start(moto.url()).await;
+    proxy.answer_for_another("t10/asked", "t10/other");
+    let (provider, _files) = provider(&proxy.url()).await;
+    // A pinned version and a batch of one: both a single GetSecretValue.
+    for reference in [
+        "awssecrets://t10/asked?version_stage=AWSCURRENT",
+        "awssecrets://t10/asked",
+    ] {
+        let err = provider.resolve(reference).await.unwrap_err();
+        assert_eq!(err.kind(), ProviderErrorKind::Protocol, "{err}");
+        assert!(err.to_string().contains("another secret"), "{err}");
+        assert!(!format!("{err} {err:?}").contains("other-value-10"));
+    }
+    assert_eq!(proxy.count("GetSecretValue"), 2);
+}
+
+#[tokio::test]
+async fn the_callers_client_carries_every_request() {
+    let moto = moto_or_skip!();
+    create(moto, "t12/s", "v12").await;
+    let proxy = Proxy::start(moto.url()).await;
+    let client = request_vault::provider::HttpOptions::new()
+        .client_builder()
+        .unwrap()
+        .default_headers(
+            [(
+                reqwest::header::HeaderName::from_static("x-callers-client"),
+                reqwest::header::HeaderValue::from_static("yes"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let secrets = builder(&proxy.url(), &files)
+        .client(client.clone())
+        .build()
+        .await
+        .unwrap();
+    let parameters = configure(AwsParameterStore::builder(), &proxy.url(), &files)
+        .client(client)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        secrets
+            .resolve("awssecrets://t12/s")
+            .await
+            .unwrap()
+            .expose_secret(),
+        "v12"
+    );
+    let missing = parameters.resolve("awsssm://t12/none").await.unwrap_err();
+    assert_eq!(missing.kind(), ProviderErrorKind::NotFound, "{missing}");
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 2, "{:?}", proxy.counts());
+    for request in seen {
+        assert!(
+            request
+                .headers
+                .iter()
+                .any(|(k, v)| k == "x-callers-client" && v == "yes"),
+            "{} did not go through the caller's client",
+            request.operation
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_answer_over_the_cap_fails_the_call() {
+    let moto = moto_or_skip!();
+    create(moto, "t13/big", &"x".repeat(64 * 1024)).await;
+    let files = tempfile::tempdir().unwrap();
+    let provider = builder(&moto.url(), &files)
+        .max_response_bytes(16 * 1024)
+        .build()
+        .await
+        .unwrap();
+    let err = provider.resolve("awssecrets://t13/big").await.unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("max_response_bytes"), "{err}");
+}
+
+/// Hostile-server conformance for either AWS provider: a fault proxy in front of moto, and
+/// the session's credentials as what must never show.
+#[cfg(feature = "conformance")]
+async fn hostile<P>(builder: AwsBuilder<P>, case: request_vault::provider::conformance::Case)
+where
+    AwsBuilder<P>: Build,
+{
+    use request_vault::provider::conformance::{FaultProxy, Options, Sink, check_hostile};
+    let moto = Moto::shared().unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], moto.port).into())
+        .await
+        .unwrap();
+    let sink = Sink::start().await.unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let token = "hostile-session-token-31337";
+    let provider = configure(builder, &proxy.url(), &files)
+        .session_token(token)
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(1)),
+        )
+        .make()
+        .await;
+    let options = Options::new()
+        .credential(ACCESS_KEY_ID)
+        .credential(SECRET_ACCESS_KEY)
+        .credential(token);
+    let failures = check_hostile(provider, &proxy, &sink, &case, &options).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Builds either AWS provider, for the shared test bodies.
+trait Build {
+    async fn make(self) -> std::sync::Arc<dyn ExternalProvider>;
+}
+
+impl Build for AwsBuilder<AwsSecretsManager> {
+    async fn make(self) -> std::sync::Arc<dyn ExternalProvider> {
+        std::sync::Arc::new(self.build().await.unwrap())
+    }
+}
+
+impl Build for AwsBuilder<AwsParameterStore> {
+    async fn make(self) -> std::sync::Arc<dyn ExternalProvider> {
+        std::sync::Arc::new(self.build().await.unwrap())
+    }
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test]
+async fn secrets_manager_survives_a_hostile_server() {
+    use request_vault::provider::conformance::Case;
+    let moto = moto_or_skip!();
+    create(moto, "t14/hostile", r#"{"k":"hostile-value-14"}"#).await;
+    hostile(
+        AwsSecretsManager::builder(),
+        Case::value("awssecrets://t14/hostile#k", "hostile-value-14"),
+    )
+    .await;
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test]
+async fn parameter_store_survives_a_hostile_server() {
+    use request_vault::provider::conformance::Case;
+    let moto = moto_or_skip!();
+    put_parameter(
+        moto,
+        "/t15/hostile",
+        "hostile-value-15",
+        ParameterType::SecureString,
+    )
+    .await;
+    hostile(
+        AwsParameterStore::builder(),
+        Case::value("awsssm://t15/hostile", "hostile-value-15"),
+    )
+    .await;
+}
+
+// Parameter Store.
+
+use aws_sdk_ssm::types::ParameterType;
+
+/// Creates or overwrites a parameter; returns its version.
+async fn put_parameter(moto: &Moto, name: &str, value: &str, kind: ParameterType) -> i64 {
+    moto::ssm_admin(&moto.url())
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(kind)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap()
+        .version
+}
+
+async fn ssm_provider(endpoint: &str) -> (AwsParameterStore, tempfile::TempDir) {
+    let files = tempfile::tempdir().unwrap();
+    let provider = configure(AwsParameterStore::builder(), endpoint, &files)
+        .build()
+        .await
+        .unwrap();
+    (provider, files)
+}
+
+#[tokio::test]
+async fn parameters_of_every_type_versions_and_labels() {
+    let moto = moto_or_skip!();
+    put_parameter(moto, "/t20/plain", "plain-20", ParameterType::String).await;
+    let second = put_parameter(moto, "/t20/plain", "plain-20-v2", ParameterType::String).await;
+    assert_eq!(second, 2);
+    moto::ssm_admin(&moto.url())
+        .label_parameter_version()
+        .name("/t20/plain")
+        .parameter_version(1)
+        .labels("blue")
+        .send()
+        .await
+        .unwrap();
+    put_parameter(moto, "/t20/list", "a,b,c", ParameterType::StringList).await;
+    put_parameter(
+        moto,
+        "/t20/secure",
+        "secure-20",
+        ParameterType::SecureString,
+    )
+    .await;
+    put_parameter(
+        moto,
+        "/t20/json",
+        r#"{"user":"u20","db":{"pass":"p20"}}"#,
+        ParameterType::SecureString,
+    )
+    .await;
+    let proxy = Proxy::start(moto.url()).await;
+    let (provider, _files) = ssm_provider(&proxy.url()).await;
+    let cases = [
+        ("awsssm://t20/plain", "plain-20-v2"),
+        ("awsssm:///t20/plain", "plain-20-v2"),
+        ("awsssm://t20/plain:1", "plain-20"),
+        ("awsssm://t20/plain:2", "plain-20-v2"),
+        ("ref+awsssm://t20/plain:blue", "plain-20"),
+        ("awsssm://t20/list", "a,b,c"),
+        ("awsssm://t20/secure", "secure-20"),
+        ("awsssm://t20/json#user", "u20"),
+        ("awsssm:///t20/json?region=us-east-1#/db/pass", "p20"),
+    ];
+    let references: Vec<&str> = cases.iter().map(|(r, _)| *r).collect();
+    let results = provider.resolve_all(&references).await;
+    for ((reference, expected), result) in cases.iter().zip(results) {
+        match result {
+            Ok(value) => assert_eq!(value.expose_secret(), *expected, "{reference}"),
+            Err(e) => panic!("{reference}: {e}"),
+        }
+    }
+    // Distinct versions: /t20/plain, :1, :2 and :blue never share a call.
+    assert_eq!(proxy.count("GetParameters"), 4, "{:?}", proxy.counts());
+    let decrypting = proxy
+        .seen()
+        .iter()
+        .all(|seen| seen.body.contains(r#""WithDecryption":true"#));
+    assert!(decrypting, "{:?}", proxy.seen());
+}
+
+#[tokio::test]
+async fn a_missing_parameter_version_or_field_fails_alone() {
+    let moto = moto_or_skip!();
+    put_parameter(moto, "/t21/there", r#"{"k":"v21"}"#, ParameterType::String).await;
+    let (provider, _files) = ssm_provider(&moto.url()).await;
+    let results = provider
+        .resolve_all(&[
+            "awsssm://t21/there#k",
+            "awsssm://t21/missing",
+            "awsssm://t21/there:9",
+            "awsssm://t21/there:green",
+            "awsssm://t21/there#nope",
+            "awsssm://t21/bad name",
+        ])
+        .await;
+    assert_eq!(results[0].as_ref().unwrap().expose_secret(), "v21");
+    for (at, kind) in [
+        (1, ProviderErrorKind::NotFound),
+        (2, ProviderErrorKind::NotFound),
+        (3, ProviderErrorKind::NotFound),
+        (4, ProviderErrorKind::NotFound),
+        (5, ProviderErrorKind::InvalidReference),
+    ] {
+        let err = results[at].as_ref().unwrap_err();
+        assert_eq!(err.kind(), kind, "{at}: {err}");
+        assert_eq!(err.provider(), "aws-ssm");
+        assert!(err.reference().is_some(), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn twenty_five_parameters_take_three_calls_cold_and_none_warm() {
+    let moto = moto_or_skip!();
+    for n in 0..25 {
+        put_parameter(
+            moto,
+            &format!("/t22/p{n}"),
+            &format!("v22-{n}"),
+            ParameterType::String,
+        )
+        .await;
+    }
+    let proxy = Proxy::start(moto.url()).await;
+    let (provider, _files) = ssm_provider(&proxy.url()).await;
+    let vault = Vault::new();
+    vault.add_provider(provider);
+    let names: Vec<String> = (0..25).map(|n| format!("p{n}")).collect();
+    for n in 0..25 {
+        vault
+            .link(&format!("p{n}"), &format!("awsssm://t22/p{n}"))
+            .unwrap();
+    }
+    let cold = vault.resolve_all(&names).await.unwrap();
+    assert_eq!(cold.len(), 25);
+    assert_eq!(cold["p17"].expose_secret(), "v22-17");
+    assert_eq!(proxy.count("GetParameters"), 3, "{:?}", proxy.counts());
+    assert_eq!(proxy.counts().len(), 1, "{:?}", proxy.counts());
+    proxy.reset();
+    vault.resolve_all(&names).await.unwrap();
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.counts());
+}
+
+#[tokio::test]
+async fn parameter_store_errors_are_mapped_and_retried() {
+    let moto = moto_or_skip!();
+    put_parameter(moto, "/t23/p", "v23", ParameterType::String).await;
+    let proxy = Proxy::start(moto.url()).await;
+    let (provider, _files) = ssm_provider(&proxy.url()).await;
+    proxy.deny("GetParameters");
+    let err = provider.resolve("awsssm://t23/p").await.unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::Forbidden, "{err}");
+    assert!(
+        err.to_string().contains("Parameter Store") || err.to_string().contains("parameter"),
+        "{err}"
+    );
+    proxy.deny("none");
+    proxy.throttle_next(100);
+    let err = provider.resolve("awsssm://t23/p").await.unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::RateLimited, "{err}");
+    assert_eq!(
+        proxy.count("GetParameters"),
+        4,
+        "1 denied, then the policy's 3 attempts"
+    );
+    proxy.throttle_next(0);
+    assert!(provider.check().await.is_ok());
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test]
+async fn parameter_store_conformance() {
+    use request_vault::provider::conformance::{Case, check};
+    let moto = moto_or_skip!();
+    put_parameter(
+        moto,
+        "/t24/json",
+        r#"{"user":"u24","pass":"p24"}"#,
+        ParameterType::SecureString,
+    )
+    .await;
+    put_parameter(moto, "/t24/plain", "plain24", ParameterType::String).await;
+    let (provider, _files) = ssm_provider(&moto.url()).await;
+    let failures = check(
+        std::sync::Arc::new(provider),
+        &[
+            Case::value("awsssm://t24/json#user", "u24"),
+            Case::value("ref+awsssm:///t24/json#/pass", "p24"),
+            Case::value("awsssm://t24/plain", "plain24"),
+            Case::value("awsssm://t24/plain:1", "plain24"),
+            Case::error("awsssm://t24/missing", ProviderErrorKind::NotFound),
+            Case::error("awsssm://t24/json#nope", ProviderErrorKind::NotFound),
+            Case::error("awsssm://t24/plain#k", ProviderErrorKind::Unsupported),
+            Case::invalid("awsssm://"),
+            Case::invalid("awsssm://t24/json?stage=x"),
+            Case::invalid("awsssm://t24//json"),
+            Case::invalid("awsssn://t24/json"),
+        ],
+    )
+    .await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn echoed_credentials_never_show_in_errors() {
+    let moto = moto_or_skip!();
+    create(moto, "t16/s", "v16").await;
+    put_parameter(moto, "/t16/p", "v16", ParameterType::String).await;
+    let proxy = Proxy::start(moto.url()).await;
+    let files = tempfile::tempdir().unwrap();
+    let token = "echoed-session-token-2718";
+    let secrets = builder(&proxy.url(), &files)
+        .session_token(token)
+        .build()
+        .await
+        .unwrap();
+    let parameters = configure(AwsParameterStore::builder(), &proxy.url(), &files)
+        .session_token(token)
+        .build()
+        .await
+        .unwrap();
+    let vault = Vault::new();
+    vault.add_provider(secrets.clone());
+    vault.add_provider(parameters.clone());
+    vault.link("s", "awssecrets://t16/s").unwrap();
+    vault.link("p", "awsssm://t16/p").unwrap();
+    let mut shown = String::new();
+    for (provider, reference) in [
+        (&secrets as &dyn ExternalProvider, "awssecrets://t16/s"),
+        (&parameters, "awsssm://t16/p"),
+    ] {
+        proxy.echo_next(1);
+        let e = provider.resolve(reference).await.unwrap_err();
+        assert_eq!(e.kind(), ProviderErrorKind::Unauthorized, "{e}");
+        shown.push_str(&format!("{e}\n{e:?}\n"));
+    }
+    for name in ["s", "p"] {
+        proxy.echo_next(1);
+        let e = vault.resolve(name).await.unwrap_err();
+        shown.push_str(&format!("{e}\n{e:?}\n"));
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            shown.push_str(&format!("{inner}\n{inner:?}\n"));
+            source = inner.source();
+        }
+    }
+    assert!(
+        shown.contains("[credential]"),
+        "the echo was not quoted: {shown}"
+    );
+    for planted in [ACCESS_KEY_ID, SECRET_ACCESS_KEY, token] {
+        assert!(!shown.contains(planted), "`{planted}` leaked: {shown}");
+    }
 }

@@ -268,6 +268,8 @@ pub struct Seen {
     pub operation: String,
     pub authorization: String,
     pub body: String,
+    /// Every header, names lower-cased.
+    pub headers: Vec<(String, String)>,
 }
 
 /// A loopback HTTP proxy in front of moto that counts requests by operation and can answer
@@ -276,9 +278,21 @@ pub struct Seen {
 pub struct Proxy {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
-    throttle: Arc<Mutex<u32>>,
-    denied: Arc<Mutex<Option<String>>>,
+    rules: Arc<Rules>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What the proxy does instead of forwarding, as the tests set it.
+#[derive(Default)]
+struct Rules {
+    /// Secrets Manager requests still to answer with `ThrottlingException`.
+    throttle: Mutex<u32>,
+    /// The operation to answer with an IAM denial.
+    denied: Mutex<Option<String>>,
+    /// `GetSecretValue` for the first secret is forwarded for the second.
+    swap: Mutex<Option<(String, String)>>,
+    /// Requests still to answer with an AWS error whose message quotes the request.
+    echo: Mutex<u32>,
 }
 
 impl Drop for Proxy {
@@ -292,13 +306,8 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let throttle = Arc::new(Mutex::new(0));
-        let denied = Arc::new(Mutex::new(None));
-        let (log, faults, denials) = (
-            Arc::clone(&seen),
-            Arc::clone(&throttle),
-            Arc::clone(&denied),
-        );
+        let rules = Arc::new(Rules::default());
+        let (log, shared) = (Arc::clone(&seen), Arc::clone(&rules));
         let client = reqwest::Client::new();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -307,18 +316,28 @@ impl Proxy {
                     client.clone(),
                     upstream.clone(),
                     Arc::clone(&log),
-                    Arc::clone(&faults),
-                    Arc::clone(&denials),
+                    Arc::clone(&shared),
                 ));
             }
         });
         Proxy {
             addr,
             seen,
-            throttle,
-            denied,
+            rules,
             task,
         }
+    }
+
+    /// Forwards every `GetSecretValue` for secret `asked` as a request for secret `other`,
+    /// as a confused or hostile endpoint would: the answer names `other`.
+    pub fn answer_for_another(&self, asked: &str, other: &str) {
+        *self.rules.swap.lock().unwrap() = Some((asked.to_owned(), other.to_owned()));
+    }
+
+    /// Answers the next `count` requests with 400 `UnrecognizedClientException` whose
+    /// message quotes the whole request (head and body), as an echoing server would.
+    pub fn echo_next(&self, count: u32) {
+        *self.rules.echo.lock().unwrap() = count;
     }
 
     pub fn url(&self) -> String {
@@ -327,13 +346,13 @@ impl Proxy {
 
     /// Answers the next `count` Secrets Manager requests with `ThrottlingException`.
     pub fn throttle_next(&self, count: u32) {
-        *self.throttle.lock().unwrap() = count;
+        *self.rules.throttle.lock().unwrap() = count;
     }
 
     /// Answers every request of `operation` (`BatchGetSecretValue`) as AWS answers a caller
     /// whose IAM policy does not allow it: 400 `AccessDeniedException`.
     pub fn deny(&self, operation: &str) {
-        *self.denied.lock().unwrap() = Some(operation.to_owned());
+        *self.rules.denied.lock().unwrap() = Some(operation.to_owned());
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -363,8 +382,7 @@ async fn serve(
     client: reqwest::Client,
     upstream: String,
     log: Arc<Mutex<Vec<Seen>>>,
-    throttle: Arc<Mutex<u32>>,
-    denied: Arc<Mutex<Option<String>>>,
+    rules: Arc<Rules>,
 ) {
     let mut buffer = Vec::new();
     while let Some((head, body)) = super::http::read_request(&mut stream, &mut buffer).await {
@@ -380,7 +398,7 @@ async fn serve(
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
-        let body_text = String::from_utf8_lossy(&body).into_owned();
+        let mut body_text = String::from_utf8_lossy(&body).into_owned();
         let target = header("x-amz-target");
         let operation = match &target {
             Some(target) => target.rsplit('.').next().unwrap_or_default().to_owned(),
@@ -390,20 +408,51 @@ async fn serve(
                 .unwrap_or("?")
                 .to_owned(),
         };
-        let deny = denied.lock().unwrap().as_deref() == Some(operation.as_str());
-        log.lock().unwrap().push(Seen {
-            operation: operation.clone(),
-            authorization: header("authorization").unwrap_or_default(),
-            body: body_text,
-        });
-
-        let throttled = target.is_some() && {
-            let mut left = throttle.lock().unwrap();
+        let deny = rules.denied.lock().unwrap().as_deref() == Some(operation.as_str());
+        let echo = {
+            let mut left = rules.echo.lock().unwrap();
             let hit = *left > 0;
             *left = left.saturating_sub(1);
             hit
         };
-        let (status, reply_headers, reply_body) = if deny {
+        log.lock().unwrap().push(Seen {
+            operation: operation.clone(),
+            authorization: header("authorization").unwrap_or_default(),
+            body: body_text.clone(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+        });
+        let mut body = body;
+        if operation == "GetSecretValue"
+            && let Some((asked, other)) = rules.swap.lock().unwrap().clone()
+        {
+            let from = format!(r#""SecretId":"{asked}""#);
+            if body_text.contains(&from) {
+                body_text = body_text.replace(&from, &format!(r#""SecretId":"{other}""#));
+                body = body_text.clone().into_bytes();
+            }
+        }
+
+        let throttled = target.is_some() && {
+            let mut left = rules.throttle.lock().unwrap();
+            let hit = *left > 0;
+            *left = left.saturating_sub(1);
+            hit
+        };
+        let (status, reply_headers, reply_body) = if echo {
+            let quoted = serde_json::to_string(&format!("{head}\r\n\r\n{body_text}")).unwrap();
+            (
+                400,
+                vec![(
+                    "Content-Type".to_owned(),
+                    "application/x-amz-json-1.1".to_owned(),
+                )],
+                format!(r#"{{"__type":"UnrecognizedClientException","message":{quoted}}}"#)
+                    .into_bytes(),
+            )
+        } else if deny {
             // The JSON 1.1 protocol's error shape, as IAM denials come back from AWS.
             let message = format!(
                 "User: arn:aws:iam::123456789012:user/test is not authorized to perform: \
