@@ -112,7 +112,7 @@ impl Errors {
     /// The kind and message for an error code (`ResourceNotFoundException`), as returned by
     /// a call or listed in a `BatchGetSecretValue` answer. `message` is the service's own
     /// message, scrubbed before it is quoted.
-    pub(crate) fn from_code(&self, code: &str, message: Option<&str>, what: &str) -> ProviderError {
+    pub(crate) fn of_code(&self, code: &str, message: Option<&str>, what: &str) -> ProviderError {
         let service = self.service.name;
         let said = message
             .filter(|m| !m.is_empty())
@@ -160,7 +160,7 @@ impl Errors {
 
     /// Maps a failed SDK call about `what` (such as "secret `prod/db`"). The SDK's error is
     /// kept as the source only as scrubbed text: its `Debug` shows the raw answer.
-    pub(crate) fn from_sdk<E>(&self, error: SdkError<E, HttpResponse>, what: &str) -> ProviderError
+    pub(crate) fn of_sdk<E>(&self, error: SdkError<E, HttpResponse>, what: &str) -> ProviderError
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
@@ -172,7 +172,7 @@ impl Errors {
                     .map(str::to_owned)
                     .or_else(|| code_in_body(context.raw()));
                 match code {
-                    Some(code) => self.from_code(&code, context.err().message(), what),
+                    Some(code) => self.of_code(&code, context.err().message(), what),
                     None => self.by_status(context.raw().status().as_u16(), what),
                 }
             }
@@ -184,7 +184,7 @@ impl Errors {
             SdkError::ResponseError(context) => {
                 let status = context.raw().status().as_u16();
                 match code_in_body(context.raw()) {
-                    Some(code) => self.from_code(&code, None, what),
+                    Some(code) => self.of_code(&code, None, what),
                     None if status >= 500 => self.by_status(status, what),
                     None => self.plain(
                         ProviderErrorKind::Protocol,
@@ -196,7 +196,7 @@ impl Errors {
                 }
             }
             SdkError::ConstructionFailure(_) => match find::<CredentialsError>(&error) {
-                Some(credentials) => self.from_credentials(credentials),
+                Some(credentials) => self.of_credentials(credentials),
                 None => self.plain(
                     ProviderErrorKind::Configuration,
                     format!(
@@ -223,7 +223,7 @@ impl Errors {
         what: &str,
     ) -> ProviderError {
         if let Some(credentials) = find::<CredentialsError>(error) {
-            return self.from_credentials(credentials);
+            return self.of_credentials(credentials);
         }
         if let Some(door) = find::<ProviderError>(error) {
             return self.plain(door.kind(), format!("{} (for {what})", door.message()));
@@ -260,7 +260,7 @@ impl Errors {
 
     /// Why credentials could not be had: none found, a bad setting, a timeout, or a refusal
     /// (an assumed role that STS would not grant, an expired SSO session).
-    pub(crate) fn from_credentials(&self, error: &CredentialsError) -> ProviderError {
+    pub(crate) fn of_credentials(&self, error: &CredentialsError) -> ProviderError {
         let (kind, message) = match error {
             CredentialsError::CredentialsNotLoaded(_) => (
                 ProviderErrorKind::Unauthorized,
@@ -421,7 +421,7 @@ mod tests {
             ("SomethingNew", None, Protocol),
         ];
         for (code, message, kind) in table {
-            let error = errors().from_code(code, *message, "secret `x` in us-east-1");
+            let error = errors().of_code(code, *message, "secret `x` in us-east-1");
             assert_eq!(error.kind(), *kind, "{code}");
             assert_eq!(error.provider(), "aws");
             assert!(error.message().contains(code), "{code}: {error}");
@@ -437,11 +437,11 @@ mod tests {
             },
             Arc::new(Scrubber::new()),
         );
-        let error = ssm.from_code("ParameterNotFound", None, "parameter `/a`");
+        let error = ssm.of_code("ParameterNotFound", None, "parameter `/a`");
         assert_eq!(error.provider(), "aws-ssm");
         assert!(error.message().contains("Parameter Store"), "{error}");
 
-        let echoed = errors().from_code(
+        let echoed = errors().of_code(
             "UnrecognizedClientException",
             Some("Credential=AKIAECHOEDKEY0000001/20240101/us-east-1/secretsmanager/aws4_request"),
             "secret `x`",

@@ -144,7 +144,7 @@ impl<F: Fn(&str) -> Client> Fetcher<'_, F> {
                     .set_version_stage(key.version_stage.clone())
                     .set_version_id(key.version_id.clone());
                 let what = &what;
-                async move { call.send().await.map_err(|e| self.errors.from_sdk(e, what)) }
+                async move { call.send().await.map_err(|e| self.errors.of_sdk(e, what)) }
             })
             .await?;
         let value = secret_value(output.secret_string.take(), output.secret_binary.take());
@@ -217,7 +217,7 @@ impl<F: Fn(&str) -> Client> Fetcher<'_, F> {
                         .set_secret_id_list(Some(ids.clone()))
                         .set_next_token(next_token.clone());
                     let what = &what;
-                    async move { call.send().await.map_err(|e| self.errors.from_sdk(e, what)) }
+                    async move { call.send().await.map_err(|e| self.errors.of_sdk(e, what)) }
                 })
                 .await;
             let mut page = match page {
@@ -302,7 +302,7 @@ impl Batch<'_> {
                 if self.keys[self.members[slot]].secret_id != id || self.answered[slot].is_some() {
                     continue;
                 }
-                self.answered[slot] = Some(Err(errors.from_code(
+                self.answered[slot] = Some(Err(errors.of_code(
                     code,
                     entry.message.as_deref(),
                     &self.describe(slot),

@@ -97,7 +97,7 @@ impl<F: Fn(&str) -> Client> ParameterFetcher<'_, F> {
                     .set_names(Some(names.clone()))
                     .with_decryption(true);
                 let what = &what;
-                async move { call.send().await.map_err(|e| self.errors.from_sdk(e, what)) }
+                async move { call.send().await.map_err(|e| self.errors.of_sdk(e, what)) }
             })
             .await;
         let mut output = match output {

@@ -133,7 +133,7 @@ impl AwsParameterStore {
                 async move {
                     call.send()
                         .await
-                        .map_err(|e| session.errors.from_sdk(e, "describing parameters"))
+                        .map_err(|e| session.errors.of_sdk(e, "describing parameters"))
                 }
             })
             .await;

@@ -121,7 +121,7 @@ impl AwsSecretsManager {
                 async move {
                     call.send()
                         .await
-                        .map_err(|e| session.errors.from_sdk(e, "listing secrets"))
+                        .map_err(|e| session.errors.of_sdk(e, "listing secrets"))
                 }
             })
             .await;
