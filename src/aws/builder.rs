@@ -158,10 +158,12 @@ struct StaticKeys {
 /// throttling, timeouts, dropped connections and 5xx answers, so that one policy governs
 /// every provider of the crate and a call is never retried twice over. Each attempt is
 /// bounded by [`timeout`](Self::timeout) (30 s unless set) and its connection by
-/// [`connect_timeout`](Self::connect_timeout) (10 s unless set). Credential providers (STS
-/// for an assumed role, SSO, instance metadata) keep the SDK's standard retries, as their
-/// answers are cached and renewed ahead of expiry; they run within the one deadline of the
-/// call that needed them.
+/// [`connect_timeout`](Self::connect_timeout) (10 s unless set). STS calls for an assumed
+/// role are not retried by the SDK either: a transient failure of STS (unreachable,
+/// throttled, 5xx) fails the call that needed the credentials with a transient kind, and
+/// the policy retries that call, so a failing STS is asked at most
+/// [`max_attempts`](RetryPolicy::max_attempts) times per call, all within the call's one
+/// deadline. (Instance metadata and SSO providers keep their own short internal retries.)
 #[must_use]
 pub struct AwsBuilder<P> {
     region: Option<String>,
@@ -427,8 +429,9 @@ impl<P> AwsBuilder<P> {
 
 /// The configuration with credentials of `role`, assumed with the configuration's own.
 async fn assume(base: &SdkConfig, role: &AssumeRole, sts_endpoint_url: Option<&str>) -> SdkConfig {
-    // Credential calls keep the SDK's standard retries (see the builder's docs).
-    let mut sts = base.to_builder().retry_config(RetryConfig::standard());
+    // No retries of the SDK's own: the provider's policy retries the call that needed the
+    // credentials, so a failing STS is asked at most `max_attempts` times per call.
+    let mut sts = base.to_builder();
     if let Some(url) = sts_endpoint_url {
         sts = sts.endpoint_url(url);
     }

@@ -258,8 +258,10 @@ impl Errors {
         )
     }
 
-    /// Why credentials could not be had: none found, a bad setting, a timeout, or a refusal
-    /// (an assumed role that STS would not grant, an expired SSO session).
+    /// Why credentials could not be had: none found, a bad setting, a timeout, a refusal
+    /// (an assumed role that STS would not grant, an expired SSO session), or a transient
+    /// failure of the credentials endpoint (unreachable, throttled, 5xx), which the
+    /// provider's retry policy retries: the SDK's own retries are off for credentials too.
     pub(crate) fn of_credentials(&self, error: &CredentialsError) -> ProviderError {
         let (kind, message) = match error {
             CredentialsError::CredentialsNotLoaded(_) => (
@@ -279,13 +281,19 @@ impl Errors {
                 ProviderErrorKind::Timeout,
                 "loading AWS credentials timed out".to_owned(),
             ),
-            CredentialsError::ProviderError(_) => (
-                ProviderErrorKind::Unauthorized,
-                format!(
-                    "the AWS credentials provider failed (reauthenticate): {}",
-                    self.scrubber.scrub(&describe_chain(error))
-                ),
-            ),
+            CredentialsError::ProviderError(_) => {
+                let said = self.scrubber.scrub(&describe_chain(error));
+                match transient_kind(error, &said) {
+                    Some(kind) => (
+                        kind,
+                        format!("the AWS credentials endpoint failed to answer: {said}"),
+                    ),
+                    None => (
+                        ProviderErrorKind::Unauthorized,
+                        format!("the AWS credentials provider failed (reauthenticate): {said}"),
+                    ),
+                }
+            }
             _ => (
                 ProviderErrorKind::Unavailable,
                 "loading AWS credentials failed; see the error's source".to_owned(),
@@ -366,6 +374,23 @@ fn find<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Optio
         next = current.source();
     }
     None
+}
+
+/// The transient kind of a credentials provider's failure: the door's own verdict (a
+/// timeout, an unreachable endpoint), else a throttling or unavailable code in what the
+/// endpoint answered (`unhandled error (Throttling)`); `None` for a refusal.
+fn transient_kind(error: &(dyn StdError + 'static), said: &str) -> Option<ProviderErrorKind> {
+    if let Some(door) = find::<ProviderError>(error) {
+        return door.kind().is_transient().then(|| door.kind());
+    }
+    let coded = |codes: &[&str]| codes.iter().any(|code| said.contains(&format!("({code})")));
+    if coded(THROTTLED) {
+        Some(ProviderErrorKind::RateLimited)
+    } else if coded(UNAVAILABLE) {
+        Some(ProviderErrorKind::Unavailable)
+    } else {
+        None
+    }
 }
 
 /// What a failing credentials provider said: the STS or SSO answer's code and message,
@@ -492,6 +517,30 @@ mod tests {
             clean_code("AccessDeniedException:http://internal.amazon.com/coral/").as_deref(),
             Some("AccessDeniedException")
         );
+    }
+
+    #[test]
+    fn credentials_failures_are_transient_only_when_the_endpoint_is() {
+        let door = ProviderError::new("aws", ProviderErrorKind::Timeout, "slow");
+        assert_eq!(
+            transient_kind(&door, "anything"),
+            Some(ProviderErrorKind::Timeout)
+        );
+        let io = std::io::Error::other("x");
+        assert_eq!(
+            transient_kind(
+                &io,
+                "service error: unhandled error (Throttling): Rate exceeded"
+            ),
+            Some(ProviderErrorKind::RateLimited)
+        );
+        assert_eq!(
+            transient_kind(&io, "unhandled error (ServiceUnavailable)"),
+            Some(ProviderErrorKind::Unavailable)
+        );
+        assert_eq!(transient_kind(&io, "AccessDenied: not allowed"), None);
+        let refused = ProviderError::new("aws", ProviderErrorKind::Forbidden, "no");
+        assert_eq!(transient_kind(&refused, ""), None);
     }
 
     #[test]

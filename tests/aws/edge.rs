@@ -149,3 +149,37 @@ async fn echoed_credentials_never_show_in_errors() {
         assert!(!shown.contains(planted), "`{planted}` leaked: {shown}");
     }
 }
+
+#[tokio::test]
+async fn a_failing_sts_is_asked_at_most_max_attempts_times_per_resolve() {
+    let moto = moto_or_skip!();
+    create(moto, "t17/s", "v17").await;
+    let proxy = Proxy::start(moto.url()).await;
+    let files = tempfile::tempdir().unwrap();
+    let provider = builder(&proxy.url(), &files)
+        .sts_endpoint_url(proxy.url())
+        .assume_role("arn:aws:iam::123456789012:role/vault-reader")
+        .build()
+        .await
+        .unwrap();
+    for (status, code, kind) in [
+        (503, "ServiceUnavailable", ProviderErrorKind::Unavailable),
+        (400, "Throttling", ProviderErrorKind::RateLimited),
+    ] {
+        proxy.reset();
+        proxy.fail("AssumeRole", status, code);
+        let err = provider.resolve("awssecrets://t17/s").await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+        assert_eq!(
+            proxy.count("AssumeRole"),
+            3,
+            "the policy's 3 attempts, no retries of the SDK's own within them"
+        );
+        assert_eq!(proxy.count("GetSecretValue"), 0);
+    }
+    proxy.fail("none", 200, "none");
+    proxy.reset();
+    let value = provider.resolve("awssecrets://t17/s").await.unwrap();
+    assert_eq!(value.expose_secret(), "v17");
+    assert_eq!(proxy.count("AssumeRole"), 1);
+}

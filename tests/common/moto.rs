@@ -293,6 +293,8 @@ struct Rules {
     swap: Mutex<Option<(String, String)>>,
     /// Requests still to answer with an AWS error whose message quotes the request.
     echo: Mutex<u32>,
+    /// The operation to answer with this status and error code.
+    failing: Mutex<Option<(String, u16, String)>>,
 }
 
 impl Drop for Proxy {
@@ -332,6 +334,12 @@ impl Proxy {
     /// as a confused or hostile endpoint would: the answer names `other`.
     pub fn answer_for_another(&self, asked: &str, other: &str) {
         *self.rules.swap.lock().unwrap() = Some((asked.to_owned(), other.to_owned()));
+    }
+
+    /// Answers every request of `operation` (`AssumeRole`) with `status` and an error of
+    /// `code`, in the protocol's shape: XML for query operations (STS), JSON otherwise.
+    pub fn fail(&self, operation: &str, status: u16, code: &str) {
+        *self.rules.failing.lock().unwrap() = Some((operation.to_owned(), status, code.to_owned()));
     }
 
     /// Answers the next `count` requests with 400 `UnrecognizedClientException` whose
@@ -441,7 +449,34 @@ async fn serve(
             *left = left.saturating_sub(1);
             hit
         };
-        let (status, reply_headers, reply_body) = if echo {
+        let failing = rules
+            .failing
+            .lock()
+            .unwrap()
+            .clone()
+            .filter(|(failing, _, _)| *failing == operation);
+        let (status, reply_headers, reply_body) = if let Some((_, status, code)) = failing {
+            if target.is_some() {
+                (
+                    status,
+                    vec![(
+                        "Content-Type".to_owned(),
+                        "application/x-amz-json-1.1".to_owned(),
+                    )],
+                    format!(r#"{{"__type":"{code}","message":"injected"}}"#).into_bytes(),
+                )
+            } else {
+                (
+                    status,
+                    vec![("Content-Type".to_owned(), "text/xml".to_owned())],
+                    format!(
+                        "<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code>\
+                         <Message>injected</Message></Error><RequestId>x</RequestId></ErrorResponse>"
+                    )
+                    .into_bytes(),
+                )
+            }
+        } else if echo {
             let quoted = serde_json::to_string(&format!("{head}\r\n\r\n{body_text}")).unwrap();
             (
                 400,
