@@ -46,6 +46,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An environment variable name cannot be set (see [`Vault::render_env`](crate::Vault::render_env)).
+    #[error("invalid environment variable name {name:?}: {reason}")]
+    InvalidEnvName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// No secret of that name exists.
     #[error("secret `{name}` not found in the vault")]
     NotFound {
@@ -274,7 +282,7 @@ fn join_errors(errors: &[Error]) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// A secret name breaks the naming rules.
+    /// A secret name (or an environment variable's) breaks the naming rules.
     InvalidName,
     /// No such secret (*empty*).
     NotFound,
@@ -342,7 +350,7 @@ impl Error {
     /// The category of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidName { .. } => ErrorKind::InvalidName,
+            Error::InvalidName { .. } | Error::InvalidEnvName { .. } => ErrorKind::InvalidName,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::ReadOnly { .. } => ErrorKind::ReadOnly,

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::key::{VaultKey, check_passphrase};
 use crate::persist::{document_of, entry_from};
 use crate::store;
-use crate::vault::Vault;
+use crate::vault::{EntryValue, Vault};
 
 /// What [`Vault::import`] does with a name the vault has already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -212,6 +212,9 @@ impl Vault {
                 }
                 Some(_) if exists && options.on_clash == OnClash::Skip => report.skipped.push(name),
                 Some(entry) => {
+                    if let EntryValue::Local(value) = &entry.value {
+                        self.inner.resolver.watch().local(&name, value);
+                    }
                     state.entries.insert(name.clone(), entry);
                     if exists {
                         report.replaced.push(name)

@@ -50,8 +50,32 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`Vault::send`] renders and sends, following redirects itself and re-checking each hop;
-//! [`Vault::redactor`] masks secrets in logs, also in their encoded forms.
+//! [`Vault::send`] renders and sends, following redirects itself and re-checking each hop.
+//!
+//! # Logs and child processes
+//!
+//! [`Vault::redactor`] masks secrets in text, also in their encoded forms (percent-encoded,
+//! JSON-escaped, base64, once or twice over), and follows the vault: values stored or
+//! fetched later are masked too, and a value once masked stays masked. Its
+//! [`writer`](Redactor::writer) masks what goes through any [`std::io::Write`], line by
+//! line; with the `tracing` feature, [`make_writer`](Redactor::make_writer) does the same for
+//! a `tracing_subscriber` writer.
+//!
+//! ```
+//! use std::io::Write;
+//! use request_vault::Vault;
+//!
+//! let vault = Vault::new();
+//! let mut log = vault.redactor().writer(Vec::new());
+//! vault.set("api-key", "s3cr3t")?;
+//! writeln!(log, "key=s3cr3t")?;
+//! assert_eq!(log.into_inner(), b"key=[vault:api-key]\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`Vault::render_env`] renders a child process's environment from templates, in one
+//! batched fetch, failing closed (`examples/run.rs` runs a command with it, as `op run`
+//! does, and masks the command's output).
 //!
 //! # 1Password and other secret managers
 //!
@@ -73,6 +97,7 @@
 //! | `keychain` | [`Keychain`]: `keychain://` references to the OS keychain; with `file`, [`VaultKey::save_to_keychain`] and [`VaultKey::from_keychain`] |
 //! | `conformance` | [`provider::conformance`], the suite a provider should pass |
 //! | `middleware` | [`middleware::VaultMiddleware`]: placeholders in `reqwest-middleware` clients |
+//! | `tracing` | [`Redactor::make_writer`]: a `tracing_subscriber` writer that masks secrets |
 //!
 //! A reference for a provider whose feature is off is refused by [`Vault::link`] with
 //! [`Error::FeatureDisabled`], naming the feature to enable.
@@ -112,13 +137,15 @@
         feature = "onepassword",
         feature = "file",
         feature = "conformance",
-        feature = "middleware"
+        feature = "middleware",
+        feature = "tracing"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 
 mod cache;
 mod domain;
+mod env;
 mod error;
 mod escape;
 mod info;
@@ -132,6 +159,7 @@ mod resolver;
 mod send;
 mod template;
 mod vault;
+mod watch;
 
 #[cfg(feature = "file")]
 mod document;
@@ -193,7 +221,10 @@ pub use name::{MAX_NAME_LEN, SecretName};
 #[cfg_attr(docsrs, doc(cfg(feature = "onepassword")))]
 pub use onepassword::{OnePassword, OnePasswordBuilder, SecretReference};
 pub use provider::{ExternalProvider, ProviderContext, ProviderError, ProviderErrorKind, Resolved};
-pub use redact::Redactor;
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use redact::RedactingMakeWriter;
+pub use redact::{RedactingWriter, Redactor};
 pub use request::RequestTemplate;
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 pub use send::MAX_REDIRECTS;

@@ -262,6 +262,12 @@ impl Vault {
             file.keep_unknown(&mut document);
         }
         let entries = entries_from(document);
+        let watch = self.inner.resolver.watch();
+        for (name, entry) in &entries {
+            if let EntryValue::Local(value) = &entry.value {
+                watch.local(name, value);
+            }
+        }
         let mut state = self.write();
         state.entries = entries;
         state.locked = false;

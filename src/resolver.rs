@@ -13,11 +13,14 @@ use tokio::sync::Semaphore;
 
 use crate::cache::{Cache, CacheKey, Freshness, Lookup};
 use crate::provider::ExternalProvider;
+use crate::watch::Watch;
 
 /// The cache of linked values and the permits of provider calls.
 pub(crate) struct Resolver {
     cache: Cache,
     permits: Arc<Semaphore>,
+    /// Where fetched values are announced (to live redactors).
+    watch: Arc<Watch>,
 }
 
 impl Resolver {
@@ -27,12 +30,18 @@ impl Resolver {
         Resolver {
             cache: Cache::new(ttl, stale_if_error),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            watch: Arc::default(),
         }
     }
 
     /// How long fetched values are cached.
     pub(crate) fn ttl(&self) -> Duration {
         self.cache.ttl()
+    }
+
+    /// Where the vault announces values entering it.
+    pub(crate) fn watch(&self) -> &Watch {
+        &self.watch
     }
 
     /// The fresh cached value of `key`, if there is one.
@@ -50,7 +59,10 @@ impl Resolver {
         batch: bool,
     ) -> Vec<Lookup> {
         let permits = Arc::clone(&self.permits);
+        let watch = &self.watch;
         self.cache.lookup(keys, move |references| {
+            // Cloned only when a fetch starts: a lookup the cache answers pays nothing.
+            let watch = Arc::clone(watch);
             async move {
                 // The semaphore is never closed, so acquiring only fails if it were.
                 let _permit = permits.acquire_owned().await.ok();
@@ -59,13 +71,16 @@ impl Resolver {
                     count = references.len(),
                     "fetching from provider"
                 );
-                match references.as_slice() {
+                let results = match references.as_slice() {
                     [one] if !batch => vec![provider.resolve_leased(one).await],
                     _ => {
                         let refs: Vec<&str> = references.iter().map(String::as_str).collect();
                         provider.resolve_all_leased(&refs).await
                     }
-                }
+                };
+                // The one place where fetched values enter the vault.
+                watch.fetched(provider.id(), &references, &results);
+                results
             }
             .boxed()
         })

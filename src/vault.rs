@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
@@ -226,6 +226,16 @@ impl Vault {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The read lock if it is free now: for a caller that may run inside a vault operation
+    /// (a redactor called from a `tracing` writer), where waiting could deadlock.
+    pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, State>> {
+        match self.inner.state.try_read() {
+            Ok(state) => Some(state),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
         self.inner
             .state
@@ -258,11 +268,13 @@ impl Vault {
             Some(entry) => match entry.value {
                 EntryValue::Linked(_) => return Err(Error::ReadOnly { name: name.into() }),
                 EntryValue::Local(_) => {
+                    self.inner.resolver.watch().local(name, &value);
                     entry.value = EntryValue::Local(value);
                     entry.updated = SystemTime::now();
                 }
             },
             None => {
+                self.inner.resolver.watch().local(name, &value);
                 state
                     .entries
                     .insert(name.to_owned(), Entry::new(EntryValue::Local(value)));

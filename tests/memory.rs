@@ -20,6 +20,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -387,11 +388,7 @@ fn the_redactor_wipes_every_copy() {
         let vault = canary_vault();
         runtime.block_on(vault.resolve("linked")).unwrap();
         let redactor = vault.redactor();
-        // Built at its exact size so that the test itself frees no copy of the marker.
-        let parts = ["token=", MARKER, " and again ", MARKER, "."];
-        let mut line = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        parts.iter().for_each(|p| line.push_str(p));
-        let log = SecretString::from(line);
+        let log = joined(&["token=", MARKER, " and again ", MARKER, "."]);
         let redacted = redactor.redact(log.expose_secret());
         assert!(!redacted.contains(MARKER));
         drop(redacted);
@@ -399,6 +396,75 @@ fn the_redactor_wipes_every_copy() {
         drop(redactor);
         drop(vault);
         drop(runtime);
+    });
+}
+
+/// `parts` joined into a buffer of its exact size, wiped when dropped: the test itself frees
+/// no copy of the marker.
+fn joined(parts: &[&str]) -> SecretString {
+    let mut line = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| line.push_str(p));
+    SecretString::from(line)
+}
+
+#[test]
+fn the_live_redactor_wipes_every_copy() {
+    assert_clean("live redactor", || {
+        let runtime = runtime();
+        let vault = Vault::new();
+        vault.add_provider(Canary);
+        vault.link("linked", "canary://a").expect("link");
+        let redactor = vault.redactor();
+        let clone = redactor.clone();
+        // A value set, one fetched, one rotated away and back: each announced and caught up.
+        vault.set("local", secret()).unwrap();
+        runtime.block_on(vault.resolve("linked")).unwrap();
+        let log = joined(&["token=", MARKER, "%20and ", MARKER, "."]);
+        let redacted = redactor.redact(log.expose_secret());
+        assert_eq!(redacted, "token=[vault:local]%20and [vault:local].");
+        vault.set("local", SecretString::from("rotated")).unwrap();
+        vault.set("local", secret()).unwrap();
+        drop(clone.redact(log.expose_secret()));
+        // Let the fold into one automaton, on its own thread, finish within the case.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(clone.redact(log.expose_secret()));
+        drop((redacted, log, clone));
+        vault.clear_cache();
+        drop(vault);
+        drop(redactor);
+        drop(runtime);
+    });
+}
+
+#[test]
+fn the_redacting_writer_wipes_every_copy() {
+    assert_clean("RedactingWriter", || {
+        let vault = Vault::new();
+        vault.set("local", secret()).unwrap();
+        let redactor = vault.redactor();
+        let (head, tail) = MARKER.split_at(9);
+        // Sized up front: the writer's output never moves.
+        let mut w = redactor.writer(Vec::with_capacity(200_000));
+        w.write_all(b"a line with ").unwrap();
+        w.write_all(head.as_bytes()).unwrap();
+        w.write_all(tail.as_bytes()).unwrap();
+        w.write_all(b" in it\nand one going out at flush ").unwrap();
+        w.write_all(MARKER.as_bytes()).unwrap();
+        w.flush().unwrap();
+        // A line past the writer's bound, the marker everywhere in it.
+        for _ in 0..3_000 {
+            w.write_all(b" text ").unwrap();
+            w.write_all(MARKER.as_bytes()).unwrap();
+        }
+        w.write_all(b"\n").unwrap();
+        let out = w.into_inner();
+        assert!(
+            !out.windows(MARKER.len())
+                .any(|window| window == MARKER.as_bytes())
+        );
+        drop(out);
+        drop(redactor);
+        drop(vault);
     });
 }
 
