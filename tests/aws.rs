@@ -11,8 +11,8 @@ use common::moto::{self, ACCESS_KEY_ID, Moto, Proxy, REGION, SECRET_ACCESS_KEY, 
 use request_vault::aws::{AssumeRole, AwsBuilder};
 use request_vault::provider::RetryPolicy;
 use request_vault::{
-    AwsSecretsManager, AwsSecretsManagerBuilder, ExposeSecret, ExternalProvider, ProviderErrorKind,
-    Vault,
+    AwsParameterStore, AwsSecretsManager, AwsSecretsManagerBuilder, ExposeSecret, ExternalProvider,
+    ProviderErrorKind, Vault,
 };
 
 /// Settings that keep a test off the real AWS: a region, static credentials, empty profile
@@ -590,4 +590,27 @@ async fn conformance() {
     )
     .await;
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn each_builder_takes_an_id() {
+    let files = tempfile::tempdir().unwrap();
+    let url = "http://127.0.0.1:9";
+    let secrets = builder(url, &files).build().await.unwrap();
+    assert_eq!(secrets.id(), "aws");
+    let secrets = builder(url, &files).id("aws-prod").build().await.unwrap();
+    assert_eq!(secrets.id(), "aws-prod");
+    assert!(format!("{secrets:?}").contains("aws-prod"));
+    let parameters = configure(AwsParameterStore::builder(), url, &files)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(parameters.id(), "aws-ssm");
+    let parameters = configure(AwsParameterStore::builder(), url, &files)
+        .id("ssm-prod")
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(parameters.id(), "ssm-prod");
+    assert_eq!(parameters.scheme(), "awsssm");
 }

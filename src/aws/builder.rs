@@ -166,6 +166,7 @@ struct StaticKeys {
 /// deadline. (Instance metadata and SSO providers keep their own short internal retries.)
 #[must_use]
 pub struct AwsBuilder<P> {
+    id: Option<String>,
     region: Option<String>,
     endpoint_url: Option<String>,
     sts_endpoint_url: Option<String>,
@@ -183,6 +184,7 @@ pub struct AwsBuilder<P> {
 impl<P> Default for AwsBuilder<P> {
     fn default() -> Self {
         AwsBuilder {
+            id: None,
             region: None,
             endpoint_url: None,
             sts_endpoint_url: None,
@@ -200,6 +202,24 @@ impl<P> Default for AwsBuilder<P> {
 }
 
 impl<P> AwsBuilder<P> {
+    /// The provider's id in a vault (unless set, [`PROVIDER_ID`](super::PROVIDER_ID),
+    /// `"aws"`, for Secrets Manager and [`SSM_PROVIDER_ID`](super::SSM_PROVIDER_ID),
+    /// `"aws-ssm"`, for Parameter Store): give each of several AWS accounts its own.
+    ///
+    /// ```no_run
+    /// use request_vault::{AwsSecretsManager, ExternalProvider};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let prod = AwsSecretsManager::builder().id("aws-prod").profile("prod").build().await?;
+    /// assert_eq!(prod.id(), "aws-prod");
+    /// # Ok(()) }
+    /// ```
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
     /// The region values are read from, unless a reference names its own (an ARN's region,
     /// or `?region=`). Unset: `AWS_REGION`, the profile, or instance metadata.
     pub fn region(mut self, region: impl Into<String>) -> Self {
@@ -340,6 +360,7 @@ impl<P> AwsBuilder<P> {
             sdk_config = assume(&sdk_config, role, self.sts_endpoint_url.as_deref()).await;
         }
         Ok(Session {
+            id: self.id.unwrap_or_else(|| service.provider.to_owned()),
             default_region: sdk_config.region().map(|r| r.as_ref().to_owned()),
             sdk_config,
             endpoint_url: self.endpoint_url,
@@ -455,6 +476,7 @@ async fn assume(base: &SdkConfig, role: &AssumeRole, sts_endpoint_url: Option<&s
 impl<P> fmt::Debug for AwsBuilder<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwsBuilder")
+            .field("id", &self.id)
             .field("region", &self.region)
             .field("endpoint_url", &self.endpoint_url)
             .field("sts_endpoint_url", &self.sts_endpoint_url)

@@ -201,7 +201,7 @@ impl AwsParameterStore {
 #[async_trait]
 impl ExternalProvider for AwsParameterStore {
     fn id(&self) -> &str {
-        SSM_PROVIDER_ID
+        &self.inner.session.id
     }
 
     fn scheme(&self) -> &str {
@@ -255,6 +255,7 @@ impl fmt::Debug for AwsParameterStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let session = &self.inner.session;
         f.debug_struct("AwsParameterStore")
+            .field("id", &session.id)
             .field("region", &session.default_region)
             .field("credentials", &session.description)
             .field("retry", &session.retry)

@@ -191,7 +191,7 @@ impl AwsSecretsManager {
 #[async_trait]
 impl ExternalProvider for AwsSecretsManager {
     fn id(&self) -> &str {
-        PROVIDER_ID
+        &self.inner.session.id
     }
 
     fn scheme(&self) -> &str {
@@ -245,6 +245,7 @@ impl fmt::Debug for AwsSecretsManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let session = &self.inner.session;
         f.debug_struct("AwsSecretsManager")
+            .field("id", &session.id)
             .field("region", &session.default_region)
             .field("credentials", &session.description)
             .field("retry", &session.retry)

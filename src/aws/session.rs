@@ -14,6 +14,8 @@ use super::error::Errors;
 /// A built provider's settings, shared by Secrets Manager and Parameter Store. Its `Debug`
 /// leaves the SDK configuration out (it would name the access key ID).
 pub(crate) struct Session {
+    /// The provider's id in a vault.
+    pub(crate) id: String,
     /// Region, credentials, HTTP client and retries for every AWS call.
     pub(crate) sdk_config: SdkConfig,
     /// Where the service's calls go instead of AWS's endpoint.
@@ -30,6 +32,7 @@ pub(crate) struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
+            .field("id", &self.id)
             .field("default_region", &self.default_region)
             .field("endpoint_url", &self.endpoint_url)
             .field("credentials", &self.description)
