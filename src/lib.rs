@@ -91,7 +91,7 @@
 //! | `onepassword` (default) | [`OnePassword`]: `op://` references |
 //! | `ssh` | the `ssh-format=openssh` attribute of `op://` references |
 //! | `file` (default) | the age-encrypted vault file, lock/unlock, export and import |
-//! | `aws` | [`AwsSecretsManager`]: `awssecrets://` references (needs Rust 1.94.1) |
+//! | `aws` | [`AwsSecretsManager`] and [`AwsParameterStore`]: `awssecrets://` and `awsssm://` references (needs Rust 1.94.1) |
 //! | `hashicorp` | [`HashiCorpVault`]: `vault://` references |
 //! | `azure` | [`AzureKeyVault`]: `azurekeyvault://` references |
 //! | `keychain` | [`Keychain`]: `keychain://` references to the OS keychain; with `file`, [`VaultKey::save_to_keychain`] and [`VaultKey::from_keychain`] |

@@ -312,7 +312,10 @@ impl<P> AwsBuilder<P> {
     /// Sends every request through `client` (the caller's proxies, TLS roots, DNS
     /// overrides), used as it is: build it with
     /// [`HttpOptions::client_builder`](crate::provider::HttpOptions::client_builder) so
-    /// that it follows no redirect (a redirected request is refused all the same).
+    /// that it follows no redirect (a redirected answer is refused all the same). This
+    /// matters more for AWS than elsewhere: a session token travels in the
+    /// `X-Amz-Security-Token` header (SigV4 has no other place for it), which reqwest keeps
+    /// on a redirect to another origin, where it drops `Authorization`.
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.http = self.http.client(client);
         self
