@@ -94,6 +94,7 @@
 //! | `aws` | [`AwsSecretsManager`] and [`AwsParameterStore`]: `awssecrets://` and `awsssm://` references (needs Rust 1.94.1) |
 //! | `hashicorp` | [`HashiCorpVault`]: `vault://` references |
 //! | `azure` | [`AzureKeyVault`]: `azurekeyvault://` references |
+//! | `gcp` | [`GcpSecretManager`]: `gcpsecrets://` references |
 //! | `keychain` | [`Keychain`]: `keychain://` references to the OS keychain; with `file`, [`VaultKey::save_to_keychain`] and [`VaultKey::from_keychain`] |
 //! | `conformance` | [`provider::conformance`], the suite a provider should pass |
 //! | `middleware` | [`middleware::VaultMiddleware`]: placeholders in `reqwest-middleware` clients |
@@ -182,6 +183,9 @@ pub mod aws;
 #[cfg(feature = "azure")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
 pub mod azure;
+#[cfg(feature = "gcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gcp")))]
+pub mod gcp;
 #[cfg(feature = "hashicorp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hashicorp")))]
 pub mod hashicorp;
@@ -206,6 +210,9 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use exchange::{ImportOptions, ImportReport, OnClash};
+#[cfg(feature = "gcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gcp")))]
+pub use gcp::{GcpSecretManager, GcpSecretManagerBuilder};
 #[cfg(feature = "hashicorp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hashicorp")))]
 pub use hashicorp::{HashiCorpVault, HashiCorpVaultBuilder};

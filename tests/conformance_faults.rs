@@ -56,25 +56,3 @@ async fn a_provider_that_never_retries_fails_the_fault_cases() {
         "{failures:#?}"
     );
 }
-
-#[tokio::test]
-async fn onepassword_over_connect_survives_a_hostile_server() {
-    use request_vault::provider::conformance::{Options, Sink, check_hostile};
-
-    let server = ConnectServer::start(data(), "connect-token", Duration::ZERO).await;
-    let proxy = FaultProxy::start(server.addr).await.unwrap();
-    let sink = Sink::start().await.unwrap();
-    let provider = OnePassword::builder()
-        .retry(
-            RetryPolicy::default()
-                .max_attempts(2)
-                .initial_backoff(Duration::from_millis(1)),
-        )
-        .connect(&proxy.url(), "connect-token")
-        .unwrap();
-    let provider: Arc<dyn ExternalProvider> = Arc::new(provider);
-    let case = Case::value("op://Prod/Postgres/password", "pg-faults");
-    let options = Options::new().credential("connect-token");
-    let failures = check_hostile(provider, &proxy, &sink, &case, &options).await;
-    assert!(failures.is_empty(), "{failures:#?}");
-}

@@ -427,3 +427,82 @@ async fn cli_child_environment() {
         );
     }
 }
+
+/// Issue 20: `op` under the hostile conformance check, built as users build the provider.
+/// An endless output (standard output, then standard error) is read up to the cap and
+/// `op` is stopped; an error that echoes `op`'s environment shows no service-account token.
+#[cfg(feature = "conformance")]
+#[tokio::test]
+async fn op_survives_a_hostile_cli() {
+    use std::sync::Arc;
+
+    use request_vault::provider::conformance::{Case, Options, Sink, check_hostile};
+
+    let op = StandIn::new(&data());
+    let sink = Sink::start().await.unwrap();
+    let case = Case::value("op://Prod/Postgres/password", "pg-pa55word");
+    let options = Options::new().credential(op.token.clone());
+    let provider: Arc<dyn ExternalProvider> = Arc::new(op.provider());
+    let failures = check_hostile(provider, &op, &sink, &case, &options).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+    let hostile: Vec<String> = op
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("inject"))
+        .collect();
+    assert_eq!(
+        hostile.len(),
+        4,
+        "two endless outputs, two echoes: {hostile:?}"
+    );
+
+    // With the CLI's own sign-in, and a smaller cap.
+    op.sign_in(Some("signed-in"));
+    let provider = OnePassword::builder()
+        .op_path(op.program())
+        .max_response_bytes(64 * 1024)
+        .cli()
+        .unwrap();
+    let options = Options::new()
+        .credential(op.token.clone())
+        .max_response_bytes(64 * 1024);
+    let failures = check_hostile(Arc::new(provider), &op, &sink, &case, &options).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The output cap's error says where the cap is set, and `op` is not left running. (The
+/// flood is 256 MiB rather than endless, so that a regression costs memory, not the machine.)
+#[tokio::test]
+async fn a_flooding_op_is_stopped_at_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("op");
+    let pid = dir.path().join("pid");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/usr/bin/env bash\necho $$ > '{}'\nexec head -c 268435456 /dev/zero\n",
+            pid.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&script);
+    let provider = OnePassword::builder()
+        .op_path(&script)
+        .max_response_bytes(1024 * 1024)
+        .service_account(token("example.1password.com", "a@example.com"))
+        .unwrap();
+    let err = tokio::time::timeout(
+        Duration::from_secs(20),
+        provider.resolve("op://Prod/Postgres/password"),
+    )
+    .await
+    .expect("the resolve stops at the cap")
+    .unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("cap of 1048576 bytes"), "{err}");
+    assert!(err.to_string().contains("max_response_bytes"), "{err}");
+    let pid = std::fs::read_to_string(&pid).unwrap();
+    let alive = Path::new("/proc").join(pid.trim());
+    // Killed and reaped: no process, not even a zombie, is left.
+    assert!(!alive.exists(), "`op` (pid {}) still runs", pid.trim());
+}

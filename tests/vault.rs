@@ -410,6 +410,7 @@ fn a_left_out_provider_names_its_feature_unless_one_is_registered() {
         "aws" => cfg!(feature = "aws"),
         "hashicorp" => cfg!(feature = "hashicorp"),
         "azure" => cfg!(feature = "azure"),
+        "gcp" => cfg!(feature = "gcp"),
         "keychain" => cfg!(feature = "keychain"),
         other => panic!("unknown feature {other}"),
     };

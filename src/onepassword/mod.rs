@@ -27,22 +27,15 @@
 //! candidates' IDs. A batch fetches each item once, and name-to-ID listings are cached for
 //! the provider's TTL, because every read counts against the token's rate limit.
 
-mod api;
 mod cli;
 mod connect;
+mod error;
 pub mod reference;
 mod select;
 #[cfg(feature = "ssh")]
 mod ssh;
-#[cfg(not(feature = "ssh"))]
-mod ssh {
-    //! Without the `ssh` feature, `ssh-format=openssh` is refused when linked; a reference
-    //! resolved without linking fails with this reason.
-    pub(crate) fn to_openssh(_: &str) -> Result<zeroize::Zeroizing<String>, &'static str> {
-        Err("this build of request-vault leaves out the `ssh` cargo feature that converts SSH keys")
-    }
-}
 pub mod token;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +44,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+pub use error::PROVIDER_ID;
 pub use reference::{
     Attribute, ReferenceError, ReferenceErrorKind, SecretReference, Segment, SegmentKind, SshFormat,
 };
@@ -58,24 +52,21 @@ pub use token::ServiceAccountToken;
 
 use crate::Error;
 use crate::provider::{
-    DEFAULT_CACHE_TTL, ExternalProvider, HttpOptions, ProviderContext, ProviderError,
-    ProviderErrorKind, RetryPolicy,
+    DEFAULT_CACHE_TTL, ExternalProvider, HttpOptions, MAX_RESPONSE_BYTES, ProviderContext,
+    ProviderError, ProviderErrorKind, RetryPolicy,
 };
+use error::error;
 
 /// How many requests to a Connect server run at once unless configured: enough for a batch
 /// of 20 items to take one round trip (Connect servers run close to their clients).
-pub const DEFAULT_CONNECT_CONCURRENCY: usize = 32;
+pub const DEFAULT_CONCURRENCY: usize = 32;
 
-/// The id of the 1Password provider.
-pub const PROVIDER_ID: &str = "1password";
-
-pub(crate) fn error(kind: ProviderErrorKind, message: String) -> ProviderError {
-    ProviderError::new(PROVIDER_ID, kind, message)
-}
-
-pub(crate) fn reference_error(e: ReferenceError) -> ProviderError {
-    ProviderError::from(e)
-}
+/// The former name of [`DEFAULT_CONCURRENCY`].
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed DEFAULT_CONCURRENCY, as in the other providers"
+)]
+pub const DEFAULT_CONNECT_CONCURRENCY: usize = DEFAULT_CONCURRENCY;
 
 /// Resolves `op://` references from 1Password. Cheap to clone; clones share credentials,
 /// caches and the request limit.
@@ -85,7 +76,7 @@ pub struct OnePassword {
 }
 
 enum Transport {
-    Connect(Arc<connect::Connect>),
+    Connect(connect::Connect),
     Cli(cli::Cli),
 }
 
@@ -109,6 +100,8 @@ enum Transport {
 pub struct OnePasswordBuilder {
     timeout: Duration,
     http: HttpOptions,
+    /// The cap on each output of `op` (the Connect client's is in `http`).
+    max_response_bytes: usize,
     concurrency: usize,
     retry: RetryPolicy,
     cache_ttl: Option<Duration>,
@@ -120,7 +113,8 @@ impl Default for OnePasswordBuilder {
         OnePasswordBuilder {
             timeout: Duration::from_secs(30),
             http: HttpOptions::new(),
-            concurrency: DEFAULT_CONNECT_CONCURRENCY,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+            concurrency: DEFAULT_CONCURRENCY,
             retry: RetryPolicy::default(),
             cache_ttl: None,
             op_path: None,
@@ -142,16 +136,17 @@ impl OnePasswordBuilder {
         self
     }
 
-    /// The most one answer of the Connect server may hold, in bytes
-    /// ([`MAX_RESPONSE_BYTES`](crate::provider::MAX_RESPONSE_BYTES) unless set): raise it for
-    /// vaults that keep large files.
+    /// The most one answer of the Connect server, or each of the standard output and the
+    /// error output of one `op` run, may hold, in bytes ([`MAX_RESPONSE_BYTES`] unless set):
+    /// raise it for vaults that keep large files. `op` is stopped when it prints more.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
         self.http = self.http.max_response_bytes(bytes);
         self
     }
 
     /// How many requests to the Connect server run at once
-    /// ([`DEFAULT_CONNECT_CONCURRENCY`] unless set; at least 1).
+    /// ([`DEFAULT_CONCURRENCY`] unless set; at least 1).
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.concurrency = limit.max(1);
         self
@@ -207,7 +202,7 @@ impl OnePasswordBuilder {
         };
         let transport = connect::Connect::new(host, token.into(), settings).map_err(Error::from)?;
         Ok(OnePassword {
-            transport: Arc::new(Transport::Connect(Arc::new(transport))),
+            transport: Arc::new(Transport::Connect(transport)),
         })
     }
 
@@ -223,11 +218,12 @@ impl OnePasswordBuilder {
         let program = self.op_path.unwrap_or_else(|| PathBuf::from("op"));
         let sign_in = cli::SignIn::ServiceAccount(std::sync::RwLock::new(token));
         Ok(OnePassword {
-            transport: Arc::new(Transport::Cli(cli::Cli::new(
+            transport: Arc::new(Transport::Cli(cli::Cli::new(cli::Runner::new(
                 program,
                 sign_in,
                 self.timeout,
-            ))),
+                self.max_response_bytes,
+            )))),
         })
     }
 
@@ -266,11 +262,12 @@ impl OnePasswordBuilder {
             return Err(Error::from(cli::missing(&program)));
         }
         Ok(OnePassword {
-            transport: Arc::new(Transport::Cli(cli::Cli::new(
+            transport: Arc::new(Transport::Cli(cli::Cli::new(cli::Runner::new(
                 program,
                 cli::SignIn::User,
                 self.timeout,
-            ))),
+                self.max_response_bytes,
+            )))),
         })
     }
 

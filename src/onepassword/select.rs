@@ -5,9 +5,11 @@
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use super::api::{Field, File, Item, SectionRef};
+use super::error::error;
 use super::reference::{Attribute, SecretReference, SshFormat};
-use super::{PROVIDER_ID, ssh};
+#[cfg(feature = "ssh")]
+use super::ssh::to_openssh;
+use super::wire::{Field, File, Item, SectionRef};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
 /// What a reference reads from an item.
@@ -19,8 +21,11 @@ pub(crate) enum Selected<'a> {
     FileContent(&'a File),
 }
 
-fn error(kind: ProviderErrorKind, message: String) -> ProviderError {
-    ProviderError::new(PROVIDER_ID, kind, message)
+/// Without the `ssh` feature, `ssh-format=openssh` is refused when linked; a reference
+/// resolved without linking fails with this reason.
+#[cfg(not(feature = "ssh"))]
+fn to_openssh(_: &str) -> Result<Zeroizing<String>, &'static str> {
+    Err("this build of request-vault leaves out the `ssh` cargo feature that converts SSH keys")
 }
 
 /// Picks the field or file `reference` names in `item`, and its attribute.
@@ -28,75 +33,105 @@ pub(crate) fn select<'a>(
     item: &'a Item,
     reference: &SecretReference,
 ) -> Result<Selected<'a>, ProviderError> {
-    let sections: Option<Vec<&str>> = match reference.section() {
-        None => None,
-        Some(wanted) => {
-            let ids: Vec<&str> = item
-                .sections
-                .iter()
-                .filter(|s| {
-                    s.id == wanted.as_str() || s.label.as_deref().is_some_and(|l| wanted.matches(l))
-                })
-                .map(|s| s.id.as_str())
-                .collect();
-            if ids.is_empty() {
-                return Err(error(
-                    ProviderErrorKind::NotFound,
-                    format!(
-                        "no section `{wanted}` in item `{}` ({})",
-                        item.title, item.id
-                    ),
-                ));
-            }
-            Some(ids)
-        }
-    };
-    let in_scope = |section: &Option<SectionRef>| match &sections {
-        None => true,
-        Some(ids) => section
-            .as_ref()
-            .is_some_and(|s| ids.contains(&s.id.as_str())),
-    };
-    let wanted = reference.field();
+    let scope = Scope::of(item, reference)?;
+    match one_field(item, reference, &scope)? {
+        Some(field) => field_attribute(field, reference).map(Selected::Text),
+        None => file_attribute(one_file(item, reference, &scope)?, reference),
+    }
+}
 
+/// The sections a reference looks in: every one, or those its section segment names (by
+/// ID or label; several sections may share a label).
+struct Scope<'a>(Option<Vec<&'a str>>);
+
+impl<'a> Scope<'a> {
+    fn of(item: &'a Item, reference: &SecretReference) -> Result<Self, ProviderError> {
+        let Some(wanted) = reference.section() else {
+            return Ok(Scope(None));
+        };
+        let ids: Vec<&str> = item
+            .sections
+            .iter()
+            .filter(|s| {
+                s.id == wanted.as_str() || s.label.as_deref().is_some_and(|l| wanted.matches(l))
+            })
+            .map(|s| s.id.as_str())
+            .collect();
+        if ids.is_empty() {
+            return Err(error(
+                ProviderErrorKind::NotFound,
+                format!(
+                    "no section `{wanted}` in item `{}` ({})",
+                    item.title, item.id
+                ),
+            ));
+        }
+        Ok(Scope(Some(ids)))
+    }
+
+    /// Whether a field or file in `section` is looked at.
+    fn holds(&self, section: &Option<SectionRef>) -> bool {
+        match &self.0 {
+            None => true,
+            Some(ids) => section
+                .as_ref()
+                .is_some_and(|s| ids.contains(&s.id.as_str())),
+        }
+    }
+}
+
+/// The field the reference names in scope: by ID, else by label. `None` when there is
+/// none (the reference may name a file); an error when several share the label.
+fn one_field<'a>(
+    item: &'a Item,
+    reference: &SecretReference,
+    scope: &Scope<'_>,
+) -> Result<Option<&'a Field>, ProviderError> {
+    let wanted = reference.field();
     let by_id: Vec<&Field> = item
         .fields
         .iter()
-        .filter(|f| in_scope(&f.section) && f.id == wanted.as_str())
+        .filter(|f| scope.holds(&f.section) && f.id == wanted.as_str())
         .collect();
     let fields = if by_id.is_empty() {
         item.fields
             .iter()
             .filter(|f| {
-                in_scope(&f.section) && f.label.as_deref().is_some_and(|l| wanted.matches(l))
+                scope.holds(&f.section) && f.label.as_deref().is_some_and(|l| wanted.matches(l))
             })
             .collect()
     } else {
         by_id
     };
     match fields.as_slice() {
-        [field] => return field_attribute(field, reference).map(Selected::Text),
-        [] => {}
-        several => {
-            return Err(error(
-                ProviderErrorKind::Ambiguous,
-                format!(
-                    "{} fields named `{wanted}` in item `{}`",
-                    several.len(),
-                    item.title
-                ),
-            )
-            .with_candidates(several.iter().map(|f| f.id.clone()).collect()));
-        }
+        [field] => Ok(Some(field)),
+        [] => Ok(None),
+        several => Err(error(
+            ProviderErrorKind::Ambiguous,
+            format!(
+                "{} fields named `{wanted}` in item `{}`",
+                several.len(),
+                item.title
+            ),
+        )
+        .with_candidates(several.iter().map(|f| f.id.clone()).collect())),
     }
+}
 
+/// The file the reference names in scope, by ID or name.
+fn one_file<'a>(
+    item: &'a Item,
+    reference: &SecretReference,
+    scope: &Scope<'_>,
+) -> Result<&'a File, ProviderError> {
+    let wanted = reference.field();
     let files: Vec<&File> = item
         .files
         .iter()
-        .filter(|f| in_scope(&f.section) && (f.id == wanted.as_str() || wanted.matches(&f.name)))
+        .filter(|f| scope.holds(&f.section) && (f.id == wanted.as_str() || wanted.matches(&f.name)))
         .collect();
     match files.as_slice() {
-        [file] => file_attribute(file, reference),
+        [file] => Ok(file),
         [] => Err(error(
             ProviderErrorKind::NotFound,
             format!(
@@ -127,7 +162,7 @@ fn field_attribute(
         Attribute::Value => {
             let value = field.value.as_ref().map_or("", |v| v.as_str());
             match reference.ssh_format() {
-                Some(SshFormat::OpenSsh) => ssh::to_openssh(value)
+                Some(SshFormat::OpenSsh) => to_openssh(value)
                     .map(|key| SecretString::from(key.as_str()))
                     .map_err(|why| {
                         error(

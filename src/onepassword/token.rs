@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use zeroize::Zeroizing;
 
-use super::{PROVIDER_ID, error};
+use super::error::{PROVIDER_ID, error};
 use crate::Error;
 use crate::provider::ProviderErrorKind;
 

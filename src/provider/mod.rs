@@ -114,6 +114,7 @@ pub const KNOWN_SCHEMES: &[(&str, &str)] = &[
     ("awsssm", "aws"),
     ("vault", "hashicorp"),
     ("azurekeyvault", "azure"),
+    ("gcpsecrets", "gcp"),
     ("keychain", "keychain"),
 ];
 
@@ -315,6 +316,7 @@ const BUILT: &[(&str, bool)] = &[
     ("aws", cfg!(feature = "aws")),
     ("hashicorp", cfg!(feature = "hashicorp")),
     ("azure", cfg!(feature = "azure")),
+    ("gcp", cfg!(feature = "gcp")),
     ("keychain", cfg!(feature = "keychain")),
 ];
 

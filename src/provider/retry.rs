@@ -139,6 +139,19 @@ impl RetryPolicy {
         }
     }
 
+    /// Runs `work` once under one deadline of this policy's `max_elapsed` (or an outer
+    /// call's, when earlier), shared by every retrying call made inside it: a backend that
+    /// fetches a token and then reads, each with its own retries, bounds the pair by one
+    /// limit without nesting one retry loop in another.
+    #[cfg_attr(not(feature = "gcp"), allow(dead_code))]
+    pub(crate) async fn bounded<T>(&self, work: impl Future<Output = T>) -> T {
+        let own = deadline::from_now(self.max_elapsed);
+        let deadline = DEADLINE
+            .try_with(|outer| *outer)
+            .map_or(own, |outer| outer.min(own));
+        DEADLINE.scope(deadline, work).await
+    }
+
     async fn attempts<T, F, Fut>(
         &self,
         idempotency: Idempotency,
@@ -285,6 +298,37 @@ mod tests {
         assert_eq!(result.unwrap_err().kind(), ProviderErrorKind::RateLimited);
         assert_eq!(calls.get(), 3);
         assert_eq!(start.elapsed(), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_work_shares_one_deadline_between_its_calls() {
+        let policy = RetryPolicy::default()
+            .max_attempts(100)
+            .max_elapsed(Duration::from_secs(3));
+        let calls = Cell::new(0);
+        let start = Instant::now();
+        let failing = || {
+            calls.set(calls.get() + 1);
+            async {
+                Err::<(), _>(
+                    error(ProviderErrorKind::RateLimited).with_retry_after(Duration::from_secs(1)),
+                )
+            }
+        };
+        policy
+            .bounded(async {
+                assert!(remaining().is_some());
+                let _ = policy.run(failing).await;
+                let _ = policy.run(failing).await;
+            })
+            .await;
+        assert_eq!(
+            calls.get(),
+            5,
+            "4 calls in the first 3 s, then one with no time left"
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        assert!(remaining().is_none(), "the deadline ends with the work");
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,14 +10,16 @@
 //! 403 (`vault … is not in scope`) and 404 (`vault … not found`, `item … not found`).
 //!
 //! It counts requests, adds latency, and injects faults from a queue: a status (429 with
-//! `Retry-After`, 500), a dropped connection, or a slow answer.
+//! `Retry-After`, 500), a dropped connection, or a slow answer. An answer is what the data
+//! held when the request arrived (latency delays it, never changes it), and a field's value
+//! can be changed while it runs ([`ConnectServer::set_value`]), as a secret is rotated.
 
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -74,6 +76,7 @@ pub struct Data {
 
 pub struct ConnectServer {
     pub addr: SocketAddr,
+    data: Arc<RwLock<Data>>,
     requests: Arc<AtomicUsize>,
     log: Arc<Mutex<Vec<String>>>,
     faults: Arc<Mutex<VecDeque<Fault>>>,
@@ -142,8 +145,9 @@ impl ConnectServer {
         let requests = Arc::new(AtomicUsize::new(0));
         let log = Arc::new(Mutex::new(Vec::new()));
         let faults = Arc::new(Mutex::new(VecDeque::new()));
+        let data = Arc::new(RwLock::new(data));
         let shared = Arc::new(Shared {
-            data,
+            data: Arc::clone(&data),
             token: format!("Bearer {token}"),
             latency,
             requests: Arc::clone(&requests),
@@ -162,6 +166,7 @@ impl ConnectServer {
         });
         ConnectServer {
             addr,
+            data,
             requests,
             log,
             faults,
@@ -189,10 +194,26 @@ impl ConnectServer {
     pub fn fail_next(&self, fault: Fault) {
         self.faults.lock().unwrap().push_back(fault);
     }
+
+    /// Changes the value of the field labelled `label` in every item titled `title`: the
+    /// answers to requests arriving from now on carry it.
+    pub fn set_value(&self, title: &str, label: &str, value: &str) {
+        let mut data = self.data.write().unwrap();
+        let fields = data
+            .vaults
+            .iter_mut()
+            .flat_map(|v| v.items.iter_mut())
+            .filter(|i| i.title == title)
+            .flat_map(|i| i.fields.iter_mut())
+            .filter(|f| f.label == label);
+        for field in fields {
+            field.value = value.to_owned();
+        }
+    }
 }
 
 struct Shared {
-    data: Data,
+    data: Arc<RwLock<Data>>,
     token: String,
     latency: Duration,
     requests: Arc<AtomicUsize>,
@@ -218,6 +239,8 @@ impl Shared {
                 .map(|(_, v)| v.trim().to_owned());
             self.requests.fetch_add(1, Ordering::SeqCst);
             self.log.lock().unwrap().push(path.clone());
+            // The answer as the data stands when the request arrives.
+            let routed = self.route(&path, authorization.as_deref());
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;
             }
@@ -232,7 +255,7 @@ impl Shared {
                 ),
                 Some(Fault::Slow(delay)) => {
                     tokio::time::sleep(delay).await;
-                    self.route(&path, authorization.as_deref())
+                    routed
                 }
                 Some(Fault::Status(status, retry_after)) => {
                     let extra = retry_after
@@ -243,7 +266,7 @@ impl Shared {
                         .into_bytes();
                     (status, "application/json", body, extra)
                 }
-                None => self.route(&path, authorization.as_deref()),
+                None => routed,
             };
             let reason = match status {
                 200 => "OK",
@@ -289,13 +312,14 @@ impl Shared {
         if authorization != Some(self.token.as_str()) {
             return error(401, "Invalid token signature".into());
         }
+        let data = self.data.read().unwrap();
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let find_vault = |id: &str| self.data.vaults.iter().find(|v| v.id == id);
+        let find_vault = |id: &str| data.vaults.iter().find(|v| v.id == id);
         match parts.as_slice() {
             ["v1", "vaults"] => json_reply(
                 200,
                 Value::Array(
-                    self.data
+                    data
                         .vaults
                         .iter()
                         .filter(|v| v.in_scope)

@@ -6,6 +6,8 @@
 #[cfg(feature = "azure")]
 pub mod azure;
 pub mod connect;
+#[cfg(feature = "gcp")]
+pub mod gcp;
 #[cfg(feature = "hashicorp")]
 pub mod hashicorp;
 pub mod http;

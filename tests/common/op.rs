@@ -1,5 +1,6 @@
 //! The stand-in `op` CLI (`tests/fixtures/op`), copied into a directory of its own with
-//! its data, and generated service-account tokens.
+//! its data, and generated service-account tokens. With the `conformance` feature, the
+//! stand-in plays the hostile cases a CLI can play ([`Faults`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -79,5 +80,53 @@ impl StandIn {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+}
+
+/// The hostile cases a command-line tool can play: an endless output (on standard output
+/// when the fault is `declared`, else on standard error, so that both are capped) and an
+/// error that echoes the arguments and the environment. Redirects and JSON numbers are an
+/// HTTP server's and are skipped.
+#[cfg(feature = "conformance")]
+impl request_vault::provider::conformance::Faults for StandIn {
+    fn inject(&self, fault: request_vault::provider::conformance::Fault) -> bool {
+        use request_vault::provider::conformance::Fault;
+        let line = match fault {
+            Fault::Oversized { bytes, declared } => {
+                let stream = if declared { "stdout" } else { "stderr" };
+                format!("oversized {bytes} {stream}")
+            }
+            Fault::Echo { status } => format!("echo {status}"),
+            _ => return false,
+        };
+        let _ = std::fs::remove_file(self.dir.path().join("oversized.log"));
+        let mut faults = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("faults"))
+            .unwrap();
+        std::io::Write::write_all(&mut faults, format!("{line}\n").as_bytes()).unwrap();
+        true
+    }
+
+    fn clear(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("faults"));
+    }
+
+    /// dd's count of the bytes that went out, once the stand-in has written it (its `dd`
+    /// reports when its reader goes away, which may be a moment after the provider gave up).
+    fn oversized_sent(&self) -> Option<u64> {
+        let log = self.dir.path().join("oversized.log");
+        for _ in 0..500 {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.contains("bytes") && l.contains("copied"))
+            {
+                return line.split_whitespace().next()?.parse().ok();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the stand-in's dd reported no count in {}", log.display());
     }
 }

@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-use super::EXPECTED_SHAPE;
-use crate::Error;
-use crate::provider::ProviderError;
+use super::attribute::Attribute;
+
+/// The shape every reference must have, as error messages show it.
+pub const EXPECTED_SHAPE: &str = "op://<vault>/<item>/[section/]field";
 
 /// Which segment of a reference an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,7 +204,7 @@ impl ReferenceError {
                 Some("query parameters are written in lower case")
             }
             ReferenceErrorKind::UnknownAttribute { value }
-                if super::Attribute::ALL
+                if Attribute::ALL
                     .iter()
                     .any(|known| known.as_str().eq_ignore_ascii_case(value)) =>
             {
@@ -237,24 +238,3 @@ impl fmt::Display for ReferenceError {
 }
 
 impl std::error::Error for ReferenceError {}
-
-impl From<ReferenceError> for ProviderError {
-    /// An [`InvalidReference`](crate::ProviderErrorKind::InvalidReference) error of the
-    /// 1Password provider, with the reference, the offset and this error as its source.
-    fn from(error: ReferenceError) -> Self {
-        ProviderError::invalid_reference(
-            super::super::PROVIDER_ID,
-            error.input.clone(),
-            error.offset,
-            error.to_string(),
-        )
-        .with_source(error)
-    }
-}
-
-impl From<ReferenceError> for Error {
-    /// [`Error::InvalidReference`], through the crate's one conversion from provider errors.
-    fn from(error: ReferenceError) -> Self {
-        Error::from(ProviderError::from(error))
-    }
-}

@@ -1,4 +1,5 @@
-//! The Connect server's JSON shapes that the provider reads, written for this crate.
+//! The Connect server's JSON shapes that the provider reads (wire types), written for this
+//! crate.
 //!
 //! Only the fields the provider uses are declared; unknown fields are ignored so that newer
 //! servers keep working. Field values are read into `Zeroizing` strings.
