@@ -5,12 +5,9 @@
 //! the session token) are registered with the scrubber as they go out, so that a server
 //! echoing them finds them masked in any error.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
@@ -20,15 +17,13 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use secrecy::SecretString;
 use url::{Host, Url};
 use zeroize::Zeroizing;
 
-use crate::provider::http::{Http, Outgoing, Scrubber};
+use crate::provider::http::{Http, OnceBody, Outgoing, Scrubber};
 use crate::provider::{HttpOptions, ProviderError, ProviderErrorKind, RetryPolicy};
 
 /// Headers whose values are credentials or signatures: marked sensitive on the way out.
@@ -101,9 +96,11 @@ impl DoorClient {
         let mut reply = http.send(&outgoing).await.map_err(connector_error)?;
         let status = StatusCode::try_from(reply.status.as_u16())
             .map_err(|e| ConnectorError::other(e.into(), None))?;
-        // The answer moves into the SDK, which parses it and owns it from here.
-        let body = Answer::body(std::mem::take(&mut reply.body));
-        let mut response = HttpResponse::new(status, body);
+        // The answer moves into the SDK as a body it must collect, so that the response it
+        // traces (`received response from service`, at TRACE level) shows `BoxBody`, not a
+        // secret value.
+        let body = OnceBody::owned(std::mem::take(&mut reply.body));
+        let mut response = HttpResponse::new(status, SdkBody::from_body_1_x(body));
         for (name, value) in &reply.headers {
             if let Ok(value) = value.to_str() {
                 let _ = response
@@ -129,42 +126,6 @@ impl DoorClient {
         if let Some(token) = request.headers().get("x-amz-security-token") {
             scrubber.add_obtained(&SecretString::from(token));
         }
-    }
-}
-
-/// An answer's bytes as the SDK reads them: a body it must collect, so that the response
-/// it traces (`received response from service`, at TRACE level) shows `BoxBody` and not a
-/// secret value. The bytes are wiped when the body drops.
-struct Answer {
-    data: Option<Bytes>,
-    len: u64,
-}
-
-impl Answer {
-    fn body(bytes: Zeroizing<Vec<u8>>) -> SdkBody {
-        let len = bytes.len() as u64;
-        let data = (len > 0).then(|| Bytes::from_owner(bytes));
-        SdkBody::from_body_1_x(Answer { data, len })
-    }
-}
-
-impl http_body::Body for Answer {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Poll::Ready(self.data.take().map(|data| Ok(Frame::data(data))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(if self.data.is_some() { self.len } else { 0 })
     }
 }
 
@@ -241,14 +202,11 @@ mod tests {
 
     #[test]
     fn answers_show_no_byte_when_the_sdk_traces_them() {
-        let body = Answer::body(Zeroizing::new(
-            b"{\"SecretString\":\"s3cr3t-v4lue\"}".to_vec(),
-        ));
+        let answer = b"{\"SecretString\":\"s3cr3t-v4lue\"}".to_vec();
+        let body = SdkBody::from_body_1_x(OnceBody::owned(Zeroizing::new(answer)));
         let shown = format!("{body:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert_eq!(body.content_length(), Some(31));
-        let empty = Answer::body(Zeroizing::new(Vec::new()));
-        assert_eq!(empty.content_length(), Some(0));
     }
 
     #[test]

@@ -4,13 +4,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueOutput;
-use futures_util::stream::{self, StreamExt};
-use secrecy::SecretString;
 
-use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
-
+use super::batch::{self, Outcome};
 use super::error::Errors;
 use super::wire::{names_secret, secret_value};
 
@@ -20,8 +18,6 @@ pub(crate) const BATCH_LIMIT: usize = 20;
 /// Pages of one batch call followed at most (a list of 20 IDs fits one page; this only
 /// bounds a misbehaving server).
 const MAX_PAGES: usize = 20;
-
-type Outcome = Result<SecretString, ProviderError>;
 
 /// One distinct thing to fetch: a secret's version in a region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -69,9 +65,13 @@ enum Job {
 impl<F: Fn(&str) -> Client> Fetcher<'_, F> {
     /// Fetches `keys`, one result each in order, at most `concurrency` calls at once.
     pub(crate) async fn fetch_all(&self, keys: &[FetchKey]) -> Vec<Outcome> {
-        let mut results: Vec<Option<Outcome>> = keys.iter().map(|_| None).collect();
-        let mut finished = stream::iter(self.plan(keys))
-            .map(|job| async move {
+        let jobs = self.plan(keys);
+        batch::run(
+            jobs,
+            keys.len(),
+            self.concurrency,
+            self.errors,
+            |job| async move {
                 match job {
                     Job::Single(index) => {
                         let key = &keys[index];
@@ -83,24 +83,9 @@ impl<F: Fn(&str) -> Client> Fetcher<'_, F> {
                         self.get_batch(&client, keys, &members).await
                     }
                 }
-            })
-            .buffer_unordered(self.concurrency.max(1));
-        while let Some(done) = finished.next().await {
-            for (index, result) in done {
-                results[index] = Some(result);
-            }
-        }
-        results
-            .into_iter()
-            .map(|result| {
-                result.unwrap_or_else(|| {
-                    Err(self.errors.plain(
-                        ProviderErrorKind::Protocol,
-                        "no answer was recorded for this secret".to_owned(),
-                    ))
-                })
-            })
-            .collect()
+            },
+        )
+        .await
     }
 
     /// Batches of current versions per region (a batch of one is a plain

@@ -60,6 +60,7 @@
 //! failures are [`Unavailable`](crate::ProviderErrorKind::Unavailable) or
 //! [`Timeout`](crate::ProviderErrorKind::Timeout).
 
+mod batch;
 mod builder;
 mod client;
 mod error;
@@ -70,6 +71,7 @@ mod parameters;
 mod reference;
 mod secrets;
 mod session;
+mod uri;
 mod wire;
 
 pub use builder::{AssumeRole, AwsBuilder};

@@ -3,20 +3,16 @@
 //! the answer lists in `InvalidParameters` fail alone as not found; an answer for a name
 //! that was not asked for is dropped.
 
+use crate::provider::{ProviderErrorKind, RetryPolicy};
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::operation::get_parameters::GetParametersOutput;
-use futures_util::stream::{self, StreamExt};
-use secrecy::SecretString;
 
-use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
-
+use super::batch::{self, Outcome};
 use super::error::Errors;
 use super::wire::{names_parameter, parameter_value};
 
 /// The most names one `GetParameters` call takes.
 pub(crate) const GET_PARAMETERS_LIMIT: usize = 10;
-
-type Outcome = Result<SecretString, ProviderError>;
 
 /// One distinct thing to fetch: a parameter (with its selector) in a region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,29 +47,18 @@ pub(crate) struct ParameterFetcher<'a, F> {
 impl<F: Fn(&str) -> Client> ParameterFetcher<'_, F> {
     /// Fetches `keys`, one result each in order, at most `concurrency` calls at once.
     pub(crate) async fn fetch_all(&self, keys: &[ParameterKey]) -> Vec<Outcome> {
-        let mut results: Vec<Option<Outcome>> = keys.iter().map(|_| None).collect();
-        let mut finished = stream::iter(plan(keys))
-            .map(|members| async move {
+        let calls = plan(keys);
+        batch::run(
+            calls,
+            keys.len(),
+            self.concurrency,
+            self.errors,
+            |members| async move {
                 let client = (self.client_for)(&keys[members[0]].region);
                 self.get_parameters(&client, keys, &members).await
-            })
-            .buffer_unordered(self.concurrency.max(1));
-        while let Some(done) = finished.next().await {
-            for (index, result) in done {
-                results[index] = Some(result);
-            }
-        }
-        results
-            .into_iter()
-            .map(|result| {
-                result.unwrap_or_else(|| {
-                    Err(self.errors.plain(
-                        ProviderErrorKind::Protocol,
-                        "no answer was recorded for this parameter".to_owned(),
-                    ))
-                })
-            })
-            .collect()
+            },
+        )
+        .await
     }
 
     /// One `GetParameters` call for `members` (indices into `keys`, one region, at most

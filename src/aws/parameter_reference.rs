@@ -11,10 +11,11 @@
 //! all. A selector picks a version (`:3`) or a label (`:blue`, which starts with a letter
 //! or `_`, `.`, `-`), as `GetParameters` takes them; without one the latest version is read.
 
+use crate::provider::ProviderError;
 use crate::provider::field::FieldKey;
-use crate::provider::{ProviderError, strip_ref_prefix};
 
 use super::SSM_PROVIDER_ID;
+use super::uri;
 
 /// The URI scheme of AWS Systems Manager Parameter Store references.
 pub const SSM_SCHEME: &str = "awsssm";
@@ -50,34 +51,19 @@ impl ParameterReference {
     /// [`ProviderErrorKind::InvalidReference`](crate::ProviderErrorKind::InvalidReference)
     /// with the byte offset of the problem in `reference`.
     pub(crate) fn parse(reference: &str) -> Result<ParameterReference, ProviderError> {
-        let stripped = strip_ref_prefix(reference);
-        let base = reference.len() - stripped.len();
+        let parts = uri::split(
+            reference,
+            PREFIX,
+            SSM_PROVIDER_ID,
+            "awsssm://PATH/TO/PARAMETER[:VERSION|:LABEL][?region=R][#KEY]",
+        )?;
         let invalid = |at: usize, message: String| {
-            ProviderError::invalid_reference(SSM_PROVIDER_ID, reference, base + at, message)
-        };
-        let Some(rest) = stripped.strip_prefix(PREFIX) else {
-            let at = stripped
-                .bytes()
-                .zip(PREFIX.bytes())
-                .take_while(|(a, b)| a == b)
-                .count();
-            return Err(invalid(
-                at,
-                format!("expected `{PREFIX}PATH/TO/PARAMETER[:VERSION|:LABEL][?region=R][#KEY]`"),
-            ));
-        };
-        let (before_field, field_text) = match rest.split_once('#') {
-            Some((before, field)) => (before, Some(field)),
-            None => (rest, None),
-        };
-        let (path, query) = match before_field.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (before_field, None),
+            ProviderError::invalid_reference(SSM_PROVIDER_ID, reference, at, message)
         };
         // `awsssm:///a/b` and `awsssm://a/b` name the same parameter.
-        let (path_start, path) = match path.strip_prefix('/') {
-            Some(path) => (PREFIX.len() + 1, path),
-            None => (PREFIX.len(), path),
+        let (path_start, path) = match parts.target.strip_prefix('/') {
+            Some(path) => (parts.target_start + 1, path),
+            None => (parts.target_start, parts.target),
         };
         let (name, selector) = check_path(path).map_err(|(at, m)| invalid(path_start + at, m))?;
         let mut parsed = ParameterReference {
@@ -86,19 +72,14 @@ impl ParameterReference {
             region: None,
             field: None,
         };
-        if let Some(query) = query {
-            let query_start = PREFIX.len() + before_field.len() - query.len();
-            parsed.region =
-                Some(parse_query(query).map_err(|(at, m)| invalid(query_start + at, m))?);
+        if let Some(query) = parts.query {
+            let region =
+                parse_query(query).map_err(|(at, m)| invalid(parts.query_start() + at, m))?;
+            parsed.region = Some(region);
         }
-        if let Some(text) = field_text {
-            let field_start = base + PREFIX.len() + before_field.len() + 1;
-            parsed.field = Some(FieldKey::parse(
-                SSM_PROVIDER_ID,
-                reference,
-                field_start,
-                text,
-            )?);
+        if let Some(text) = parts.field {
+            let field = FieldKey::parse(SSM_PROVIDER_ID, reference, parts.field_start(), text)?;
+            parsed.field = Some(field);
         }
         Ok(parsed)
     }

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_config::Region;
 use aws_sdk_ssm::Client;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::Error;
-use crate::provider::batch::{Slots, distinct};
-use crate::provider::field::{FieldKey, select_text};
-use crate::provider::{ExternalProvider, ProviderError, ProviderErrorKind};
+use crate::provider::field::FieldKey;
+use crate::provider::{ExternalProvider, ProviderError};
 
 use super::SSM_PROVIDER_ID;
+use super::batch::Plan;
 use super::builder::AwsBuilder;
 use super::error::Service;
 use super::parameter_fetch::{ParameterFetcher, ParameterKey};
@@ -26,6 +26,9 @@ const PARAMETER_STORE: Service = Service {
     provider: SSM_PROVIDER_ID,
     name: "AWS Systems Manager Parameter Store",
 };
+
+/// What a reference can name instead of the default region.
+const REGION_HINT: &str = "`?region=`";
 
 /// Options for an [`AwsParameterStore`]: see [`AwsBuilder`], shared with
 /// [`AwsSecretsManager`](super::AwsSecretsManager).
@@ -55,7 +58,6 @@ pub struct AwsParameterStore {
 
 struct Inner {
     session: Session,
-    config: aws_sdk_ssm::Config,
     clients: Regional<Client>,
 }
 
@@ -65,23 +67,24 @@ impl AwsBuilder<AwsParameterStore> {
     ///
     /// # Errors
     ///
-    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when a session token
-    /// is given without static credentials, an endpoint URL is not an http(s) URL, or the
-    /// HTTP client cannot be built. Missing credentials or region are reported by
-    /// [`AwsParameterStore::check`] and by the first resolve, since a reference may name
-    /// its own region.
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`](crate::ProviderErrorKind::Configuration)
+    /// when a session token is given without static credentials, an endpoint URL is not an
+    /// http(s) URL, or the HTTP client cannot be built. Missing credentials or region are
+    /// reported by [`AwsParameterStore::check`] and by the first resolve, since a reference
+    /// may name its own region.
     pub async fn build(self) -> Result<AwsParameterStore, Error> {
         let session = self.session(PARAMETER_STORE).await?;
         let mut config = aws_sdk_ssm::config::Builder::from(&session.sdk_config);
         if let Some(url) = &session.endpoint_url {
             config = config.endpoint_url(url);
         }
+        let config = config.build();
+        let clients = Regional::new(move |region| {
+            let region = Region::new(region.to_owned());
+            Client::from_conf(config.to_builder().region(region).build())
+        });
         Ok(AwsParameterStore {
-            inner: Arc::new(Inner {
-                config: config.build(),
-                session,
-                clients: Regional::new(),
-            }),
+            inner: Arc::new(Inner { session, clients }),
         })
     }
 }
@@ -115,86 +118,44 @@ impl AwsParameterStore {
     /// # Errors
     ///
     /// [`Error::Provider`] whose kind says what failed:
-    /// - [`ProviderErrorKind::Configuration`] when no region is configured;
-    /// - [`ProviderErrorKind::Unauthorized`] when no credentials are found or AWS refuses
-    ///   them;
-    /// - [`ProviderErrorKind::Unavailable`] or [`ProviderErrorKind::Timeout`] when
-    ///   Parameter Store cannot be reached.
+    /// - [`ProviderErrorKind::Configuration`](crate::ProviderErrorKind::Configuration) when
+    ///   no region is configured;
+    /// - [`ProviderErrorKind::Unauthorized`](crate::ProviderErrorKind::Unauthorized) when no
+    ///   credentials are found or AWS refuses them;
+    /// - [`ProviderErrorKind::Unavailable`](crate::ProviderErrorKind::Unavailable) or
+    ///   [`ProviderErrorKind::Timeout`](crate::ProviderErrorKind::Timeout) when Parameter
+    ///   Store cannot be reached.
     pub async fn check(&self) -> Result<(), Error> {
         let session = &self.inner.session;
-        let Some(region) = session.default_region.clone() else {
-            return Err(Error::from(self.no_region()));
-        };
-        let client = self.client(&region);
-        let outcome = session
-            .retry
-            .run(|| {
-                let call = client.describe_parameters().max_results(1);
+        session
+            .check(REGION_HINT, |region| {
+                let call = self
+                    .inner
+                    .clients
+                    .get(region)
+                    .describe_parameters()
+                    .max_results(1);
                 async move {
                     call.send()
                         .await
                         .map_err(|e| session.errors.of_sdk(e, "describing parameters"))
                 }
             })
-            .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ProviderErrorKind::Forbidden => Ok(()),
-            Err(e) => Err(Error::from(e)),
-        }
+            .await
     }
 
-    /// The client of `region` (the configured one, or a copy re-aimed at another region).
-    fn client(&self, region: &str) -> Client {
-        self.inner.clients.get(region, || {
-            let config = self
-                .inner
-                .config
-                .to_builder()
-                .region(Region::new(region.to_owned()))
-                .build();
-            Client::from_conf(config)
-        })
-    }
-
-    /// What to fetch for a parsed reference.
-    fn key_of(&self, parsed: &ParameterReference) -> Result<ParameterKey, ProviderError> {
-        let region = parsed
-            .region
-            .clone()
-            .or_else(|| self.inner.session.default_region.clone())
-            .ok_or_else(|| self.no_region())?;
-        Ok(ParameterKey {
+    /// What to fetch for a reference, and the field it picks.
+    fn key_of(&self, reference: &str) -> Result<(ParameterKey, Option<FieldKey>), ProviderError> {
+        let parsed = ParameterReference::parse(reference)?;
+        let region = self
+            .inner
+            .session
+            .region(parsed.region.as_deref(), REGION_HINT)?;
+        let key = ParameterKey {
             region,
             requested: parsed.requested(),
-        })
-    }
-
-    fn no_region(&self) -> ProviderError {
-        self.inner.session.errors.plain(
-            ProviderErrorKind::Configuration,
-            "no AWS region: set one with the builder's `.region()`, AWS_REGION or the \
-             profile, or use `?region=`"
-                .to_owned(),
-        )
-    }
-
-    /// `value`, or the member or pointer `field` of it.
-    fn select(
-        &self,
-        key: &ParameterKey,
-        value: &SecretString,
-        field: Option<&FieldKey>,
-    ) -> Result<SecretString, ProviderError> {
-        let Some(field) = field else {
-            return Ok(value.clone());
         };
-        select_text(SSM_PROVIDER_ID, value.expose_secret(), field).map_err(|e| {
-            self.inner
-                .session
-                .errors
-                .plain(e.kind(), format!("{}: {}", key.describe(), e.message()))
-        })
+        Ok((key, parsed.field))
     }
 }
 
@@ -218,47 +179,27 @@ impl ExternalProvider for AwsParameterStore {
     }
 
     async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
-        let mut slots = Slots::new(references.len());
-        let mut wanted = Vec::new();
-        for (index, reference) in references.iter().enumerate() {
-            match ParameterReference::parse(reference).and_then(|p| Ok((self.key_of(&p)?, p.field)))
-            {
-                Ok((key, field)) => wanted.push((index, key, field)),
-                Err(e) => slots.set(index, Err(e.with_reference(*reference))),
-            }
-        }
-        let (unique, position) = distinct(wanted.iter().map(|(_, key, _)| key.clone()));
+        let plan = Plan::new(references, |reference| self.key_of(reference));
         let session = &self.inner.session;
         let fetcher = ParameterFetcher {
-            client_for: |region: &str| self.client(region),
+            client_for: |region: &str| self.inner.clients.get(region),
             retry: session.retry,
             concurrency: session.concurrency,
             errors: &session.errors,
         };
-        let fetched = fetcher.fetch_all(&unique).await;
-        for ((index, _, field), at) in wanted.iter().zip(position) {
-            let result = match &fetched[at] {
-                Ok(value) => self.select(&unique[at], value, field.as_ref()),
-                Err(e) => Err(e.duplicate()),
-            };
-            slots.set(
-                *index,
-                result.map_err(|e| e.with_reference(references[*index])),
-            );
-        }
-        slots.finish_or_missing(SSM_PROVIDER_ID, references)
+        let fetched = fetcher.fetch_all(&plan.unique).await;
+        plan.finish(
+            references,
+            &fetched,
+            &session.errors,
+            ParameterKey::describe,
+        )
     }
 }
 
 // Hand-written: never shows credentials.
 impl fmt::Debug for AwsParameterStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let session = &self.inner.session;
-        f.debug_struct("AwsParameterStore")
-            .field("id", &session.id)
-            .field("region", &session.default_region)
-            .field("credentials", &session.description)
-            .field("retry", &session.retry)
-            .finish_non_exhaustive()
+        self.inner.session.debug("AwsParameterStore", f)
     }
 }

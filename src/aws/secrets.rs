@@ -8,19 +8,21 @@ use std::sync::atomic::AtomicBool;
 use async_trait::async_trait;
 use aws_config::Region;
 use aws_sdk_secretsmanager::Client;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::Error;
-use crate::provider::batch::{Slots, distinct};
-use crate::provider::field::select_text;
-use crate::provider::{ExternalProvider, ProviderError, ProviderErrorKind};
+use crate::provider::{ExternalProvider, ProviderError};
 
 use super::PROVIDER_ID;
+use super::batch::Plan;
 use super::builder::AwsBuilder;
 use super::error::Service;
 use super::fetch::{FetchKey, Fetcher};
 use super::reference::{AwsReference, SCHEME};
 use super::session::{Regional, Session};
+
+/// What a reference can name instead of the default region.
+const REGION_HINT: &str = "a secret ARN or `?region=`";
 
 /// What AWS Secrets Manager's errors are named after.
 const SECRETS_MANAGER: Service = Service {
@@ -41,7 +43,6 @@ pub struct AwsSecretsManager {
 
 struct Inner {
     session: Session,
-    config: aws_sdk_secretsmanager::Config,
     clients: Regional<Client>,
     batch_refused: AtomicBool,
 }
@@ -52,22 +53,26 @@ impl AwsBuilder<AwsSecretsManager> {
     ///
     /// # Errors
     ///
-    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when a session token
-    /// is given without static credentials, an endpoint URL is not an http(s) URL, or the
-    /// HTTP client cannot be built (CA certificates that are not PEM). Missing credentials
-    /// or region are reported by [`AwsSecretsManager::check`] and by the first resolve,
-    /// since a reference may name its own region.
+    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`](crate::ProviderErrorKind::Configuration)
+    /// when a session token is given without static credentials, an endpoint URL is not an
+    /// http(s) URL, or the HTTP client cannot be built (CA certificates that are not PEM).
+    /// Missing credentials or region are reported by [`AwsSecretsManager::check`] and by the
+    /// first resolve, since a reference may name its own region.
     pub async fn build(self) -> Result<AwsSecretsManager, Error> {
         let session = self.session(SECRETS_MANAGER).await?;
         let mut config = aws_sdk_secretsmanager::config::Builder::from(&session.sdk_config);
         if let Some(url) = &session.endpoint_url {
             config = config.endpoint_url(url);
         }
+        let config = config.build();
+        let clients = Regional::new(move |region| {
+            let region = Region::new(region.to_owned());
+            Client::from_conf(config.to_builder().region(region).build())
+        });
         Ok(AwsSecretsManager {
             inner: Arc::new(Inner {
-                config: config.build(),
                 session,
-                clients: Regional::new(),
+                clients,
                 batch_refused: AtomicBool::new(false),
             }),
         })
@@ -103,88 +108,44 @@ impl AwsSecretsManager {
     /// # Errors
     ///
     /// [`Error::Provider`] whose kind says what failed:
-    /// - [`ProviderErrorKind::Configuration`] when no region is configured;
-    /// - [`ProviderErrorKind::Unauthorized`] when no credentials are found or AWS refuses
-    ///   them;
-    /// - [`ProviderErrorKind::Unavailable`] or [`ProviderErrorKind::Timeout`] when Secrets
+    /// - [`ProviderErrorKind::Configuration`](crate::ProviderErrorKind::Configuration) when
+    ///   no region is configured;
+    /// - [`ProviderErrorKind::Unauthorized`](crate::ProviderErrorKind::Unauthorized) when no
+    ///   credentials are found or AWS refuses them;
+    /// - [`ProviderErrorKind::Unavailable`](crate::ProviderErrorKind::Unavailable) or
+    ///   [`ProviderErrorKind::Timeout`](crate::ProviderErrorKind::Timeout) when Secrets
     ///   Manager cannot be reached.
     pub async fn check(&self) -> Result<(), Error> {
         let session = &self.inner.session;
-        let Some(region) = session.default_region.clone() else {
-            return Err(Error::from(self.no_region()));
-        };
-        let client = self.client(&region);
-        let outcome = session
-            .retry
-            .run(|| {
-                let call = client.list_secrets().max_results(1);
+        session
+            .check(REGION_HINT, |region| {
+                let call = self.inner.clients.get(region).list_secrets().max_results(1);
                 async move {
                     call.send()
                         .await
                         .map_err(|e| session.errors.of_sdk(e, "listing secrets"))
                 }
             })
-            .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ProviderErrorKind::Forbidden => Ok(()),
-            Err(e) => Err(Error::from(e)),
-        }
+            .await
     }
 
-    /// The client of `region` (the configured one, or a copy re-aimed at another region).
-    fn client(&self, region: &str) -> Client {
-        self.inner.clients.get(region, || {
-            let config = self
-                .inner
-                .config
-                .to_builder()
-                .region(Region::new(region.to_owned()))
-                .build();
-            Client::from_conf(config)
-        })
-    }
-
-    /// What to fetch for a parsed reference.
-    fn key_of(&self, parsed: &AwsReference) -> Result<FetchKey, ProviderError> {
-        let region = parsed
-            .region
-            .clone()
-            .or_else(|| self.inner.session.default_region.clone())
-            .ok_or_else(|| self.no_region())?;
-        Ok(FetchKey {
-            region,
-            secret_id: parsed.secret_id.clone(),
-            version_stage: parsed.version_stage.clone(),
-            version_id: parsed.version_id.clone(),
-        })
-    }
-
-    fn no_region(&self) -> ProviderError {
-        self.inner.session.errors.plain(
-            ProviderErrorKind::Configuration,
-            "no AWS region: set one with the builder's `.region()`, AWS_REGION or the \
-             profile, or use a secret ARN or `?region=`"
-                .to_owned(),
-        )
-    }
-
-    /// `value`, or the member or pointer `field` of it.
-    fn select(
+    /// What to fetch for a reference, and the field it picks.
+    fn key_of(
         &self,
-        key: &FetchKey,
-        value: &SecretString,
-        field: Option<&crate::provider::field::FieldKey>,
-    ) -> Result<SecretString, ProviderError> {
-        let Some(field) = field else {
-            return Ok(value.clone());
+        reference: &str,
+    ) -> Result<(FetchKey, Option<crate::provider::field::FieldKey>), ProviderError> {
+        let parsed = AwsReference::parse(reference)?;
+        let region = self
+            .inner
+            .session
+            .region(parsed.region.as_deref(), REGION_HINT)?;
+        let key = FetchKey {
+            region,
+            secret_id: parsed.secret_id,
+            version_stage: parsed.version_stage,
+            version_id: parsed.version_id,
         };
-        select_text(PROVIDER_ID, value.expose_secret(), field).map_err(|e| {
-            self.inner
-                .session
-                .errors
-                .plain(e.kind(), format!("{}: {}", key.describe(), e.message()))
-        })
+        Ok((key, parsed.field))
     }
 }
 
@@ -208,47 +169,23 @@ impl ExternalProvider for AwsSecretsManager {
     }
 
     async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
-        let mut slots = Slots::new(references.len());
-        let mut wanted = Vec::new();
-        for (index, reference) in references.iter().enumerate() {
-            match AwsReference::parse(reference).and_then(|p| Ok((self.key_of(&p)?, p.field))) {
-                Ok((key, field)) => wanted.push((index, key, field)),
-                Err(e) => slots.set(index, Err(e.with_reference(*reference))),
-            }
-        }
-        let (unique, position) = distinct(wanted.iter().map(|(_, key, _)| key.clone()));
+        let plan = Plan::new(references, |reference| self.key_of(reference));
         let session = &self.inner.session;
         let fetcher = Fetcher {
-            client_for: |region: &str| self.client(region),
+            client_for: |region: &str| self.inner.clients.get(region),
             retry: session.retry,
             concurrency: session.concurrency,
             batch_refused: &self.inner.batch_refused,
             errors: &session.errors,
         };
-        let fetched = fetcher.fetch_all(&unique).await;
-        for ((index, _, field), at) in wanted.iter().zip(position) {
-            let result = match &fetched[at] {
-                Ok(value) => self.select(&unique[at], value, field.as_ref()),
-                Err(e) => Err(e.duplicate()),
-            };
-            slots.set(
-                *index,
-                result.map_err(|e| e.with_reference(references[*index])),
-            );
-        }
-        slots.finish_or_missing(PROVIDER_ID, references)
+        let fetched = fetcher.fetch_all(&plan.unique).await;
+        plan.finish(references, &fetched, &session.errors, FetchKey::describe)
     }
 }
 
 // Hand-written: never shows credentials.
 impl fmt::Debug for AwsSecretsManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let session = &self.inner.session;
-        f.debug_struct("AwsSecretsManager")
-            .field("id", &session.id)
-            .field("region", &session.default_region)
-            .field("credentials", &session.description)
-            .field("retry", &session.retry)
-            .finish_non_exhaustive()
+        self.inner.session.debug("AwsSecretsManager", f)
     }
 }

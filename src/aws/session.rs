@@ -1,13 +1,17 @@
 //! [`Session`]: what a built AWS provider holds from its builder (the SDK configuration with
-//! the door's HTTP client and the credential chain, the retry policy, the error mapping),
-//! and [`Regional`], the service clients it makes per region.
+//! the door's HTTP client and the credential chain, the retry policy, the error mapping)
+//! and the parts both providers share (the region to use, `check`), and [`Regional`], the
+//! service clients it makes per region.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
 use std::sync::Mutex;
 
 use aws_config::SdkConfig;
 
-use crate::provider::RetryPolicy;
+use crate::Error;
+use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
 
 use super::error::Errors;
 
@@ -29,61 +33,105 @@ pub(crate) struct Session {
     pub(crate) errors: Errors,
 }
 
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
+impl Session {
+    /// `named` (the region a reference names), else the default region, else an error
+    /// saying how to set one; `hint` says what a reference can name ("a secret ARN or
+    /// `?region=`").
+    pub(crate) fn region(&self, named: Option<&str>, hint: &str) -> Result<String, ProviderError> {
+        named
+            .or(self.default_region.as_deref())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                self.errors.plain(
+                    ProviderErrorKind::Configuration,
+                    format!(
+                        "no AWS region: set one with the builder's `.region()`, AWS_REGION or \
+                         the profile, or use {hint}"
+                    ),
+                )
+            })
+    }
+
+    /// Runs `call` (a cheap listing in the default region, given that region) under the
+    /// retry policy: the service is reachable and takes the credentials. A refusal of the
+    /// listing itself (`AccessDeniedException`) means the credentials were accepted, and
+    /// passes.
+    pub(crate) async fn check<T, F, Fut>(&self, hint: &str, call: F) -> Result<(), Error>
+    where
+        F: Fn(&str) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let region = self.region(None, hint)?;
+        match self.retry.run(|| call(&region)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ProviderErrorKind::Forbidden => Ok(()),
+            Err(e) => Err(Error::from(e)),
+        }
+    }
+
+    /// A provider's `Debug`, named `name`: never the credentials themselves.
+    pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
             .field("id", &self.id)
-            .field("default_region", &self.default_region)
-            .field("endpoint_url", &self.endpoint_url)
+            .field("region", &self.default_region)
             .field("credentials", &self.description)
             .field("retry", &self.retry)
-            .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
 }
 
-/// Service clients by region, made on first use (the configured region's, or a copy
-/// re-aimed at a region a reference names).
-#[derive(Debug)]
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.debug("Session", f)
+    }
+}
+
+/// Service clients by region, made on first use by a function of the region (the
+/// configured client, or a copy re-aimed at a region a reference names).
 pub(crate) struct Regional<C> {
+    make: Box<dyn Fn(&str) -> C + Send + Sync>,
     clients: Mutex<HashMap<String, C>>,
 }
 
 impl<C: Clone> Regional<C> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(make: impl Fn(&str) -> C + Send + Sync + 'static) -> Self {
         Regional {
+            make: Box::new(make),
             clients: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The client of `region`, made by `make` the first time.
-    pub(crate) fn get(&self, region: &str, make: impl FnOnce() -> C) -> C {
+    /// The client of `region`.
+    pub(crate) fn get(&self, region: &str) -> C {
         let mut clients = self
             .clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         clients
             .entry(region.to_owned())
-            .or_insert_with(make)
+            .or_insert_with(|| (self.make)(region))
             .clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     #[test]
     fn each_region_gets_one_client() {
-        let regional = Regional::new();
-        let mut made = 0;
+        let made = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&made);
+        let regional = Regional::new(move |region| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            region.to_owned()
+        });
         for region in ["eu-west-1", "us-east-1", "eu-west-1"] {
-            regional.get(region, || {
-                made += 1;
-                region.to_owned()
-            });
+            assert_eq!(regional.get(region), region);
         }
-        assert_eq!(made, 2);
-        assert_eq!(regional.get("us-east-1", || unreachable!()), "us-east-1");
+        assert_eq!(made.load(Ordering::SeqCst), 2);
     }
 }
