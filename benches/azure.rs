@@ -55,6 +55,7 @@ fn batch(c: &mut Criterion) {
         let vault = Vault::new();
         let provider = server
             .builder(&["vault-a", "vault-b"])
+            .additionally_allowed_tenants(["tenant-b"])
             .client_secret(TENANT, CLIENT_ID, CLIENT_SECRET)
             .expect("provider");
         vault.add_provider(provider);

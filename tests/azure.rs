@@ -1,9 +1,13 @@
 //! The Azure Key Vault provider's secrets against the HTTPS stand-in (`tests/common/azure/`):
 //! versions, JSON keys, request counts, disabled, expired, missing and forbidden secrets,
-//! throttling and faults, `check`, offline reference checks, leak checks and the conformance
-//! suite. Sign-in is tested in `azure_auth.rs`.
+//! throttling and faults, `check`, offline reference checks, leak checks, the provider edge
+//! (redirects, echoed credentials) and the conformance suite with its hostile-server check.
+//! Sign-in is tested in `azure_auth.rs`.
 
 mod common;
+/// The provider edge: redirects and echoed credentials.
+#[path = "azure/edge.rs"]
+mod edge;
 
 use std::time::Duration;
 
@@ -134,7 +138,13 @@ async fn a_hundred_keys_of_forty_secrets_in_two_tenants() {
     }
     assert_eq!(references.len(), 100);
     let vault = Vault::new();
-    vault.add_provider(secret_provider(&server, &["vault-a", "vault-b"]).await);
+    // vault-b lives in another tenant: the credential may sign in there because it is allowed.
+    let provider = server
+        .builder(&["vault-a", "vault-b"])
+        .additionally_allowed_tenants(["tenant-b"])
+        .client_secret(TENANT, CLIENT_ID, CLIENT_SECRET)
+        .unwrap();
+    vault.add_provider(provider);
     for (name, reference) in &references {
         vault.link(name, reference).unwrap();
     }
@@ -400,4 +410,126 @@ async fn passes_the_conformance_suite() {
     )
     .await;
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The hostile-server check of `provider::conformance`, through the stand-in's own fault
+/// queues (it is HTTPS, which the conformance proxy does not speak).
+#[cfg(feature = "conformance")]
+mod hostile {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use request_vault::ExternalProvider;
+    use request_vault::provider::RetryPolicy;
+    use request_vault::provider::conformance::{self, Case, Options, Sink, check_hostile};
+
+    use super::common::azure::{
+        AzureServer, CLIENT_ID, CLIENT_SECRET, Fault, IDENTITY_HEADER, TENANT,
+    };
+
+    /// The stand-in's faults at the next token request, or at the next vault request.
+    struct At<'a> {
+        server: &'a AzureServer,
+        vault: bool,
+    }
+
+    impl conformance::Faults for At<'_> {
+        fn inject(&self, fault: conformance::Fault) -> bool {
+            use conformance::Fault as Hostile;
+            let fault = match fault {
+                Hostile::Status {
+                    status,
+                    retry_after,
+                } => Fault::Status(status, retry_after),
+                Hostile::Drop => Fault::Drop,
+                Hostile::Redirect { status, location } => Fault::Redirect(status, location),
+                Hostile::Oversized { bytes, declared } => Fault::Oversized { bytes, declared },
+                Hostile::Echo { status } => Fault::Echo(status),
+                Hostile::Numbers(number) => Fault::Numbers(number),
+                _ => return false,
+            };
+            if self.vault {
+                self.server.fail_vault(fault);
+            } else {
+                self.server.fail_token(fault);
+            }
+            true
+        }
+
+        fn clear(&self) {
+            self.server.clear_faults();
+        }
+
+        fn oversized_sent(&self) -> Option<u64> {
+            Some(self.server.oversized_sent())
+        }
+    }
+
+    fn quick() -> RetryPolicy {
+        RetryPolicy::default()
+            .max_attempts(2)
+            .initial_backoff(Duration::from_millis(1))
+            .max_backoff(Duration::from_millis(5))
+    }
+
+    #[tokio::test]
+    async fn key_vault_and_entra_survive_a_hostile_server() {
+        let server = AzureServer::start().await;
+        server.put("myvault", "db", r#"{"password":"hostile-PLANTED-value"}"#);
+        let sink = Sink::start().await.unwrap();
+        let provider = server
+            .builder(&["myvault"])
+            .retry(quick())
+            .client_secret(TENANT, CLIENT_ID, CLIENT_SECRET)
+            .unwrap();
+        let provider: Arc<dyn ExternalProvider> = Arc::new(provider);
+        let case = Case::value(
+            "azurekeyvault://myvault/db#password",
+            "hostile-PLANTED-value",
+        );
+        let options = Options::new().credential(CLIENT_SECRET);
+        for vault in [false, true] {
+            let faults = At {
+                server: &server,
+                vault,
+            };
+            let failures =
+                check_hostile(Arc::clone(&provider), &faults, &sink, &case, &options).await;
+            assert!(failures.is_empty(), "vault: {vault}: {failures:#?}");
+        }
+        assert_eq!(sink.requests(), 0);
+        // The faults were met: the token endpoint and the vault each saw the hostile answers.
+        assert!(server.token_requests() >= 13 && server.secret_reads() >= 13);
+    }
+
+    #[tokio::test]
+    async fn managed_identities_survive_a_hostile_server() {
+        let server = AzureServer::start().await;
+        server.put("myvault", "s", "identity-PLANTED-value");
+        let sink = Sink::start().await.unwrap();
+        let case = Case::value("azurekeyvault://myvault/s", "identity-PLANTED-value");
+        let options = Options::new().credential(IDENTITY_HEADER);
+        for app_service in [false, true] {
+            let builder = server
+                .builder(&["myvault"])
+                .client(server.following_client(&["myvault"]))
+                .retry(quick());
+            let provider = if app_service {
+                builder.app_service_identity(&server.app_service_url(), IDENTITY_HEADER, None)
+            } else {
+                builder.managed_identity()
+            }
+            .unwrap();
+            let faults = At {
+                server: &server,
+                vault: false,
+            };
+            let failures = check_hostile(Arc::new(provider), &faults, &sink, &case, &options).await;
+            assert!(
+                failures.is_empty(),
+                "app service: {app_service}: {failures:#?}"
+            );
+        }
+        assert_eq!(sink.requests(), 0);
+    }
 }

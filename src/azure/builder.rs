@@ -12,12 +12,22 @@ use url::Url;
 use crate::Error;
 use crate::provider::{HttpOptions, ProviderError, ProviderErrorKind, RetryPolicy};
 
-use super::client::Client;
-use super::credential::{
-    self, Credential, DEFAULT_AUTHORITY_HOST, DEFAULT_IMDS_ENDPOINT, Endpoints, ManagedSource,
-};
+use super::challenge::AllowedTenants;
+use super::cli::AzureCli;
+use super::client::{Client, Settings};
+use super::credential;
+use super::entra::{ClientSecret, WorkloadIdentity};
+use super::managed::{ManagedIdentity, ManagedSource};
 use super::reference::check_vault_name;
+use super::token::{TokenContext, TokenSource};
 use super::{API_VERSION, AzureKeyVault, DEFAULT_CONCURRENCY, DEFAULT_DNS_SUFFIX, PROVIDER_ID};
+
+/// The public cloud's Entra ID authority.
+const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+/// The Instance Metadata Service's token endpoint on Azure VMs.
+const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
+/// Where the Azure SDKs read the tenants a credential may sign in to besides its own.
+const ALLOWED_TENANTS_VARIABLE: &str = "AZURE_ADDITIONALLY_ALLOWED_TENANTS";
 
 /// Settings for an [`AzureKeyVault`]; end with the method that picks the credential
 /// ([`client_secret`](Self::client_secret), [`managed_identity`](Self::managed_identity),
@@ -41,14 +51,16 @@ use super::{API_VERSION, AzureKeyVault, DEFAULT_CONCURRENCY, DEFAULT_DNS_SUFFIX,
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct AzureKeyVaultBuilder {
+    http: HttpOptions,
+    /// The caller's client, for Key Vault and Entra ID only (never the metadata endpoints).
     client: Option<reqwest::Client>,
-    timeout: Duration,
-    connect_timeout: Duration,
+    cli_timeout: Duration,
     dns_suffix: String,
     vault_urls: Vec<(String, String)>,
     vaults: Vec<String>,
     authority_host: Option<String>,
     imds_endpoint: String,
+    allowed_tenants: Option<AllowedTenants>,
     retry: RetryPolicy,
     api_version: String,
     az_path: Option<PathBuf>,
@@ -57,15 +69,17 @@ pub struct AzureKeyVaultBuilder {
 
 impl Default for AzureKeyVaultBuilder {
     fn default() -> Self {
+        let http = HttpOptions::new();
         AzureKeyVaultBuilder {
+            http,
             client: None,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
+            cli_timeout: Duration::from_secs(30),
             dns_suffix: DEFAULT_DNS_SUFFIX.to_owned(),
             vault_urls: Vec::new(),
             vaults: Vec::new(),
             authority_host: None,
             imds_endpoint: DEFAULT_IMDS_ENDPOINT.to_owned(),
+            allowed_tenants: None,
             retry: RetryPolicy::default(),
             api_version: API_VERSION.to_owned(),
             az_path: None,
@@ -83,8 +97,12 @@ fn configuration(message: impl Into<String>) -> Error {
 }
 
 impl AzureKeyVaultBuilder {
-    /// The HTTP client for every request (TLS roots, proxies, DNS overrides); its own
-    /// timeouts then apply.
+    /// The HTTP client for Key Vault and Entra ID (TLS roots, proxies, DNS overrides); its
+    /// own timeouts then apply. Build it from
+    /// [`HttpOptions::client_builder`](crate::provider::HttpOptions::client_builder) to start
+    /// from the crate's policy (no redirect followed). The managed identity endpoints (IMDS,
+    /// App Service) never use it: the crate builds their client, so that the identity
+    /// header cannot follow a redirect.
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -92,13 +110,48 @@ impl AzureKeyVaultBuilder {
 
     /// The longest one request (or one `az` run) may take. Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.http = self.http.timeout(timeout);
+        self.cli_timeout = timeout;
         self
     }
 
     /// The longest connecting may take. Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.http = self.http.connect_timeout(timeout);
+        self
+    }
+
+    /// The most one answer may hold, in bytes
+    /// ([`MAX_RESPONSE_BYTES`](crate::provider::MAX_RESPONSE_BYTES), 16 MiB, unless set):
+    /// a longer answer fails the request as soon as the cap is passed. Key Vault secrets are
+    /// at most 25 KiB.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.http = self.http.max_response_bytes(bytes);
+        self
+    }
+
+    /// The tenants besides its own the credential may request tokens in when a vault's
+    /// authentication challenge names them, as the Azure SDKs'
+    /// `additionally_allowed_tenants`: none unless set (`AZURE_ADDITIONALLY_ALLOWED_TENANTS`,
+    /// separated by `;`, for [`from_env`](Self::from_env)), `"*"` for any. A challenge naming
+    /// another tenant is otherwise refused, and no token is requested for it: a server
+    /// answering for a vault could else collect tokens for every tenant that trusts the
+    /// app. Managed identities live in one tenant and never follow a challenge's.
+    ///
+    /// ```
+    /// use request_vault::AzureKeyVault;
+    ///
+    /// let provider = AzureKeyVault::builder()
+    ///     .additionally_allowed_tenants(["22222222-2222-2222-2222-222222222222"])
+    ///     .client_secret("11111111-1111-1111-1111-111111111111", "app-client-id", "client-secret")?;
+    /// # Ok::<(), request_vault::Error>(())
+    /// ```
+    pub fn additionally_allowed_tenants<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.allowed_tenants = Some(AllowedTenants::new(tenants));
         self
     }
 
@@ -175,9 +228,8 @@ impl AzureKeyVaultBuilder {
         client_id: impl Into<String>,
         secret: impl Into<SecretString>,
     ) -> Result<AzureKeyVault, Error> {
-        let credential =
-            credential::client_secret(tenant_id.into(), client_id.into(), secret.into())?;
-        self.build(credential, None)
+        let credential = ClientSecret::new(tenant_id.into(), client_id.into(), secret.into())?;
+        self.build(Box::new(credential), None)
     }
 
     /// Signs in with the host's managed identity, system-assigned: App Service's
@@ -203,8 +255,8 @@ impl AzureKeyVaultBuilder {
     }
 
     fn managed(self, client_id: Option<String>) -> Result<AzureKeyVault, Error> {
-        let source = credential::managed_source(&|name| env_var(name))?;
-        self.build(Credential::ManagedIdentity { source, client_id }, None)
+        let source = ManagedSource::from_env(&|name| env_var(name))?;
+        self.build(Box::new(ManagedIdentity::new(source, client_id)), None)
     }
 
     /// Signs in with a managed identity through an App Service–style endpoint given here
@@ -212,20 +264,16 @@ impl AzureKeyVaultBuilder {
     ///
     /// # Errors
     ///
-    /// As [`client_secret`](Self::client_secret), and when `endpoint` is not a URL.
+    /// As [`client_secret`](Self::client_secret), and when `endpoint` is not an http(s)
+    /// URL.
     pub fn app_service_identity(
         self,
         endpoint: &str,
         header: impl Into<SecretString>,
         client_id: Option<String>,
     ) -> Result<AzureKeyVault, Error> {
-        let endpoint = Url::parse(endpoint)
-            .map_err(|_| configuration("the managed identity endpoint is not a URL"))?;
-        let source = ManagedSource::AppService {
-            endpoint,
-            header: header.into(),
-        };
-        self.build(Credential::ManagedIdentity { source, client_id }, None)
+        let source = ManagedSource::app_service(endpoint, header.into())?;
+        self.build(Box::new(ManagedIdentity::new(source, client_id)), None)
     }
 
     /// Signs in with workload identity federation from the environment the Azure Workload
@@ -262,9 +310,9 @@ impl AzureKeyVaultBuilder {
         token_file: impl Into<PathBuf>,
     ) -> Result<AzureKeyVault, Error> {
         let credential =
-            credential::workload_identity(tenant_id.into(), client_id.into(), token_file.into())?;
+            WorkloadIdentity::new(tenant_id.into(), client_id.into(), token_file.into())?;
         let authority = env_var("AZURE_AUTHORITY_HOST");
-        self.build(credential, authority)
+        self.build(Box::new(credential), authority)
     }
 
     /// Signs in as the Azure CLI's signed-in user (`az account get-access-token`).
@@ -275,7 +323,7 @@ impl AzureKeyVaultBuilder {
     /// reported when a token is first needed, with how to install it.
     pub fn azure_cli(self) -> Result<AzureKeyVault, Error> {
         let program = self.az_program();
-        self.build(Credential::AzureCli { program }, None)
+        self.build(Box::new(AzureCli::new(program)), None)
     }
 
     /// Signs in as the environment says; see [`AzureKeyVault::from_env`].
@@ -285,8 +333,12 @@ impl AzureKeyVaultBuilder {
     /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when the environment
     /// is half set (`AZURE_CLIENT_SECRET` without the tenant or client ID, say) or a setting
     /// is invalid. Which credential works is found out when a token is first needed.
-    pub fn from_env(self) -> Result<AzureKeyVault, Error> {
+    pub fn from_env(mut self) -> Result<AzureKeyVault, Error> {
         let credential = credential::from_env(env_var, self.az_program())?;
+        if self.allowed_tenants.is_none() {
+            self.allowed_tenants =
+                env_var(ALLOWED_TENANTS_VARIABLE).map(|list| AllowedTenants::parse(&list));
+        }
         self.build(credential, env_var("AZURE_AUTHORITY_HOST"))
     }
 
@@ -296,22 +348,49 @@ impl AzureKeyVaultBuilder {
 
     fn build(
         self,
-        credential: Credential,
+        credential: Box<dyn TokenSource>,
         env_authority: Option<String>,
     ) -> Result<AzureKeyVault, Error> {
-        if self.dns_suffix.is_empty()
-            || !self
-                .dns_suffix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        {
-            return Err(configuration(format!(
-                "`{}` is not a DNS suffix such as `vault.azure.net`",
-                self.dns_suffix
-            )));
+        check_dns_suffix(&self.dns_suffix)?;
+        let mut vault_urls = BTreeMap::new();
+        for (vault, url) in &self.vault_urls {
+            check_vault(vault)?;
+            let url = https_url(&format!("the URL of vault `{vault}`"), url)?;
+            vault_urls.insert(vault.to_ascii_lowercase(), url);
         }
+        for vault in &self.vaults {
+            check_vault(vault)?;
+        }
+        let context = self.context(env_authority, &*credential)?;
+        let client = Client::new(Settings {
+            context,
+            credential,
+            allowed_tenants: self.allowed_tenants.unwrap_or_default(),
+            retry: self.retry,
+            dns_suffix: self.dns_suffix,
+            api_version: self.api_version,
+            vault_urls,
+        });
+        for vault in &self.vaults {
+            client.saw(vault);
+        }
+        Ok(AzureKeyVault {
+            client: Arc::new(client),
+            concurrency: self.concurrency,
+        })
+    }
+
+    /// The HTTP clients and endpoints the token sources share: the caller's client (if
+    /// any) for Key Vault and Entra ID, the crate's own metadata client for IMDS and App
+    /// Service, each scrubbing the credential's secrets out of server text.
+    fn context(
+        &self,
+        env_authority: Option<String>,
+        credential: &dyn TokenSource,
+    ) -> Result<TokenContext, Error> {
         let authority = self
             .authority_host
+            .clone()
             .or(env_authority)
             .unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
         let authority_host = https_url("the authority host", &authority)?;
@@ -323,48 +402,42 @@ impl AzureKeyVaultBuilder {
                     && u.password().is_none()
             })
             .ok_or_else(|| configuration("the IMDS endpoint is not an http(s) URL"))?;
-        let mut vault_urls = BTreeMap::new();
-        for (vault, url) in &self.vault_urls {
-            check_vault(vault)?;
-            let url = https_url(&format!("the URL of vault `{vault}`"), url)?;
-            vault_urls.insert(vault.to_ascii_lowercase(), url);
+        let http = match &self.client {
+            Some(client) => self.http.clone().client(client.clone()),
+            None => self.http.clone(),
+        };
+        let http = Arc::new(http.build(PROVIDER_ID, self.retry)?);
+        let metadata = Arc::new(self.http.metadata().build(PROVIDER_ID, self.retry)?);
+        for held in credential.held_credentials() {
+            http.scrubber().add(held);
+            metadata.scrubber().add(held);
         }
-        for vault in &self.vaults {
-            check_vault(vault)?;
-        }
-        let mut http = HttpOptions::new()
-            .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout);
-        if let Some(client) = self.client {
-            http = http.client(client);
-        }
-        let http = Arc::new(http.build(PROVIDER_ID, self.retry).map_err(Error::from)?);
-        let endpoints = Endpoints {
+        Ok(TokenContext {
             http,
+            metadata,
             authority_host,
             imds_endpoint,
-            retry: self.retry,
-            cli_timeout: self.timeout,
-        };
-        let client = Client::new(
-            endpoints,
-            credential,
-            self.dns_suffix,
-            self.api_version,
-            vault_urls,
-        );
-        for vault in &self.vaults {
-            client.saw(vault);
-        }
-        Ok(AzureKeyVault {
-            client: Arc::new(client),
-            concurrency: self.concurrency,
+            cli_timeout: self.cli_timeout,
         })
     }
 }
 
 fn env_var(name: &str) -> Option<String> {
     crate::provider::setting::var(name)
+}
+
+fn check_dns_suffix(suffix: &str) -> Result<(), Error> {
+    let valid = !suffix.is_empty()
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if valid {
+        Ok(())
+    } else {
+        Err(configuration(format!(
+            "`{suffix}` is not a DNS suffix such as `vault.azure.net`"
+        )))
+    }
 }
 
 fn check_vault(vault: &str) -> Result<(), Error> {

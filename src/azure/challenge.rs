@@ -1,13 +1,16 @@
 //! Key Vault's authentication challenge: the `WWW-Authenticate: Bearer …` header of a 401,
-//! which names the tenant and the resource (or scope) a token must be for, and the check
-//! that this resource belongs to the vault's own domain before any token is asked for it.
+//! which names the tenant and the resource (or scope) a token must be for, and the two
+//! checks made before any token is asked for it: the resource must be the cloud's own Key
+//! Vault resource, and the tenant must be one the credential may sign in to.
 //!
 //! Key Vault sends, for example,
 //! `Bearer authorization="https://login.microsoftonline.com/{tenant}", resource="https://vault.azure.net"`
 //! (older vaults say `authorization_uri`; newer ones may give `scope="https://vault.azure.net/.default"`).
 //! As the official SDKs do, only the tenant is taken from `authorization`: tokens are always
 //! requested from the configured authority host, so a server cannot steer credentials
-//! elsewhere.
+//! elsewhere. And as they do, a tenant other than the credential's own is followed only when
+//! the builder allows it ([`AllowedTenants`]): otherwise a server answering for a vault could
+//! collect the credential's tokens for any tenant that trusts the app.
 
 use url::Url;
 
@@ -16,18 +19,9 @@ use url::Url;
 pub(crate) struct Challenge {
     /// The tenant named by `authorization`, when it names one.
     pub(crate) tenant: Option<String>,
-    /// The scope to request a token for (`resource` + `/.default`, or `scope`).
-    pub(crate) scope: String,
-}
-
-/// Why a challenge was refused. Never holds anything but the header's public parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// The resource or scope is not on the vault's domain.
-    ForeignResource {
-        resource: String,
-        vault_host: String,
-    },
+    /// The resource, as the challenge gives it (`scope` without `/.default`, or `resource`),
+    /// without a trailing `/`.
+    pub(crate) resource: String,
 }
 
 impl Challenge {
@@ -50,37 +44,67 @@ impl Challenge {
                 _ => {}
             }
         }
-        let scope = match (scope, resource) {
-            (Some(scope), _) if !scope.is_empty() => scope,
-            (_, Some(resource)) if !resource.is_empty() => {
-                format!("{}/.default", resource.trim_end_matches('/'))
+        let resource = match (scope, resource) {
+            (Some(scope), _) if !scope.is_empty() => {
+                scope.strip_suffix("/.default").unwrap_or(&scope).to_owned()
             }
+            (_, Some(resource)) if !resource.is_empty() => resource,
             _ => return None,
         };
+        let resource = resource.trim_end_matches('/').to_owned();
         let tenant = authorization.as_deref().and_then(tenant_of);
-        Some(Challenge { tenant, scope })
+        Some(Challenge { tenant, resource })
     }
 
-    /// Accepts the challenge for a vault at `vault_host` whose cloud's Key Vault domain is
-    /// `dns_suffix` (`vault.azure.net`): the scope's host must be that domain, or a domain
-    /// the vault's host is under (the SDKs' rule).
-    pub(crate) fn verify(&self, vault_host: &str, dns_suffix: &str) -> Result<(), Refusal> {
-        let foreign = || Refusal::ForeignResource {
-            resource: self.scope.clone(),
-            vault_host: vault_host.to_owned(),
-        };
-        let url = Url::parse(&self.scope).map_err(|_| foreign())?;
-        if url.scheme() != "https" {
-            return Err(foreign());
+    /// Whether the resource is the Key Vault resource of the cloud whose DNS suffix is
+    /// `dns_suffix`: exactly `https://{dns_suffix}` (`https://vault.azure.net` in the public
+    /// cloud), in any case. `https://azure.net`, `https://net`, another cloud's vaults and
+    /// anything with a path, port or query are not.
+    pub(crate) fn is_for(&self, dns_suffix: &str) -> bool {
+        self.resource
+            .split_once("://")
+            .is_some_and(|(scheme, host)| {
+                scheme.eq_ignore_ascii_case("https") && host.eq_ignore_ascii_case(dns_suffix)
+            })
+    }
+}
+
+/// The tenants besides its own that the credential may request tokens in when a vault's
+/// challenge names them (`additionally_allowed_tenants`, as the SDKs call it): none unless
+/// set, `*` for any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AllowedTenants {
+    any: bool,
+    tenants: Vec<String>,
+}
+
+impl AllowedTenants {
+    /// The tenants listed (case does not matter; blanks are ignored, `*` allows any).
+    pub(crate) fn new<I, S>(tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut allowed = AllowedTenants::default();
+        for tenant in tenants {
+            let tenant = tenant.as_ref().trim();
+            if tenant == "*" {
+                allowed.any = true;
+            } else if !tenant.is_empty() {
+                allowed.tenants.push(tenant.to_ascii_lowercase());
+            }
         }
-        let host = url.host_str().ok_or_else(foreign)?.to_ascii_lowercase();
-        let vault_host = vault_host.to_ascii_lowercase();
-        let under = |domain: &str| vault_host.ends_with(&format!(".{domain}"));
-        if host == dns_suffix.to_ascii_lowercase() || under(&host) {
-            Ok(())
-        } else {
-            Err(foreign())
-        }
+        allowed
+    }
+
+    /// The list as `AZURE_ADDITIONALLY_ALLOWED_TENANTS` writes it: separated by `;`.
+    pub(crate) fn parse(list: &str) -> Self {
+        AllowedTenants::new(list.split(';'))
+    }
+
+    /// Whether a token may be requested in `tenant`.
+    pub(crate) fn admits(&self, tenant: &str) -> bool {
+        self.any || self.tenants.iter().any(|t| t.eq_ignore_ascii_case(tenant))
     }
 }
 
@@ -149,7 +173,7 @@ mod tests {
             c.tenant.as_deref(),
             Some("72f988bf-86f1-41af-91ab-2d7cd011db47")
         );
-        assert_eq!(c.scope, "https://vault.azure.net/.default");
+        assert_eq!(c.resource, "https://vault.azure.net");
     }
 
     #[test]
@@ -159,11 +183,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.tenant.as_deref(), Some("contoso.onmicrosoft.com"));
-        assert_eq!(c.scope, "https://vault.azure.net/.default");
-        let c = Challenge::parse("bearer resource=https://vault.azure.cn").unwrap();
+        assert_eq!(c.resource, "https://vault.azure.net");
+        let c = Challenge::parse("bearer resource=https://vault.azure.cn/").unwrap();
         assert_eq!(
-            (c.tenant, c.scope.as_str()),
-            (None, "https://vault.azure.cn/.default")
+            (c.tenant, c.resource.as_str()),
+            (None, "https://vault.azure.cn")
         );
     }
 
@@ -177,52 +201,43 @@ mod tests {
     }
 
     #[test]
-    fn verifies_the_resource_domain() {
+    fn only_the_clouds_own_resource_is_accepted() {
         let challenge = |resource: &str| Challenge {
             tenant: None,
-            scope: format!("{resource}/.default"),
+            resource: resource.to_owned(),
         };
-        let host = "myvault.vault.azure.net";
-        assert!(
-            challenge("https://vault.azure.net")
-                .verify(host, "vault.azure.net")
-                .is_ok()
-        );
-        assert!(
-            challenge("https://VAULT.azure.net")
-                .verify(host, "vault.azure.net")
-                .is_ok()
-        );
-        assert!(
-            challenge("https://azure.net")
-                .verify(host, "vault.azure.net")
-                .is_ok()
-        );
-        assert!(
-            challenge("https://evil.example.com")
-                .verify(host, "vault.azure.net")
-                .is_err()
-        );
-        assert!(
-            challenge("http://vault.azure.net")
-                .verify(host, "vault.azure.net")
-                .is_err()
-        );
-        assert!(
-            challenge("https://vault.azure.net.evil.com")
-                .verify(host, "vault.azure.net")
-                .is_err()
-        );
-        // A private endpoint mapped to an address: only the cloud's own domain.
-        assert!(
-            challenge("https://vault.azure.net")
-                .verify("10.1.2.3", "vault.azure.net")
-                .is_ok()
-        );
-        assert!(
-            challenge("https://10.1.2.3")
-                .verify("10.1.2.3", "vault.azure.net")
-                .is_err()
-        );
+        for accepted in ["https://vault.azure.net", "HTTPS://VAULT.azure.net"] {
+            assert!(challenge(accepted).is_for("vault.azure.net"), "{accepted}");
+        }
+        for refused in [
+            "https://azure.net",
+            "https://net",
+            "https://evil.example.com",
+            "http://vault.azure.net",
+            "vault.azure.net",
+            "https://vault.azure.net.evil.com",
+            "https://evil.vault.azure.net",
+            "https://vault.azure.net:8443",
+            "https://vault.azure.net/other",
+            "https://vault.azure.cn",
+            "https://user@vault.azure.net",
+            "",
+        ] {
+            assert!(!challenge(refused).is_for("vault.azure.net"), "{refused}");
+        }
+        assert!(challenge("https://vault.azure.cn").is_for("vault.azure.cn"));
+        assert!(!challenge("https://vault.azure.net").is_for("vault.azure.cn"));
+    }
+
+    #[test]
+    fn allowed_tenants_are_listed_or_any() {
+        let none = AllowedTenants::default();
+        assert!(!none.admits("tenant-b") && !none.admits(""));
+        let some = AllowedTenants::new(["Tenant-B", " ", "contoso.onmicrosoft.com"]);
+        assert!(some.admits("tenant-b") && some.admits("CONTOSO.onmicrosoft.com"));
+        assert!(!some.admits("tenant-c") && !some.admits(" "));
+        let any = AllowedTenants::parse("tenant-b;*");
+        assert!(any.admits("anything"));
+        assert_eq!(AllowedTenants::parse(" ; "), AllowedTenants::default());
     }
 }

@@ -23,8 +23,19 @@
 //! `vals`, Postman and most SDK releases speak; the newer date-named versions answer Get
 //! Secret the same way. Tokens are kept until five minutes before they expire, one token
 //! request per tenant and scope, and Key Vault's authentication challenge is followed as the
-//! official SDKs do, refusing a challenge whose resource is not on the vault's domain. A batch
-//! fetches each distinct (vault, secret, version) once.
+//! official SDKs do: its resource must be the cloud's Key Vault resource
+//! (`https://vault.azure.net`), and a tenant other than the credential's own is signed in to
+//! only when [`additionally_allowed_tenants`](AzureKeyVaultBuilder::additionally_allowed_tenants)
+//! allows it. A batch fetches each distinct (vault, secret, version) once.
+//!
+//! Requests follow the provider door's policy: no redirect is followed (so neither the
+//! client secret, nor a token, nor the App Service identity header reaches another origin),
+//! answers are capped at [`MAX_RESPONSE_BYTES`](crate::provider::MAX_RESPONSE_BYTES) unless
+//! [`max_response_bytes`](AzureKeyVaultBuilder::max_response_bytes) says otherwise, and
+//! server text in errors is scrubbed of the client secret, the federated assertion and every
+//! token obtained. The managed identity endpoints (IMDS, App Service) are always reached with
+//! a client the crate builds (short timeouts, no proxy), never one given with
+//! [`client`](AzureKeyVaultBuilder::client).
 //!
 //! # Why not Microsoft's crates
 //!
@@ -40,16 +51,19 @@
 //! v2.0 token endpoint, IMDS, App Service) are therefore spoken directly over the crate's own
 //! reqwest client, which also keeps one retry policy, one error type and one leak discipline.
 
+mod builder;
+mod chain;
 mod challenge;
 mod cli;
 mod client;
 mod credential;
 mod entra;
+mod error;
 mod managed;
 mod reference;
 mod secrets;
-
-mod builder;
+mod token;
+mod wire;
 
 use std::sync::Arc;
 
@@ -57,8 +71,10 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 pub use builder::AzureKeyVaultBuilder;
+pub use reference::SCHEME;
 
 use crate::Error;
+use crate::provider::batch::one;
 use crate::provider::{ExternalProvider, ProviderError};
 
 use client::Client;
@@ -66,9 +82,6 @@ use reference::KeyVaultRef;
 
 /// The id of the Azure Key Vault provider.
 pub const PROVIDER_ID: &str = "azure";
-
-/// The URI scheme of its references: `azurekeyvault://VAULT/SECRET[/VERSION][#KEY]`.
-pub const SCHEME: &str = "azurekeyvault";
 
 /// The Key Vault REST API version requests ask for.
 pub const API_VERSION: &str = "7.5";
@@ -90,8 +103,11 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 ///   offline, with the byte offset of a problem.
 /// - Tokens are kept until shortly before they expire (one request per tenant and scope) and
 ///   renewed once when a vault refuses one. Key Vault's authentication challenge is followed
-///   as the official SDKs do; a challenge naming a resource outside the vault's domain is
-///   refused ([`ProviderErrorKind::Unauthorized`](crate::ProviderErrorKind::Unauthorized))
+///   as the official SDKs do; a challenge naming a resource other than the cloud's Key Vault
+///   resource (`https://vault.azure.net` for the public cloud), or a tenant other than the
+///   credential's own that the builder does not allow
+///   ([`additionally_allowed_tenants`](AzureKeyVaultBuilder::additionally_allowed_tenants)),
+///   is refused ([`ProviderErrorKind::Unauthorized`](crate::ProviderErrorKind::Unauthorized))
 ///   and no token is requested for it.
 /// - A disabled secret fails with [`ProviderErrorKind::Forbidden`](crate::ProviderErrorKind::Forbidden)
 ///   and says so; an expired or not-yet-valid one is served (Key Vault treats `exp` and `nbf`
@@ -150,7 +166,8 @@ impl AzureKeyVault {
         let vaults = self.client.known_vaults();
         if vaults.is_empty() {
             let key = self.client.default_key();
-            self.client.token(&key).await.map_err(Error::from)?;
+            let token = self.client.token(&key);
+            self.client.bounded(token).await.map_err(Error::from)?;
         }
         for vault in vaults {
             let names = secrets::list_page(&self.client, &vault)
@@ -179,13 +196,7 @@ impl ExternalProvider for AzureKeyVault {
     }
 
     async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
-        let mut results = self.resolve_all(&[reference]).await;
-        results.pop().unwrap_or_else(|| {
-            Err(
-                ProviderError::new(PROVIDER_ID, crate::ProviderErrorKind::Protocol, "no result")
-                    .with_reference(reference),
-            )
-        })
+        one(self.resolve_all(&[reference]).await, PROVIDER_ID, reference)
     }
 
     async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
@@ -199,23 +210,21 @@ impl ExternalProvider for AzureKeyVault {
 
 impl std::fmt::Debug for AzureKeyVault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settings = &self.client.settings;
         f.debug_struct("AzureKeyVault")
-            .field("credential", &self.client.credential)
-            .field("dns_suffix", &self.client.dns_suffix)
-            .field(
-                "authority_host",
-                &self.client.endpoints.authority_host.as_str(),
-            )
+            .field("credential", &settings.credential)
+            .field("dns_suffix", &settings.dns_suffix)
+            .field("authority_host", &settings.context.authority_host.as_str())
             .field(
                 "vault_urls",
-                &self
-                    .client
+                &settings
                     .vault_urls
                     .iter()
                     .map(|(vault, url)| (vault.as_str(), url.as_str()))
                     .collect::<std::collections::BTreeMap<_, _>>(),
             )
-            .field("api_version", &self.client.api_version)
+            .field("additionally_allowed_tenants", &settings.allowed_tenants)
+            .field("api_version", &settings.api_version)
             .finish_non_exhaustive()
     }
 }

@@ -10,7 +10,10 @@
 use crate::provider::field::FieldKey;
 use crate::provider::{ProviderError, REF_PREFIX};
 
-use super::{PROVIDER_ID, SCHEME};
+use super::PROVIDER_ID;
+
+/// The URI scheme of the provider's references: `azurekeyvault://VAULT/SECRET[/VERSION][#KEY]`.
+pub const SCHEME: &str = "azurekeyvault";
 
 /// The longest secret name Key Vault accepts.
 const MAX_SECRET_NAME: usize = 127;

@@ -1,19 +1,17 @@
 //! The Key Vault secrets REST API: Get Secret (`GET {vault}/secrets/{name}[/{version}]`),
-//! one page of Get Secrets (`GET {vault}/secrets?maxresults=1`, for `check`), their error
-//! bodies, and batches that fetch each distinct (vault, secret, version) once.
+//! one page of Get Secrets (`GET {vault}/secrets?maxresults=1`, for `check`), and batches
+//! that fetch each distinct (vault, secret, version) once.
 //!
-//! Key Vault answers errors as `{"error": {"code": …, "message": …, "innererror": {"code":
-//! …}}}`: a disabled secret is a 403 whose inner code is `SecretDisabled`, a missing one a
-//! 404 `SecretNotFound`, throttling a 429 with `Retry-After`. Errors here quote the codes,
-//! never the message text or the body. A secret's `exp` and `nbf` are informational, as in
-//! Key Vault: the value is served and a warning names the secret.
+//! Each read is one call within one deadline: its token (kept, or fetched by the token
+//! source's one retry loop) and then the request, whose transient answers (429 with
+//! `Retry-After`, 5xx) the door retries; `error.rs` turns Key Vault's answers into kinds. A
+//! secret's `exp` and `nbf` are informational, as in Key Vault: the value is served and a
+//! warning names the secret.
 
 use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
-use secrecy::SecretString;
-use serde::Deserialize;
-use zeroize::Zeroizing;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::provider::batch::{Slots, distinct};
 use crate::provider::field::select_text;
@@ -22,67 +20,10 @@ use crate::provider::{ProviderError, ProviderErrorKind};
 
 use super::PROVIDER_ID;
 use super::client::Client;
-use super::entra::unix_now;
+use super::error::{vault_failure, vault_transient};
 use super::reference::{KeyVaultRef, SecretKey};
-
-/// A secret bundle, as much of it as is read. The value is wiped when dropped.
-#[derive(Deserialize)]
-struct SecretBundle {
-    #[serde(default)]
-    value: Option<Zeroizing<String>>,
-    #[serde(default)]
-    attributes: Option<Attributes>,
-}
-
-#[derive(Deserialize, Default)]
-struct Attributes {
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    nbf: Option<i64>,
-    #[serde(default)]
-    exp: Option<i64>,
-}
-
-#[derive(Deserialize, Default)]
-struct ErrorBody {
-    #[serde(default)]
-    error: Option<ErrorDetail>,
-}
-
-#[derive(Deserialize, Default)]
-struct ErrorDetail {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    innererror: Option<Box<ErrorDetail>>,
-}
-
-impl ErrorDetail {
-    /// The codes from the outside in: `Forbidden`, `SecretDisabled`.
-    fn codes(&self) -> Vec<&str> {
-        let mut codes = vec![self.code.as_str()];
-        let mut inner = self.innererror.as_deref();
-        while let Some(detail) = inner {
-            codes.push(detail.code.as_str());
-            inner = detail.innererror.as_deref();
-        }
-        codes.retain(|c| !c.is_empty());
-        codes
-    }
-}
-
-#[derive(Deserialize)]
-struct SecretList {
-    #[serde(default)]
-    value: Vec<SecretItem>,
-}
-
-#[derive(Deserialize)]
-struct SecretItem {
-    #[serde(default)]
-    id: String,
-}
+use super::token::unix_now;
+use super::wire::{Attributes, SecretBundle, SecretList};
 
 /// "secret `db` in vault `prod`" (with its version when pinned).
 fn describe(key: &SecretKey) -> String {
@@ -95,7 +36,7 @@ fn describe(key: &SecretKey) -> String {
     }
 }
 
-/// Fetches one secret's value, retrying transient failures.
+/// Fetches one secret's value, retrying transient failures, within one deadline.
 pub(crate) async fn get(
     client: &Arc<Client>,
     key: &SecretKey,
@@ -105,23 +46,8 @@ pub(crate) async fn get(
         segments.push(version);
     }
     let url = client.url(&key.vault, &segments)?;
-    let target = format!("vault `{}`", key.vault);
-    let reply = client
-        .endpoints
-        .retry
-        .run(|| async {
-            let reply = client
-                .send(&key.vault, &target, || {
-                    Outgoing::get(url.clone(), target.as_str())
-                })
-                .await?;
-            if reply.is_success() {
-                Ok(reply)
-            } else {
-                Err(failure(&reply, &describe(key)))
-            }
-        })
-        .await?;
+    let what = describe(key);
+    let reply = client.bounded(read(client, &key.vault, url, &what)).await?;
     let bundle: SecretBundle = reply.json(PROVIDER_ID, "a secret")?;
     let attributes = bundle.attributes.unwrap_or_default();
     if attributes.enabled == Some(false) {
@@ -175,38 +101,26 @@ fn disabled(key: &SecretKey) -> ProviderError {
     )
 }
 
-/// The error for a non-2xx answer about `what`.
-fn failure(reply: &Reply, what: &str) -> ProviderError {
-    let body: ErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
-    let detail = body.error.unwrap_or_default();
-    let codes = detail.codes();
-    let code_text = if codes.is_empty() {
-        String::new()
+/// The answer of a GET of `url` in `vault` about `what`; a non-2xx one is an error.
+async fn read(
+    client: &Arc<Client>,
+    vault: &str,
+    url: url::Url,
+    what: &str,
+) -> Result<Reply, ProviderError> {
+    let target = format!("vault `{vault}`");
+    let reply = client
+        .send(
+            vault,
+            &target,
+            || Outgoing::get(url.clone(), target.as_str()),
+            |reply| vault_transient(reply).then(|| vault_failure(reply, what)),
+        )
+        .await?;
+    if reply.is_success() {
+        Ok(reply)
     } else {
-        format!(" ({})", codes.join(", "))
-    };
-    match reply.status.as_u16() {
-        403 if codes.iter().any(|c| c.eq_ignore_ascii_case("SecretDisabled")) => reply
-            .error_of_kind(
-                PROVIDER_ID,
-                ProviderErrorKind::Forbidden,
-                &format!(
-                    "{what} is disabled: Key Vault serves no value of a disabled secret (enable it to use it){code_text}"
-                ),
-            ),
-        403 => reply.error(
-            PROVIDER_ID,
-            &format!("the credential may not read {what}{code_text}"),
-        ),
-        404 => reply.error(PROVIDER_ID, &format!("no {what}{code_text}")),
-        429 => reply.error(
-            PROVIDER_ID,
-            &format!("Key Vault throttled the request for {what}{code_text}"),
-        ),
-        _ => reply.error(
-            PROVIDER_ID,
-            &format!("Key Vault failed to return {what}{code_text}"),
-        ),
+        Err(vault_failure(&reply, what))
     }
 }
 
@@ -217,24 +131,8 @@ pub(crate) async fn list_page(
 ) -> Result<Vec<String>, ProviderError> {
     let mut url = client.url(vault, &["secrets"])?;
     url.query_pairs_mut().append_pair("maxresults", "1");
-    let target = format!("vault `{vault}`");
     let what = format!("the secrets of vault `{vault}`");
-    let reply = client
-        .endpoints
-        .retry
-        .run(|| async {
-            let reply = client
-                .send(vault, &target, || {
-                    Outgoing::get(url.clone(), target.as_str())
-                })
-                .await?;
-            if reply.is_success() {
-                Ok(reply)
-            } else {
-                Err(failure(&reply, &what))
-            }
-        })
-        .await?;
+    let reply = client.bounded(read(client, vault, url, &what)).await?;
     let list: SecretList = reply.json(PROVIDER_ID, "a list of secrets")?;
     Ok(list
         .value
@@ -284,33 +182,26 @@ pub(crate) async fn resolve_all(
         values[i] = Some(result);
     }
     for ((index, r), position) in parsed.iter().zip(positions) {
-        let reference = references[*index];
-        let result = match &values[position] {
-            Some(Ok(value)) => match &r.field {
-                None => Ok(value.clone()),
-                Some(field) => select_text(
-                    PROVIDER_ID,
-                    secrecy::ExposeSecret::expose_secret(value),
-                    field,
-                )
-                .map_err(|e| {
-                    let message = format!("{} of {}", e.message(), describe(&r.key()));
-                    ProviderError::new(PROVIDER_ID, e.kind(), message)
-                }),
-            },
+        let result = match values.get(position).and_then(Option::as_ref) {
+            Some(Ok(value)) => pick(value, r),
             Some(Err(e)) => Err(e.duplicate()),
-            None => Err(ProviderError::new(
-                PROVIDER_ID,
-                ProviderErrorKind::Protocol,
-                "the fetch gave no result",
-            )),
+            None => continue, // reported as missing below
         };
-        slots.set(*index, result.map_err(|e| e.with_reference(reference)));
+        slots.set(
+            *index,
+            result.map_err(|e| e.with_reference(references[*index])),
+        );
     }
-    slots.finish(|index| {
-        Err(
-            ProviderError::new(PROVIDER_ID, ProviderErrorKind::Protocol, "no result")
-                .with_reference(references[index]),
-        )
+    slots.finish_or_missing(PROVIDER_ID, references)
+}
+
+/// The value a reference asks for: the whole secret, or its `#KEY`.
+fn pick(value: &SecretString, reference: &KeyVaultRef) -> Result<SecretString, ProviderError> {
+    let Some(field) = &reference.field else {
+        return Ok(value.clone());
+    };
+    select_text(PROVIDER_ID, value.expose_secret(), field).map_err(|e| {
+        let message = format!("{} of {}", e.message(), describe(&reference.key()));
+        ProviderError::new(PROVIDER_ID, e.kind(), message)
     })
 }

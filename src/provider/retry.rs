@@ -123,27 +123,13 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
-        let own = deadline::from_now(self.max_elapsed);
-        match DEADLINE.try_with(|outer| *outer) {
-            // An outer call's deadline bounds this one too; the earlier of the two rules.
-            Ok(outer) => {
-                DEADLINE
-                    .scope(outer.min(own), self.attempts(idempotency, attempt))
-                    .await
-            }
-            Err(_) => {
-                DEADLINE
-                    .scope(own, self.attempts(idempotency, attempt))
-                    .await
-            }
-        }
+        self.bounded(self.attempts(idempotency, attempt)).await
     }
 
     /// Runs `work` once under one deadline of this policy's `max_elapsed` (or an outer
     /// call's, when earlier), shared by every retrying call made inside it: a backend that
     /// fetches a token and then reads, each with its own retries, bounds the pair by one
     /// limit without nesting one retry loop in another.
-    #[cfg_attr(not(feature = "gcp"), allow(dead_code))]
     pub(crate) async fn bounded<T>(&self, work: impl Future<Output = T>) -> T {
         let own = deadline::from_now(self.max_elapsed);
         let deadline = DEADLINE

@@ -21,23 +21,29 @@
 //! - App Service: `GET /msi/token?api-version=2019-08-01&resource=…` with
 //!   `X-IDENTITY-HEADER`.
 //!
+//! IMDS and App Service are also served over plain HTTP on a second port, as they are on
+//! Azure hosts (`http://169.254.169.254`, `http://127.0.0.1:41xxx/msi/token`): the URLs this
+//! stand-in hands out for them are that port's.
+//!
 //! Tokens are opaque strings bound to a tenant and scope; a vault accepts only tokens of
-//! its own tenant for `https://vault.azure.net/.default`. It counts requests by kind,
-//! injects faults from queues, and can revoke every token issued.
+//! its own tenant for the resource its challenge names (`https://vault.azure.net/.default`
+//! unless set). It counts requests by kind, injects faults from queues (`faults.rs`: the
+//! transient ones and a hostile server's), and can revoke every token issued.
 
 #![allow(dead_code)]
 
+mod faults;
 mod routes;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use request_vault::AzureKeyVaultBuilder;
-use request_vault::provider::RetryPolicy;
+use request_vault::provider::{HttpOptions, RetryPolicy};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -68,14 +74,8 @@ pub struct Version {
     pub nbf: Option<i64>,
 }
 
-/// A fault the next matching request meets (after authentication, for vault requests).
-#[derive(Debug, Clone)]
-pub enum Fault {
-    /// A status with a Key Vault error body, and `Retry-After` seconds if given.
-    Status(u16, Option<u64>),
-    /// The connection is closed without an answer.
-    Drop,
-}
+use faults::Answer;
+pub use faults::Fault;
 
 #[derive(Default)]
 struct Data {
@@ -113,17 +113,24 @@ struct State {
     /// Request lines and bodies, for tests that check what was sent.
     log: Mutex<Vec<String>>,
     next: AtomicUsize,
+    /// Bytes of the last oversized answer written before the client stopped reading.
+    oversized_sent: AtomicU64,
 }
 
 pub struct AzureServer {
+    /// The HTTPS port: Key Vault, Entra ID, and the metadata endpoints too.
     pub addr: SocketAddr,
+    /// The plain-HTTP port of the metadata endpoints (IMDS, App Service).
+    pub metadata_addr: SocketAddr,
     state: Arc<State>,
     task: tokio::task::JoinHandle<()>,
+    metadata_task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for AzureServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.metadata_task.abort();
     }
 }
 
@@ -156,6 +163,7 @@ impl AzureServer {
             token_faults: Mutex::new(VecDeque::new()),
             log: Mutex::new(Vec::new()),
             next: AtomicUsize::new(1),
+            oversized_sent: AtomicU64::new(0),
         });
         let shared = Arc::clone(&state);
         let task = tokio::spawn(async move {
@@ -170,7 +178,21 @@ impl AzureServer {
                 });
             }
         });
-        AzureServer { addr, state, task }
+        let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metadata_addr = plain.local_addr().unwrap();
+        let shared = Arc::clone(&state);
+        let metadata_task = tokio::spawn(async move {
+            while let Ok((stream, _)) = plain.accept().await {
+                tokio::spawn(serve(stream, Arc::clone(&shared)));
+            }
+        });
+        AzureServer {
+            addr,
+            metadata_addr,
+            state,
+            task,
+            metadata_task,
+        }
     }
 
     /// Adds a version of a secret (the latest added is current); returns its version id.
@@ -243,6 +265,18 @@ impl AzureServer {
 
     pub fn fail_token(&self, fault: Fault) {
         self.state.token_faults.lock().unwrap().push_back(fault);
+    }
+
+    /// Forgets the faults no request met yet.
+    pub fn clear_faults(&self) {
+        self.state.vault_faults.lock().unwrap().clear();
+        self.state.token_faults.lock().unwrap().clear();
+    }
+
+    /// How many bytes of the last oversized answer went out before the client stopped
+    /// reading.
+    pub fn oversized_sent(&self) -> u64 {
+        self.state.oversized_sent.load(Ordering::SeqCst)
     }
 
     pub fn token_requests(&self) -> usize {
@@ -320,28 +354,47 @@ impl AzureServer {
 
     pub fn imds_url(&self) -> String {
         format!(
-            "https://127.0.0.1:{}/metadata/identity/oauth2/token",
-            self.addr.port()
+            "http://127.0.0.1:{}/metadata/identity/oauth2/token",
+            self.metadata_addr.port()
         )
     }
 
     pub fn app_service_url(&self) -> String {
-        format!("https://localhost:{}/msi/token", self.addr.port())
+        format!("http://127.0.0.1:{}/msi/token", self.metadata_addr.port())
     }
 
-    /// A client trusting only the test CA, resolving the given vaults' and Entra's host
+    /// A client as the crate's docs say to build one (the crate's policy: no redirect
+    /// followed), trusting only the test CA, resolving the given vaults' and Entra's host
     /// names to this server.
     pub fn client(&self, vaults: &[&str]) -> reqwest::Client {
-        let ca = std::fs::read(fixtures().join("ca.pem")).unwrap();
-        let mut builder = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        let builder = HttpOptions::new()
             .timeout(Duration::from_secs(10))
+            .client_builder()
+            .unwrap();
+        self.resolving(builder, vaults).build().unwrap()
+    }
+
+    /// As [`client`](Self::client), but built with reqwest's defaults, which follow
+    /// redirects: what a careless caller passes.
+    pub fn following_client(&self, vaults: &[&str]) -> reqwest::Client {
+        let builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        self.resolving(builder, vaults).build().unwrap()
+    }
+
+    fn resolving(
+        &self,
+        builder: reqwest::ClientBuilder,
+        vaults: &[&str],
+    ) -> reqwest::ClientBuilder {
+        let ca = std::fs::read(fixtures().join("ca.pem")).unwrap();
+        let mut builder = builder
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
             .resolve("login.microsoftonline.com", self.addr)
             .resolve("localhost", self.addr);
         for vault in vaults {
             builder = builder.resolve(&format!("{vault}.vault.azure.net"), self.addr);
         }
-        builder.build().unwrap()
+        builder
     }
 
     /// A builder pointed at this server for `vaults`, with quick retries.
@@ -406,6 +459,8 @@ fn issue(state: &State, tenant: &str, scope: &str) -> String {
 }
 
 struct Request {
+    /// The request line and headers, as sent.
+    head: String,
     method: String,
     path: String,
     query: HashMap<String, String>,
@@ -448,6 +503,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, state: Arc<Stat
             .collect();
         let url = url::Url::parse(&format!("https://x{target}")).unwrap();
         let request = Request {
+            head: head.clone(),
             method,
             path: url.path().to_owned(),
             query: url.query_pairs().into_owned().collect(),
@@ -461,8 +517,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, state: Arc<Stat
             target,
             String::from_utf8_lossy(&request.body)
         ));
-        let Some(reply) = routes::handle(&state, &request) else {
-            return; // a dropped connection
+        let reply = match routes::handle(&state, &request) {
+            Answer::Reply(reply) => reply,
+            Answer::Drop => return,
+            Answer::Oversized { bytes, declared } => {
+                oversized(&mut stream, bytes, declared, &state.oversized_sent).await;
+                return;
+            }
         };
         let mut response = format!(
             "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
@@ -478,5 +539,39 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, state: Arc<Stat
             return;
         }
         let _ = stream.flush().await;
+    }
+}
+
+/// Writes a 200 answer of `bytes` bytes of filler until done or the client stops reading,
+/// keeping in `sent` how many bytes of it went out so far.
+async fn oversized<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: u64,
+    declared: bool,
+    sent: &AtomicU64,
+) {
+    sent.store(0, Ordering::SeqCst);
+    let head = if declared {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {bytes}\r\n\r\n"
+        )
+    } else {
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n".to_owned()
+    };
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let chunk = [b' '; 64 * 1024];
+    let mut written = 0u64;
+    while written < bytes {
+        let len = chunk
+            .len()
+            .min(usize::try_from(bytes - written).unwrap_or(chunk.len()));
+        // A client that stopped reading leaves the write blocked: give up after a while.
+        match tokio::time::timeout(Duration::from_secs(5), stream.write_all(&chunk[..len])).await {
+            Ok(Ok(())) => written += len as u64,
+            _ => break,
+        }
+        sent.store(written, Ordering::SeqCst);
     }
 }

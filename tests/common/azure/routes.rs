@@ -7,9 +7,10 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
+use super::faults::{Answer, Shape, answer};
 use super::{
-    CLIENT_ID, CLIENT_SECRET, FEDERATED_TOKEN, Fault, IDENTITY_HEADER, RESOURCE, Reply, Request,
-    SCOPE, State, TENANT, USER_ASSIGNED, issue,
+    CLIENT_ID, CLIENT_SECRET, Data, FEDERATED_TOKEN, Fault, IDENTITY_HEADER, RESOURCE, Reply,
+    Request, State, TENANT, USER_ASSIGNED, issue,
 };
 
 fn json_reply(status: u16, body: Value) -> Option<Reply> {
@@ -31,64 +32,68 @@ fn kv_error(status: u16, code: &str, message: &str, inner: Option<&str>) -> Opti
     json_reply(status, json!({ "error": error }))
 }
 
-fn with_retry_after(mut reply: Option<Reply>, retry_after: Option<u64>) -> Option<Reply> {
-    if let (Some(reply), Some(after)) = (reply.as_mut(), retry_after) {
-        reply
-            .headers
-            .push(("Retry-After".into(), after.to_string()));
-    }
-    reply
-}
-
-pub(super) fn handle(state: &State, request: &Request) -> Option<Reply> {
+pub(super) fn handle(state: &State, request: &Request) -> Answer {
     let host = request.host();
     if let Some(vault) = host.strip_suffix(".vault.azure.net") {
         return vault_request(state, vault, request);
     }
+    let token_fault = || next_fault(&state.token_faults);
+    let oauth_status = |status| {
+        json_reply(
+            status,
+            json!({"error": "temporarily_unavailable", "error_description": "AADSTS50196: The server terminated an operation.", "error_codes": [50196]}),
+        )
+    };
     if request.path == "/metadata/identity/oauth2/token" {
-        return imds(state, request);
+        state.counters.imds_requests.fetch_add(1, Ordering::SeqCst);
+        return answer(token_fault(), Shape::OAuth, request, oauth_status, || {
+            imds(state, request)
+        });
     }
     if request.path == "/msi/token" {
-        return app_service(state, request);
+        state
+            .counters
+            .app_service_requests
+            .fetch_add(1, Ordering::SeqCst);
+        return answer(token_fault(), Shape::OAuth, request, oauth_status, || {
+            app_service(state, request)
+        });
     }
     if request.path.ends_with("/oauth2/v2.0/token") {
-        return entra(state, request);
+        count_token_request(state, request);
+        return answer(token_fault(), Shape::OAuth, request, oauth_status, || {
+            entra(state, request)
+        });
     }
-    kv_error(404, "NotFound", "no such endpoint", None)
+    kv_error(404, "NotFound", "no such endpoint", None).into()
 }
 
 fn next_fault(queue: &Mutex<VecDeque<Fault>>) -> Option<Fault> {
     queue.lock().unwrap().pop_front()
 }
 
-fn entra(state: &State, request: &Request) -> Option<Reply> {
-    state.counters.token_requests.fetch_add(1, Ordering::SeqCst);
-    let tenant = request
+fn tenant_of(request: &Request) -> String {
+    request
         .path
         .trim_start_matches('/')
         .split('/')
         .next()
         .unwrap_or_default()
-        .to_owned();
+        .to_owned()
+}
+
+fn count_token_request(state: &State, request: &Request) {
+    state.counters.token_requests.fetch_add(1, Ordering::SeqCst);
     *state
         .per_tenant
         .lock()
         .unwrap()
-        .entry(tenant.clone())
+        .entry(tenant_of(request))
         .or_default() += 1;
-    match next_fault(&state.token_faults) {
-        Some(Fault::Drop) => return None,
-        Some(Fault::Status(status, after)) => {
-            return with_retry_after(
-                json_reply(
-                    status,
-                    json!({"error": "temporarily_unavailable", "error_description": "AADSTS50196: The server terminated an operation.", "error_codes": [50196]}),
-                ),
-                after,
-            );
-        }
-        None => {}
-    }
+}
+
+fn entra(state: &State, request: &Request) -> Option<Reply> {
+    let tenant = tenant_of(request);
     let aad = |status: u16, error: &str, code: u64, text: &str| {
         json_reply(
             status,
@@ -190,16 +195,6 @@ fn managed_reply(state: &State, request: &Request, strings: bool) -> Option<Repl
 }
 
 fn imds(state: &State, request: &Request) -> Option<Reply> {
-    state.counters.imds_requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(fault) = next_fault(&state.token_faults) {
-        return match fault {
-            Fault::Drop => None,
-            Fault::Status(status, after) => with_retry_after(
-                json_reply(status, json!({"error": "temporarily_unavailable"})),
-                after,
-            ),
-        };
-    }
     if request.header("metadata") != Some("true") {
         return json_reply(
             400,
@@ -216,10 +211,6 @@ fn imds(state: &State, request: &Request) -> Option<Reply> {
 }
 
 fn app_service(state: &State, request: &Request) -> Option<Reply> {
-    state
-        .counters
-        .app_service_requests
-        .fetch_add(1, Ordering::SeqCst);
     if request.header("x-identity-header") != Some(IDENTITY_HEADER) {
         return json_reply(401, json!({"statusCode": 401, "message": "Unauthorized"}));
     }
@@ -232,7 +223,7 @@ fn app_service(state: &State, request: &Request) -> Option<Reply> {
     managed_reply(state, request, false)
 }
 
-fn vault_request(state: &State, vault: &str, request: &Request) -> Option<Reply> {
+fn vault_request(state: &State, vault: &str, request: &Request) -> Answer {
     state.counters.vault_requests.fetch_add(1, Ordering::SeqCst);
     let (tenant, challenge_resource) = {
         let data = state.data.lock().unwrap();
@@ -250,7 +241,7 @@ fn vault_request(state: &State, vault: &str, request: &Request) -> Option<Reply>
         .header("authorization")
         .and_then(|h| h.strip_prefix("Bearer "))
         .and_then(|t| state.data.lock().unwrap().issued.get(t).cloned())
-        .is_some_and(|(t, scope)| t == tenant && scope == SCOPE);
+        .is_some_and(|(t, scope)| t == tenant && scope == format!("{challenge_resource}/.default"));
     if !authorized {
         state.counters.challenges.fetch_add(1, Ordering::SeqCst);
         let mut reply = kv_error(
@@ -265,7 +256,7 @@ fn vault_request(state: &State, vault: &str, request: &Request) -> Option<Reply>
                 format!(r#"Bearer authorization="https://login.microsoftonline.com/{tenant}", resource="{challenge_resource}""#),
             ));
         }
-        return reply;
+        return reply.into();
     }
     let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
     let listing = segments == ["secrets"];
@@ -274,18 +265,27 @@ fn vault_request(state: &State, vault: &str, request: &Request) -> Option<Reply>
     } else {
         state.counters.secret_reads.fetch_add(1, Ordering::SeqCst);
     }
-    match next_fault(&state.vault_faults) {
-        Some(Fault::Drop) => return None,
-        Some(Fault::Status(status, after)) => {
-            let code = if status == 429 {
-                "Throttled"
-            } else {
-                "ServiceUnavailable"
-            };
-            return with_retry_after(kv_error(status, code, "Try again later.", None), after);
-        }
-        None => {}
-    }
+    let status = |status| {
+        let code = if status == 429 {
+            "Throttled"
+        } else {
+            "ServiceUnavailable"
+        };
+        kv_error(status, code, "Try again later.", None)
+    };
+    let fault = next_fault(&state.vault_faults);
+    answer(fault, Shape::Vault, request, status, || {
+        read_vault(state, vault, listing, &segments, request)
+    })
+}
+
+fn read_vault(
+    state: &State,
+    vault: &str,
+    listing: bool,
+    segments: &[&str],
+    request: &Request,
+) -> Option<Reply> {
     if !request.query.contains_key("api-version") {
         return kv_error(
             400,
@@ -306,27 +306,37 @@ fn vault_request(state: &State, vault: &str, request: &Request) -> Option<Reply>
         );
     }
     if listing {
-        let max: usize = request
-            .query
-            .get("maxresults")
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(25);
-        let mut names: Vec<&String> = data
-            .secrets
-            .keys()
-            .filter(|(v, _)| v == vault)
-            .map(|(_, s)| s)
-            .collect();
-        names.sort();
-        let items: Vec<Value> = names
-            .iter()
-            .take(max)
-            .map(|name| json!({"id": format!("https://{vault}.vault.azure.net/secrets/{name}"), "attributes": {"enabled": true, "created": 1700000000, "updated": 1700000000, "recoveryLevel": "Recoverable+Purgeable"}, "tags": {}}))
-            .collect();
-        let next = (names.len() > max).then(|| format!("https://{vault}.vault.azure.net:443/secrets?api-version=7.5&$skiptoken=abc&maxresults={max}"));
-        return json_reply(200, json!({"value": items, "nextLink": next}));
+        return list(&data, vault, request);
     }
-    let (name, version) = match segments.as_slice() {
+    get_secret(&data, vault, segments)
+}
+
+/// One page of Get Secrets.
+fn list(data: &Data, vault: &str, request: &Request) -> Option<Reply> {
+    let max: usize = request
+        .query
+        .get("maxresults")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(25);
+    let mut names: Vec<&String> = data
+        .secrets
+        .keys()
+        .filter(|(v, _)| v == vault)
+        .map(|(_, s)| s)
+        .collect();
+    names.sort();
+    let items: Vec<Value> = names
+        .iter()
+        .take(max)
+        .map(|name| json!({"id": format!("https://{vault}.vault.azure.net/secrets/{name}"), "attributes": {"enabled": true, "created": 1700000000, "updated": 1700000000, "recoveryLevel": "Recoverable+Purgeable"}, "tags": {}}))
+        .collect();
+    let next = (names.len() > max).then(|| format!("https://{vault}.vault.azure.net:443/secrets?api-version=7.5&$skiptoken=abc&maxresults={max}"));
+    json_reply(200, json!({"value": items, "nextLink": next}))
+}
+
+/// Get Secret, current or pinned.
+fn get_secret(data: &Data, vault: &str, segments: &[&str]) -> Option<Reply> {
+    let (name, version) = match segments {
         ["secrets", name] => (*name, None),
         ["secrets", name, version] => (*name, Some(*version)),
         _ => return kv_error(404, "NotFound", "no such path", None),
