@@ -177,6 +177,8 @@ pub struct AwsBuilder<P> {
     assume_role: Option<AssumeRole>,
     retry: RetryPolicy,
     http: HttpOptions,
+    /// The caller's client, kept apart: instance and container metadata never use it.
+    client: Option<reqwest::Client>,
     concurrency: usize,
     provider: PhantomData<fn() -> P>,
 }
@@ -195,6 +197,7 @@ impl<P> Default for AwsBuilder<P> {
             assume_role: None,
             retry: RetryPolicy::default(),
             http: HttpOptions::new(),
+            client: None,
             concurrency: DEFAULT_CONCURRENCY,
             provider: PhantomData,
         }
@@ -315,9 +318,11 @@ impl<P> AwsBuilder<P> {
     /// that it follows no redirect (a redirected answer is refused all the same). This
     /// matters more for AWS than elsewhere: a session token travels in the
     /// `X-Amz-Security-Token` header (SigV4 has no other place for it), which reqwest keeps
-    /// on a redirect to another origin, where it drops `Authorization`.
+    /// on a redirect to another origin, where it drops `Authorization`. Instance and
+    /// container metadata (link-local credential endpoints, whose tokens travel in custom
+    /// headers too) never use it: the crate's own client, through no proxy, reaches them.
     pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.http = self.http.client(client);
+        self.client = Some(client);
         self
     }
 
@@ -348,7 +353,8 @@ impl<P> AwsBuilder<P> {
     /// set. Credentials are fetched lazily, on the first call.
     pub(crate) async fn session(self, service: Service) -> Result<Session, Error> {
         self.validate(service.provider)?;
-        let door = DoorClient::new(&self.http, service.provider).map_err(Error::from)?;
+        let door = DoorClient::new(&self.http, self.client.clone(), service.provider)
+            .map_err(Error::from)?;
         let scrubber = door.scrubber();
         if let Some(keys) = &self.keys {
             scrubber.add(&SecretString::from(keys.access_key_id.as_str()));
@@ -486,6 +492,7 @@ impl<P> fmt::Debug for AwsBuilder<P> {
             .field("credentials", &self.describe())
             .field("retry", &self.retry)
             .field("http", &self.http)
+            .field("callers_client", &self.client.is_some())
             .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }

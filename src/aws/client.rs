@@ -29,9 +29,11 @@ use crate::provider::{HttpOptions, ProviderError, ProviderErrorKind, RetryPolicy
 /// Headers whose values are credentials or signatures: marked sensitive on the way out.
 const SENSITIVE: &[&str] = &["authorization", "x-amz-security-token"];
 
-/// The SDK's HTTP client over the door: one [`Http`] for AWS endpoints and one with the
-/// short metadata timeouts and no proxy for link-local credential endpoints (EC2 instance
-/// metadata, ECS and EKS container credentials).
+/// The SDK's HTTP client over the door: one [`Http`] for AWS endpoints (the caller's client
+/// when given) and one on the crate's own client, with the short metadata timeouts and no
+/// proxy, for link-local credential endpoints (EC2 instance metadata, ECS and EKS container
+/// credentials), whose tokens travel in headers a redirect-following client would carry
+/// elsewhere.
 #[derive(Clone)]
 pub(crate) struct DoorClient {
     http: Arc<Http>,
@@ -39,15 +41,24 @@ pub(crate) struct DoorClient {
 }
 
 impl DoorClient {
-    /// The client for `provider`'s calls, per `options`. Each call is one attempt: the
-    /// provider's [`RetryPolicy`] retries whole SDK calls.
+    /// The client for `provider`'s calls, per `options` and through `client` (the
+    /// caller's) when given. Each call is one attempt: the provider's [`RetryPolicy`]
+    /// retries whole SDK calls.
     ///
     /// # Errors
     ///
     /// A [`ProviderErrorKind::Configuration`] error when the HTTP client cannot be built.
-    pub(crate) fn new(options: &HttpOptions, provider: &str) -> Result<Self, ProviderError> {
-        let http = options.build(provider, RetryPolicy::never())?;
+    pub(crate) fn new(
+        options: &HttpOptions,
+        client: Option<reqwest::Client>,
+        provider: &str,
+    ) -> Result<Self, ProviderError> {
         let metadata = options.metadata().build(provider, RetryPolicy::never())?;
+        let options = match client {
+            Some(client) => options.clone().client(client),
+            None => options.clone(),
+        };
+        let http = options.build(provider, RetryPolicy::never())?;
         Ok(DoorClient {
             http: Arc::new(http),
             metadata: Arc::new(metadata),
@@ -233,7 +244,7 @@ mod tests {
 
     #[test]
     fn signed_credentials_are_remembered_for_scrubbing() {
-        let client = DoorClient::new(&HttpOptions::new(), "aws").unwrap();
+        let client = DoorClient::new(&HttpOptions::new(), None, "aws").unwrap();
         let mut request = HttpRequest::new(SdkBody::empty());
         request.headers_mut().insert(
             "authorization",
