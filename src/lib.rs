@@ -91,7 +91,7 @@
 //! | `onepassword` (default) | [`OnePassword`]: `op://` references |
 //! | `ssh` | the `ssh-format=openssh` attribute of `op://` references |
 //! | `file` (default) | the age-encrypted vault file, lock/unlock, export and import |
-//! | `aws` | [`AwsSecretsManager`]: `awssecrets://` references (needs Rust 1.94.1) |
+//! | `aws` | [`AwsSecretsManager`] and [`AwsParameterStore`]: `awssecrets://` and `awsssm://` references (needs Rust 1.94.1) |
 //! | `hashicorp` | [`HashiCorpVault`]: `vault://` references |
 //! | `azure` | [`AzureKeyVault`]: `azurekeyvault://` references |
 //! | `gcp` | [`GcpSecretManager`]: `gcpsecrets://` references |
@@ -212,7 +212,9 @@ pub mod middleware;
 pub use async_trait::async_trait;
 #[cfg(feature = "aws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
-pub use aws::{AwsSecretsManager, AwsSecretsManagerBuilder};
+pub use aws::{
+    AwsParameterStore, AwsParameterStoreBuilder, AwsSecretsManager, AwsSecretsManagerBuilder,
+};
 #[cfg(feature = "azure")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
 pub use azure::{AzureKeyVault, AzureKeyVaultBuilder};

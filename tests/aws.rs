@@ -1,5 +1,6 @@
-//! The AWS Secrets Manager provider against moto, a real AWS emulator in server mode, with
-//! a counting, fault-injecting proxy in front of it where a test counts or injects.
+//! The AWS Secrets Manager and Parameter Store providers against moto, a real AWS emulator
+//! in server mode, with a counting, fault-injecting proxy in front of it where a test counts
+//! or injects.
 
 mod common;
 
@@ -7,23 +8,32 @@ use std::time::Duration;
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use common::moto::{self, ACCESS_KEY_ID, Moto, Proxy, REGION, SECRET_ACCESS_KEY, xml_text};
-use request_vault::aws::AssumeRole;
+use request_vault::aws::{AssumeRole, AwsBuilder};
 use request_vault::provider::RetryPolicy;
 use request_vault::{
-    AwsSecretsManager, AwsSecretsManagerBuilder, ExposeSecret, ExternalProvider, ProviderErrorKind,
-    Vault,
+    AwsParameterStore, AwsSecretsManager, AwsSecretsManagerBuilder, ExposeSecret, ExternalProvider,
+    ProviderErrorKind, Vault,
 };
 
 /// Settings that keep a test off the real AWS: a region, static credentials, empty profile
 /// files, and fast retries.
 fn builder(endpoint: &str, files: &tempfile::TempDir) -> AwsSecretsManagerBuilder {
+    configure(AwsSecretsManager::builder(), endpoint, files)
+}
+
+/// The same settings on either AWS provider's builder.
+fn configure<P>(
+    builder: AwsBuilder<P>,
+    endpoint: &str,
+    files: &tempfile::TempDir,
+) -> AwsBuilder<P> {
     let (config, credentials) = (
         files.path().join("config"),
         files.path().join("credentials"),
     );
     std::fs::write(&config, "").unwrap();
     std::fs::write(&credentials, "").unwrap();
-    AwsSecretsManager::builder()
+    builder
         .region(REGION)
         .endpoint_url(endpoint)
         .static_credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
@@ -63,6 +73,14 @@ macro_rules! moto_or_skip {
         }
     };
 }
+
+#[path = "aws/edge.rs"]
+mod edge;
+#[cfg(feature = "conformance")]
+#[path = "aws/hostile.rs"]
+mod hostile;
+#[path = "aws/parameter_store.rs"]
+mod parameter_store;
 
 #[tokio::test]
 async fn plain_json_binary_and_arn_references() {
@@ -509,6 +527,8 @@ async fn nothing_leaks_into_debug_errors_or_logs() {
     create(moto, "t8/s", &format!(r#"{{"k":"{value}"}}"#)).await;
     let captured = common::Captured::default();
     let _guard = captured.install();
+    // Callsites first met by other tests' threads see this subscriber too.
+    tracing::callsite::rebuild_interest_cache();
     // The scan works: a planted line is found.
     tracing::info!("canary {}", "canary-5309");
     assert!(captured.text().contains("canary-5309"));
@@ -570,4 +590,27 @@ async fn conformance() {
     )
     .await;
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn each_builder_takes_an_id() {
+    let files = tempfile::tempdir().unwrap();
+    let url = "http://127.0.0.1:9";
+    let secrets = builder(url, &files).build().await.unwrap();
+    assert_eq!(secrets.id(), "aws");
+    let secrets = builder(url, &files).id("aws-prod").build().await.unwrap();
+    assert_eq!(secrets.id(), "aws-prod");
+    assert!(format!("{secrets:?}").contains("aws-prod"));
+    let parameters = configure(AwsParameterStore::builder(), url, &files)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(parameters.id(), "aws-ssm");
+    let parameters = configure(AwsParameterStore::builder(), url, &files)
+        .id("ssm-prod")
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(parameters.id(), "ssm-prod");
+    assert_eq!(parameters.scheme(), "awsssm");
 }

@@ -1,7 +1,10 @@
-//! [`AwsSecretsManagerBuilder`]: region, credentials, role, endpoints, retries and timeouts,
-//! turned into the AWS SDK's configuration.
+//! [`AwsBuilder`]: region, credentials, role, endpoints, HTTP options and retries, turned
+//! into the AWS SDK's configuration; one builder for both AWS providers
+//! ([`AwsSecretsManagerBuilder`](super::AwsSecretsManagerBuilder) and
+//! [`AwsParameterStoreBuilder`](super::AwsParameterStoreBuilder)).
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,13 +14,15 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
-use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::Error;
-use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
+use crate::provider::{HttpOptions, ProviderError, ProviderErrorKind, RetryPolicy};
 
-use super::{AwsSecretsManager, PROVIDER_ID};
+use super::DEFAULT_CONCURRENCY;
+use super::client::DoorClient;
+use super::error::{Errors, Service};
+use super::session::Session;
 
 /// The AWS SDK behaviour version this crate was written and tested against, set in code so
 /// that an SDK upgrade never changes defaults under a caller (and so that the library never
@@ -25,9 +30,6 @@ use super::{AwsSecretsManager, PROVIDER_ID};
 fn behavior_version() -> BehaviorVersion {
     BehaviorVersion::v2026_01_12()
 }
-
-/// How many Secrets Manager calls a batch makes at once unless configured.
-pub const DEFAULT_AWS_CONCURRENCY: usize = 8;
 
 /// A role to assume with STS before reading secrets, as Postman Vault offers: the role's
 /// ARN, and optionally an external ID, a session name and a session duration.
@@ -117,10 +119,12 @@ struct StaticKeys {
     secret_access_key: SecretString,
 }
 
-/// Options for an [`AwsSecretsManager`] provider. Anything left unset comes from the
+/// Options for an AWS provider: [`AwsSecretsManagerBuilder`](super::AwsSecretsManagerBuilder)
+/// for [`AwsSecretsManager`](super::AwsSecretsManager), and
+/// [`AwsParameterStoreBuilder`](super::AwsParameterStoreBuilder) for
+/// [`AwsParameterStore`](super::AwsParameterStore). Anything left unset comes from the
 /// standard AWS chain (environment, shared config and credentials files with profiles and
-/// SSO, web identity, ECS and EC2 instance metadata), as [`AwsSecretsManager::from_env`]
-/// uses it.
+/// SSO, web identity, ECS and EC2 instance metadata), as `from_env` uses it.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -141,18 +145,28 @@ struct StaticKeys {
 /// # Ok(()) }
 /// ```
 ///
-/// # Retries and timeouts
+/// # HTTP, retries and timeouts
 ///
-/// The SDK's own retries are turned off: each Secrets Manager call is one HTTP attempt,
-/// and the provider's [`RetryPolicy`] (see [`retry`](Self::retry)) retries throttling,
-/// timeouts, dropped connections and 5xx answers, so that one policy governs every
-/// provider of the crate and a call is never retried twice over. Each attempt is bounded by
-/// [`timeout`](Self::timeout) (30 s unless set) and its connection by
-/// [`connect_timeout`](Self::connect_timeout) (10 s unless set). Credential providers
-/// (STS for an assumed role, SSO, instance metadata) keep the SDK's standard retries, as
-/// their answers are cached and renewed ahead of expiry.
+/// Every request the provider makes (to the service, to STS for a role, to SSO, to
+/// instance metadata) goes through the crate's own HTTP client and its policy: redirects are
+/// never followed, answers are capped at [`max_response_bytes`](Self::max_response_bytes),
+/// and credentials echoed by a server are masked in errors. [`client`](Self::client) gives
+/// it the caller's `reqwest::Client` (proxies, TLS roots, DNS overrides).
+///
+/// The SDK's own retries are turned off for the service's calls: each is one HTTP
+/// attempt, and the provider's [`RetryPolicy`] (see [`retry`](Self::retry)) retries
+/// throttling, timeouts, dropped connections and 5xx answers, so that one policy governs
+/// every provider of the crate and a call is never retried twice over. Each attempt is
+/// bounded by [`timeout`](Self::timeout) (30 s unless set) and its connection by
+/// [`connect_timeout`](Self::connect_timeout) (10 s unless set). STS calls for an assumed
+/// role are not retried by the SDK either: a transient failure of STS (unreachable,
+/// throttled, 5xx) fails the call that needed the credentials with a transient kind, and
+/// the policy retries that call, so a failing STS is asked at most
+/// [`max_attempts`](RetryPolicy::max_attempts) times per call, all within the call's one
+/// deadline. (Instance metadata and SSO providers keep their own short internal retries.)
 #[must_use]
-pub struct AwsSecretsManagerBuilder {
+pub struct AwsBuilder<P> {
+    id: Option<String>,
     region: Option<String>,
     endpoint_url: Option<String>,
     sts_endpoint_url: Option<String>,
@@ -162,15 +176,17 @@ pub struct AwsSecretsManagerBuilder {
     profile_files: Option<(PathBuf, PathBuf)>,
     assume_role: Option<AssumeRole>,
     retry: RetryPolicy,
-    timeout: Duration,
-    connect_timeout: Duration,
+    http: HttpOptions,
+    /// The caller's client, kept apart: instance and container metadata never use it.
+    client: Option<reqwest::Client>,
     concurrency: usize,
-    id: Option<String>,
+    provider: PhantomData<fn() -> P>,
 }
 
-impl Default for AwsSecretsManagerBuilder {
+impl<P> Default for AwsBuilder<P> {
     fn default() -> Self {
-        AwsSecretsManagerBuilder {
+        AwsBuilder {
+            id: None,
             region: None,
             endpoint_url: None,
             sts_endpoint_url: None,
@@ -180,28 +196,26 @@ impl Default for AwsSecretsManagerBuilder {
             profile_files: None,
             assume_role: None,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            concurrency: DEFAULT_AWS_CONCURRENCY,
-            id: None,
+            http: HttpOptions::new(),
+            client: None,
+            concurrency: DEFAULT_CONCURRENCY,
+            provider: PhantomData,
         }
     }
 }
 
-impl AwsSecretsManagerBuilder {
-    /// The provider's id in a vault ([`PROVIDER_ID`], `"aws"`, unless set): give each of
-    /// several AWS accounts its own, and link a secret through one of them with
-    /// [`Vault::link_with`](crate::Vault::link_with).
+impl<P> AwsBuilder<P> {
+    /// The provider's id in a vault (unless set, [`PROVIDER_ID`](super::PROVIDER_ID),
+    /// `"aws"`, for Secrets Manager and [`SSM_PROVIDER_ID`](super::SSM_PROVIDER_ID),
+    /// `"aws-ssm"`, for Parameter Store): give each of several AWS accounts its own.
     ///
     /// ```no_run
-    /// use request_vault::{AwsSecretsManager, Vault};
+    /// use request_vault::{AwsSecretsManager, ExternalProvider};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), request_vault::Error> {
-    /// let vault = Vault::new();
-    /// vault.add_provider(AwsSecretsManager::builder().id("aws-prod").profile("prod").build().await?);
-    /// vault.add_provider(AwsSecretsManager::builder().id("aws-staging").profile("staging").build().await?);
-    /// vault.link_with("db", "aws-staging", "awssecrets://app/db#password")?;
+    /// let prod = AwsSecretsManager::builder().id("aws-prod").profile("prod").build().await?;
+    /// assert_eq!(prod.id(), "aws-prod");
     /// # Ok(()) }
     /// ```
     pub fn id(mut self, id: impl Into<String>) -> Self {
@@ -209,18 +223,18 @@ impl AwsSecretsManagerBuilder {
         self
     }
 
-    /// The region secrets are read from, unless a reference names its own (an ARN's region,
+    /// The region values are read from, unless a reference names its own (an ARN's region,
     /// or `?region=`). Unset: `AWS_REGION`, the profile, or instance metadata.
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
     }
 
-    /// Sends Secrets Manager calls to `url` instead of AWS's endpoint: a VPC endpoint, an
-    /// emulator such as moto or LocalStack, a proxy. Only Secrets Manager is redirected
-    /// (STS, SSO and instance metadata are not; see
+    /// Sends the service's calls (Secrets Manager's, or Parameter Store's) to `url` instead
+    /// of AWS's endpoint: a VPC endpoint, an emulator such as moto or LocalStack, a proxy.
+    /// Only that service is redirected (STS, SSO and instance metadata are not; see
     /// [`sts_endpoint_url`](Self::sts_endpoint_url)). `AWS_ENDPOINT_URL_SECRETS_MANAGER`
-    /// does the same from the environment.
+    /// and `AWS_ENDPOINT_URL_SSM` do the same from the environment.
     pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.endpoint_url = Some(url.into());
         self
@@ -274,7 +288,7 @@ impl AwsSecretsManagerBuilder {
     }
 
     /// Assumes a role with STS (an ARN, or an [`AssumeRole`] with an external ID, a session
-    /// name and a duration) using the other credentials, and reads secrets as that role.
+    /// name and a duration) using the other credentials, and reads values as that role.
     pub fn assume_role(mut self, role: impl Into<AssumeRole>) -> Self {
         self.assume_role = Some(role.into());
         self
@@ -286,37 +300,91 @@ impl AwsSecretsManagerBuilder {
         self
     }
 
-    /// The longest one attempt of a Secrets Manager call may take.
+    /// The longest one attempt of a call may take (30 s unless set).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.http = self.http.timeout(timeout);
         self
     }
 
-    /// The longest connecting to Secrets Manager may take.
+    /// The longest connecting may take (10 s unless set).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.http = self.http.connect_timeout(timeout);
         self
     }
 
-    /// How many Secrets Manager calls a batch makes at once (at least 1).
+    /// Sends every request through `client` (the caller's proxies, TLS roots, DNS
+    /// overrides), used as it is: build it with
+    /// [`HttpOptions::client_builder`](crate::provider::HttpOptions::client_builder) so
+    /// that it follows no redirect (a redirected answer is refused all the same). This
+    /// matters more for AWS than elsewhere: a session token travels in the
+    /// `X-Amz-Security-Token` header (SigV4 has no other place for it), which reqwest keeps
+    /// on a redirect to another origin, where it drops `Authorization`. Instance and
+    /// container metadata (link-local credential endpoints, whose tokens travel in custom
+    /// headers too) never use it: the crate's own client, through no proxy, reaches them.
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Trusts these PEM certificates besides the system's (a TLS-inspecting proxy, a
+    /// private endpoint).
+    pub fn ca_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.http = self.http.ca_certificates_pem(pem);
+        self
+    }
+
+    /// The most one answer may hold
+    /// ([`MAX_RESPONSE_BYTES`](crate::provider::MAX_RESPONSE_BYTES) unless set); a larger
+    /// answer fails the call as soon as the cap is passed.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.http = self.http.max_response_bytes(bytes);
+        self
+    }
+
+    /// How many calls a batch makes at once ([`DEFAULT_CONCURRENCY`] unless set; at least
+    /// 1).
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.concurrency = limit.max(1);
         self
     }
 
-    /// Loads the configuration (resolving what was left unset through the standard AWS
-    /// chain) and builds the provider. Credentials are fetched lazily, on the first call.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Provider`] of kind [`ProviderErrorKind::Configuration`] when a session token
-    /// is given without static credentials, or an endpoint URL is not an http(s) URL.
-    /// Missing credentials or region are reported by [`AwsSecretsManager::check`] and by
-    /// the first resolve, since a reference may name its own region.
-    pub async fn build(self) -> Result<AwsSecretsManager, Error> {
+    /// Checks the settings, loads the configuration (resolving what was left unset through
+    /// the standard AWS chain) with the door's HTTP client, and assumes the role if one is
+    /// set. Credentials are fetched lazily, on the first call.
+    pub(crate) async fn session(self, service: Service) -> Result<Session, Error> {
+        self.validate(service.provider)?;
+        let door = DoorClient::new(&self.http, self.client.clone(), service.provider)
+            .map_err(Error::from)?;
+        let scrubber = door.scrubber();
+        if let Some(keys) = &self.keys {
+            scrubber.add(&SecretString::from(keys.access_key_id.as_str()));
+            scrubber.add(&keys.secret_access_key);
+        }
+        if let Some(token) = &self.session_token {
+            scrubber.add(token);
+        }
+        let description = self.describe();
+        let mut sdk_config = self.loader(door).load().await;
+        if let Some(role) = &self.assume_role {
+            sdk_config = assume(&sdk_config, role, self.sts_endpoint_url.as_deref()).await;
+        }
+        Ok(Session {
+            id: self.id.unwrap_or_else(|| service.provider.to_owned()),
+            default_region: sdk_config.region().map(|r| r.as_ref().to_owned()),
+            sdk_config,
+            endpoint_url: self.endpoint_url,
+            retry: self.retry,
+            concurrency: self.concurrency,
+            description,
+            errors: Errors::new(service, scrubber),
+        })
+    }
+
+    /// A session token needs static keys, and endpoint URLs are http(s) URLs.
+    fn validate(&self, provider: &str) -> Result<(), Error> {
         let configuration = |message: String| {
             Error::from(ProviderError::new(
-                PROVIDER_ID,
+                provider,
                 ProviderErrorKind::Configuration,
                 message,
             ))
@@ -340,16 +408,14 @@ impl AwsSecretsManagerBuilder {
                 }
             }
         }
+        Ok(())
+    }
 
-        let description = self.describe();
+    /// The SDK's loader with this builder's settings and the door's HTTP client.
+    fn loader(&self, door: DoorClient) -> aws_config::ConfigLoader {
         let mut loader = aws_config::defaults(behavior_version())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(self.connect_timeout)
-                    .operation_attempt_timeout(self.timeout)
-                    .build(),
-            );
+            .http_client(door)
+            .retry_config(RetryConfig::disabled());
         if let Some(region) = &self.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -375,24 +441,7 @@ impl AwsSecretsManagerBuilder {
                 "request-vault",
             ));
         }
-        let mut sdk_config = loader.load().await;
-
-        if let Some(role) = &self.assume_role {
-            sdk_config = assume(&sdk_config, role, self.sts_endpoint_url.as_deref()).await;
-        }
-
-        let mut config = aws_sdk_secretsmanager::config::Builder::from(&sdk_config);
-        if let Some(url) = &self.endpoint_url {
-            config = config.endpoint_url(url);
-        }
-        Ok(AwsSecretsManager::new(
-            self.id.unwrap_or_else(|| PROVIDER_ID.to_owned()),
-            config.build(),
-            sdk_config.region().map(|r| r.as_ref().to_owned()),
-            self.retry,
-            self.concurrency,
-            description,
-        ))
+        loader
     }
 
     fn describe(&self) -> String {
@@ -410,8 +459,9 @@ impl AwsSecretsManagerBuilder {
 
 /// The configuration with credentials of `role`, assumed with the configuration's own.
 async fn assume(base: &SdkConfig, role: &AssumeRole, sts_endpoint_url: Option<&str>) -> SdkConfig {
-    // Credential calls keep the SDK's standard retries (see the builder's docs).
-    let mut sts = base.to_builder().retry_config(RetryConfig::standard());
+    // No retries of the SDK's own: the provider's policy retries the call that needed the
+    // credentials, so a failing STS is asked at most `max_attempts` times per call.
+    let mut sts = base.to_builder();
     if let Some(url) = sts_endpoint_url {
         sts = sts.endpoint_url(url);
     }
@@ -432,17 +482,17 @@ async fn assume(base: &SdkConfig, role: &AssumeRole, sts_endpoint_url: Option<&s
 }
 
 // Hand-written: the builder holds credentials.
-impl fmt::Debug for AwsSecretsManagerBuilder {
+impl<P> fmt::Debug for AwsBuilder<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AwsSecretsManagerBuilder")
+        f.debug_struct("AwsBuilder")
             .field("id", &self.id)
             .field("region", &self.region)
             .field("endpoint_url", &self.endpoint_url)
             .field("sts_endpoint_url", &self.sts_endpoint_url)
             .field("credentials", &self.describe())
             .field("retry", &self.retry)
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
+            .field("http", &self.http)
+            .field("callers_client", &self.client.is_some())
             .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }

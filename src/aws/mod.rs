@@ -1,17 +1,21 @@
-//! AWS Secrets Manager: `awssecrets://` references and the [`AwsSecretsManager`] provider
-//! that resolves them through the official AWS SDK for Rust.
+//! AWS: `awssecrets://` references to Secrets Manager ([`AwsSecretsManager`]) and
+//! `awsssm://` references to Systems Manager Parameter Store ([`AwsParameterStore`]),
+//! resolved through the official AWS SDK for Rust, whose HTTP goes through the crate's own
+//! client.
 //!
 //! ```no_run
-//! use request_vault::{AwsSecretsManager, Vault};
+//! use request_vault::{AwsParameterStore, AwsSecretsManager, Vault};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), request_vault::Error> {
 //! let vault = Vault::new();
 //! vault.add_provider(AwsSecretsManager::from_env().await?); // the standard AWS chain
+//! vault.add_provider(AwsParameterStore::from_env().await?);
 //! vault.link("db-password", "awssecrets://prod/db#password")?; // checked offline, now
 //! vault.link("api-key", "ref+awssecrets://arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbCdEf")?;
 //! vault.link("old", "awssecrets://prod/db?version_stage=AWSPREVIOUS#password")?;
-//! let all = vault.resolve_all(["db-password", "api-key", "old"]).await?;
+//! vault.link("token", "awsssm://app/api/token")?; // the parameter /app/api/token
+//! let all = vault.resolve_all(["db-password", "api-key", "old", "token"]).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -23,263 +27,69 @@
 //! pointer; without either the whole value is returned. A binary secret (`SecretBinary`)
 //! resolves to its bytes in standard, padded base64, so that every value is text.
 //!
+//! `awsssm://PATH/TO/PARAM[:VERSION|:LABEL][?region=R][#KEY]` names the parameter
+//! `/PATH/TO/PARAM` (`awsssm:///PATH/TO/PARAM` too), its latest version unless a version or
+//! label is selected. `String` and `StringList` parameters resolve to their text,
+//! `SecureString`s to their decrypted text; `#KEY` and `#/a/b` pick from a JSON value.
+//!
 //! # Requests
 //!
-//! A batch ([`ExternalProvider::resolve_all`], and so a vault render) fetches each distinct
-//! secret version in a region once, however many `#KEY`s point into it: current versions
-//! with `BatchGetSecretValue`, 20 secrets a call, pinned versions with `GetSecretValue`.
-//! A secret that fails in a batch fails alone. Credentials that may call `GetSecretValue`
-//! but not `BatchGetSecretValue` are detected on the first batch, whose secrets (and those
-//! of later batches) are then fetched one by one.
+//! A batch ([`ExternalProvider::resolve_all`](crate::ExternalProvider::resolve_all), and so
+//! a vault render) fetches each distinct secret or parameter version in a region once,
+//! however many `#KEY`s point into it. Secrets Manager: current versions with
+//! `BatchGetSecretValue`, 20 secrets a call, pinned versions with `GetSecretValue`.
+//! Credentials that may call `GetSecretValue` but not `BatchGetSecretValue` are detected on
+//! the first batch, whose secrets (and those of later batches) are then fetched one by one.
+//! Parameter Store: `GetParameters`, 10 names a call. A secret or parameter that fails in a
+//! batch fails alone, and an answer that names another secret or parameter than the one
+//! asked for is never taken.
+//!
+//! Every request (to the service, STS, SSO and instance metadata) goes through the
+//! provider door: no redirect is followed, answers are capped, and the access key ID, secret
+//! key and session token are masked in any error that quotes the server.
 //!
 //! # Errors
 //!
-//! AWS error codes map to [`ProviderErrorKind`]s: `ResourceNotFoundException` and a secret
-//! scheduled for deletion are [`NotFound`](ProviderErrorKind::NotFound),
-//! `AccessDeniedException` and KMS's `DecryptionFailure` are
-//! [`Forbidden`](ProviderErrorKind::Forbidden), refused, expired or missing credentials are
-//! [`Unauthorized`](ProviderErrorKind::Unauthorized), throttling is retried and then
-//! [`RateLimited`](ProviderErrorKind::RateLimited), and network failures are
-//! [`Unavailable`](ProviderErrorKind::Unavailable) or [`Timeout`](ProviderErrorKind::Timeout).
+//! AWS error codes map to [`ProviderErrorKind`](crate::ProviderErrorKind)s:
+//! `ResourceNotFoundException`, `ParameterNotFound`, a parameter listed as invalid and a
+//! secret scheduled for deletion are [`NotFound`](crate::ProviderErrorKind::NotFound),
+//! `AccessDeniedException` and KMS's `DecryptionFailure` and `InvalidKeyId` are
+//! [`Forbidden`](crate::ProviderErrorKind::Forbidden), refused, expired or missing
+//! credentials are [`Unauthorized`](crate::ProviderErrorKind::Unauthorized), throttling is
+//! retried and then [`RateLimited`](crate::ProviderErrorKind::RateLimited), and network
+//! failures are [`Unavailable`](crate::ProviderErrorKind::Unavailable) or
+//! [`Timeout`](crate::ProviderErrorKind::Timeout).
 
+mod batch;
 mod builder;
+mod client;
 mod error;
 mod fetch;
+mod parameter_fetch;
+mod parameter_reference;
+mod parameters;
 mod reference;
+mod secrets;
+mod session;
+mod uri;
+mod wire;
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use aws_config::Region;
-use aws_sdk_secretsmanager::Client;
-use secrecy::{ExposeSecret, SecretString};
-
-pub use builder::{AssumeRole, AwsSecretsManagerBuilder, DEFAULT_AWS_CONCURRENCY};
+pub use builder::{AssumeRole, AwsBuilder};
+pub use parameter_reference::SSM_SCHEME;
+pub use parameters::{AwsParameterStore, AwsParameterStoreBuilder};
 pub use reference::SCHEME;
-
-use crate::Error;
-use crate::provider::batch::{Slots, distinct};
-use crate::provider::field::select_text;
-use crate::provider::{ExternalProvider, ProviderError, ProviderErrorKind, RetryPolicy};
-
-use fetch::FetchKey;
-use reference::AwsReference;
+pub use secrets::{AwsSecretsManager, AwsSecretsManagerBuilder};
 
 /// The id of the AWS Secrets Manager provider.
 pub const PROVIDER_ID: &str = "aws";
 
-/// Resolves `awssecrets://` references from AWS Secrets Manager. Cheap to clone; clones
-/// share the SDK clients and their credentials cache.
-#[derive(Clone)]
-pub struct AwsSecretsManager {
-    inner: Arc<Inner>,
-}
+/// The id of the AWS Systems Manager Parameter Store provider.
+pub const SSM_PROVIDER_ID: &str = "aws-ssm";
 
-struct Inner {
-    id: String,
-    config: aws_sdk_secretsmanager::Config,
-    default_region: Option<String>,
-    clients: Mutex<HashMap<String, Client>>,
-    retry: RetryPolicy,
-    concurrency: usize,
-    batch_refused: AtomicBool,
-    description: String,
-}
+/// How many calls an AWS provider's batch makes at once unless configured
+/// ([`AwsBuilder::concurrency`]).
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
-impl AwsSecretsManager {
-    pub(crate) fn new(
-        id: String,
-        config: aws_sdk_secretsmanager::Config,
-        default_region: Option<String>,
-        retry: RetryPolicy,
-        concurrency: usize,
-        description: String,
-    ) -> Self {
-        AwsSecretsManager {
-            inner: Arc::new(Inner {
-                id,
-                config,
-                default_region,
-                clients: Mutex::new(HashMap::new()),
-                retry,
-                concurrency,
-                batch_refused: AtomicBool::new(false),
-                description,
-            }),
-        }
-    }
-
-    /// A builder for a provider with other options (region, credentials, role, endpoint).
-    pub fn builder() -> AwsSecretsManagerBuilder {
-        AwsSecretsManagerBuilder::default()
-    }
-
-    /// A provider using the standard AWS credential chain and region: environment
-    /// variables, the shared config and credentials files (profiles, SSO, roles,
-    /// `credential_process`), web identity, ECS and EC2 instance metadata.
-    ///
-    /// # Errors
-    ///
-    /// As [`AwsSecretsManagerBuilder::build`].
-    pub async fn from_env() -> Result<Self, Error> {
-        Self::builder().build().await
-    }
-
-    /// The region used for references that do not name their own, if one was found.
-    pub fn region(&self) -> Option<&str> {
-        self.inner.default_region.as_deref()
-    }
-
-    /// Verifies that Secrets Manager is reachable and accepts the credentials, with one
-    /// `ListSecrets` call asking for one result. Credentials that may not list secrets
-    /// (`AccessDeniedException`) were accepted all the same, and pass.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Provider`] whose kind says what failed:
-    /// - [`ProviderErrorKind::Configuration`] when no region is configured;
-    /// - [`ProviderErrorKind::Unauthorized`] when no credentials are found or AWS refuses
-    ///   them;
-    /// - [`ProviderErrorKind::Unavailable`] or [`ProviderErrorKind::Timeout`] when Secrets
-    ///   Manager cannot be reached.
-    pub async fn check(&self) -> Result<(), Error> {
-        let Some(region) = self.inner.default_region.clone() else {
-            return Err(Error::from(no_region()));
-        };
-        let client = self.client(&region);
-        let outcome = self
-            .inner
-            .retry
-            .run(|| {
-                let call = client.list_secrets().max_results(1);
-                async move {
-                    call.send()
-                        .await
-                        .map_err(|e| error::from_sdk(e, "listing secrets"))
-                }
-            })
-            .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ProviderErrorKind::Forbidden => Ok(()),
-            Err(e) => Err(Error::from(e)),
-        }
-    }
-
-    /// The client of `region` (the configured one, or a copy re-aimed at another region).
-    fn client(&self, region: &str) -> Client {
-        let mut clients = self
-            .inner
-            .clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let config = self
-                    .inner
-                    .config
-                    .to_builder()
-                    .region(Region::new(region.to_owned()))
-                    .build();
-                Client::from_conf(config)
-            })
-            .clone()
-    }
-
-    /// What to fetch for a parsed reference.
-    fn key_of(&self, parsed: &AwsReference) -> Result<FetchKey, ProviderError> {
-        let region = parsed
-            .region
-            .clone()
-            .or_else(|| self.inner.default_region.clone())
-            .ok_or_else(no_region)?;
-        Ok(FetchKey {
-            region,
-            secret_id: parsed.secret_id.clone(),
-            version_stage: parsed.version_stage.clone(),
-            version_id: parsed.version_id.clone(),
-        })
-    }
-}
-
-fn no_region() -> ProviderError {
-    ProviderError::new(
-        PROVIDER_ID,
-        ProviderErrorKind::Configuration,
-        "no AWS region: set one with the builder's `.region()`, AWS_REGION or the profile, \
-         or use a secret ARN or `?region=`",
-    )
-}
-
-#[async_trait]
-impl ExternalProvider for AwsSecretsManager {
-    fn id(&self) -> &str {
-        &self.inner.id
-    }
-
-    fn scheme(&self) -> &str {
-        SCHEME
-    }
-
-    fn check_reference(&self, reference: &str) -> Result<(), ProviderError> {
-        AwsReference::parse(reference).map(|_| ())
-    }
-
-    async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
-        let results = self.resolve_all(&[reference]).await;
-        crate::provider::batch::one(results, PROVIDER_ID, reference)
-    }
-
-    async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
-        let mut slots = Slots::new(references.len());
-        let mut wanted = Vec::new();
-        for (index, reference) in references.iter().enumerate() {
-            match AwsReference::parse(reference).and_then(|p| Ok((self.key_of(&p)?, p.field))) {
-                Ok((key, field)) => wanted.push((index, key, field)),
-                Err(e) => slots.set(index, Err(e.with_reference(*reference))),
-            }
-        }
-        let (unique, position) = distinct(wanted.iter().map(|(_, key, _)| key.clone()));
-        let fetched = fetch::fetch_all(
-            &unique,
-            |region| self.client(region),
-            self.inner.retry,
-            self.inner.concurrency,
-            &self.inner.batch_refused,
-        )
-        .await;
-        for ((index, _, field), at) in wanted.iter().zip(position) {
-            let reference = references[*index];
-            let result = match (&fetched[at], field) {
-                (Ok(value), None) => Ok(value.clone()),
-                (Ok(value), Some(field)) => select_text(PROVIDER_ID, value.expose_secret(), field)
-                    .map_err(|e| {
-                        ProviderError::new(
-                            PROVIDER_ID,
-                            e.kind(),
-                            format!("{}: {}", unique[at].describe(), e.message()),
-                        )
-                    }),
-                (Err(e), _) => Err(e.duplicate()),
-            };
-            slots.set(*index, result.map_err(|e| e.with_reference(reference)));
-        }
-        slots.finish_or_missing(PROVIDER_ID, references)
-    }
-}
-
-// Hand-written: never shows credentials.
-impl fmt::Debug for AwsSecretsManager {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AwsSecretsManager")
-            .field("id", &self.inner.id)
-            .field("region", &self.inner.default_region)
-            .field("credentials", &self.inner.description)
-            .field("retry", &self.inner.retry)
-            .finish_non_exhaustive()
-    }
-}
+/// The former name of [`DEFAULT_CONCURRENCY`].
+#[deprecated(since = "0.1.0", note = "use `aws::DEFAULT_CONCURRENCY`")]
+pub const DEFAULT_AWS_CONCURRENCY: usize = DEFAULT_CONCURRENCY;

@@ -10,10 +10,11 @@
 //! region is where the secret is fetched from. Each query key may appear once; `region` must
 //! agree with an ARN's region.
 
+use crate::provider::ProviderError;
 use crate::provider::field::FieldKey;
-use crate::provider::{ProviderError, strip_ref_prefix};
 
 use super::PROVIDER_ID;
+use super::uri;
 
 /// The URI scheme of AWS Secrets Manager references.
 pub const SCHEME: &str = "awssecrets";
@@ -43,54 +44,36 @@ impl AwsReference {
     /// [`ProviderErrorKind::InvalidReference`](crate::ProviderErrorKind::InvalidReference)
     /// with the byte offset of the problem in `reference`.
     pub(crate) fn parse(reference: &str) -> Result<AwsReference, ProviderError> {
-        let stripped = strip_ref_prefix(reference);
-        let base = reference.len() - stripped.len();
+        let parts = uri::split(
+            reference,
+            PREFIX,
+            PROVIDER_ID,
+            "awssecrets://SECRET-ID-OR-ARN[?version_stage=S&version_id=V&region=R][#KEY]",
+        )?;
         let invalid = |at: usize, message: String| {
-            ProviderError::invalid_reference(PROVIDER_ID, reference, base + at, message)
+            ProviderError::invalid_reference(PROVIDER_ID, reference, at, message)
         };
-        let Some(rest) = stripped.strip_prefix(PREFIX) else {
-            let at = stripped
-                .bytes()
-                .zip(PREFIX.bytes())
-                .take_while(|(a, b)| a == b)
-                .count();
-            return Err(invalid(
-                at,
-                format!(
-                    "expected `{PREFIX}SECRET-ID-OR-ARN[?version_stage=S&version_id=V&region=R][#KEY]`"
-                ),
-            ));
-        };
-        let start = PREFIX.len();
-
-        let (before_field, field_text) = match rest.split_once('#') {
-            Some((before, field)) => (before, Some(field)),
-            None => (rest, None),
-        };
-        let (secret_id, query) = match before_field.split_once('?') {
-            Some((id, query)) => (id, Some(query)),
-            None => (before_field, None),
-        };
-
         let mut parsed = AwsReference {
-            secret_id: secret_id.to_owned(),
+            secret_id: parts.target.to_owned(),
             version_stage: None,
             version_id: None,
             region: None,
             field: None,
         };
-        parsed.region = check_secret_id(secret_id).map_err(|(at, m)| invalid(start + at, m))?;
+        parsed.region =
+            check_secret_id(parts.target).map_err(|(at, m)| invalid(parts.target_start + at, m))?;
         let arn_region = parsed.region.clone();
-
-        if let Some(query) = query {
-            let query_start = start + secret_id.len() + 1;
+        if let Some(query) = parts.query {
             parse_query(&mut parsed, query, arn_region.as_deref())
-                .map_err(|(at, m)| invalid(query_start + at, m))?;
+                .map_err(|(at, m)| invalid(parts.query_start() + at, m))?;
         }
-
-        if let Some(text) = field_text {
-            let field_start = base + start + before_field.len() + 1;
-            parsed.field = Some(FieldKey::parse(PROVIDER_ID, reference, field_start, text)?);
+        if let Some(text) = parts.field {
+            parsed.field = Some(FieldKey::parse(
+                PROVIDER_ID,
+                reference,
+                parts.field_start(),
+                text,
+            )?);
         }
         Ok(parsed)
     }

@@ -111,6 +111,7 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60 * 60);
 pub const KNOWN_SCHEMES: &[(&str, &str)] = &[
     ("op", "onepassword"),
     ("awssecrets", "aws"),
+    ("awsssm", "aws"),
     ("vault", "hashicorp"),
     ("azurekeyvault", "azure"),
     ("gcpsecrets", "gcp"),

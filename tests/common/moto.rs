@@ -173,12 +173,65 @@ pub fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
+/// The test clients' HTTP: a plain reqwest client behind the SDK's connector trait (the
+/// crate builds the SDK without an HTTP client of its own; its providers bring the door's).
+#[derive(Debug, Clone)]
+struct Plain(reqwest::Client);
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for Plain {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let client = self.0.clone();
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+            let method = reqwest::Method::from_bytes(request.method().as_bytes()).unwrap();
+            let mut outgoing = client.request(method, request.uri());
+            for (name, value) in request.headers().iter() {
+                outgoing = outgoing.header(name, value);
+            }
+            let body = request.body().bytes().unwrap_or_default().to_vec();
+            let answer = outgoing
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?;
+            let status = answer.status().as_u16();
+            let headers = answer.headers().clone();
+            let bytes = answer
+                .bytes()
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?;
+            let mut response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                status.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from(bytes.to_vec()),
+            );
+            for (name, value) in &headers {
+                response
+                    .headers_mut()
+                    .append(name.as_str().to_owned(), value.to_str().unwrap().to_owned());
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// [`Plain`] as the SDK's HTTP client.
+pub fn plain_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    let connector = aws_smithy_runtime_api::client::http::SharedHttpConnector::new(Plain(
+        reqwest::Client::new(),
+    ));
+    aws_smithy_runtime_api::client::http::http_client_fn(move |_, _| connector.clone())
+}
+
 /// A Secrets Manager client for setting up test data in moto.
 pub fn admin(url: &str) -> aws_sdk_secretsmanager::Client {
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::v2026_01_12())
         .region(aws_sdk_secretsmanager::config::Region::new(REGION))
         .endpoint_url(url)
+        .http_client(plain_http_client())
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
             ACCESS_KEY_ID,
             SECRET_ACCESS_KEY,
@@ -190,6 +243,24 @@ pub fn admin(url: &str) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
+/// A Parameter Store client for setting up test data in moto.
+pub fn ssm_admin(url: &str) -> aws_sdk_ssm::Client {
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::v2026_01_12())
+        .region(aws_sdk_ssm::config::Region::new(REGION))
+        .endpoint_url(url)
+        .http_client(plain_http_client())
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
+}
+
 /// One request the proxy forwarded.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -197,6 +268,8 @@ pub struct Seen {
     pub operation: String,
     pub authorization: String,
     pub body: String,
+    /// Every header, names lower-cased.
+    pub headers: Vec<(String, String)>,
 }
 
 /// A loopback HTTP proxy in front of moto that counts requests by operation and can answer
@@ -205,9 +278,23 @@ pub struct Seen {
 pub struct Proxy {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
-    throttle: Arc<Mutex<u32>>,
-    denied: Arc<Mutex<Option<String>>>,
+    rules: Arc<Rules>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What the proxy does instead of forwarding, as the tests set it.
+#[derive(Default)]
+struct Rules {
+    /// Secrets Manager requests still to answer with `ThrottlingException`.
+    throttle: Mutex<u32>,
+    /// The operation to answer with an IAM denial.
+    denied: Mutex<Option<String>>,
+    /// `GetSecretValue` for the first secret is forwarded for the second.
+    swap: Mutex<Option<(String, String)>>,
+    /// Requests still to answer with an AWS error whose message quotes the request.
+    echo: Mutex<u32>,
+    /// The operation to answer with this status and error code.
+    failing: Mutex<Option<(String, u16, String)>>,
 }
 
 impl Drop for Proxy {
@@ -221,13 +308,8 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let throttle = Arc::new(Mutex::new(0));
-        let denied = Arc::new(Mutex::new(None));
-        let (log, faults, denials) = (
-            Arc::clone(&seen),
-            Arc::clone(&throttle),
-            Arc::clone(&denied),
-        );
+        let rules = Arc::new(Rules::default());
+        let (log, shared) = (Arc::clone(&seen), Arc::clone(&rules));
         let client = reqwest::Client::new();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -236,18 +318,34 @@ impl Proxy {
                     client.clone(),
                     upstream.clone(),
                     Arc::clone(&log),
-                    Arc::clone(&faults),
-                    Arc::clone(&denials),
+                    Arc::clone(&shared),
                 ));
             }
         });
         Proxy {
             addr,
             seen,
-            throttle,
-            denied,
+            rules,
             task,
         }
+    }
+
+    /// Forwards every `GetSecretValue` for secret `asked` as a request for secret `other`,
+    /// as a confused or hostile endpoint would: the answer names `other`.
+    pub fn answer_for_another(&self, asked: &str, other: &str) {
+        *self.rules.swap.lock().unwrap() = Some((asked.to_owned(), other.to_owned()));
+    }
+
+    /// Answers every request of `operation` (`AssumeRole`) with `status` and an error of
+    /// `code`, in the protocol's shape: XML for query operations (STS), JSON otherwise.
+    pub fn fail(&self, operation: &str, status: u16, code: &str) {
+        *self.rules.failing.lock().unwrap() = Some((operation.to_owned(), status, code.to_owned()));
+    }
+
+    /// Answers the next `count` requests with 400 `UnrecognizedClientException` whose
+    /// message quotes the whole request (head and body), as an echoing server would.
+    pub fn echo_next(&self, count: u32) {
+        *self.rules.echo.lock().unwrap() = count;
     }
 
     pub fn url(&self) -> String {
@@ -256,13 +354,13 @@ impl Proxy {
 
     /// Answers the next `count` Secrets Manager requests with `ThrottlingException`.
     pub fn throttle_next(&self, count: u32) {
-        *self.throttle.lock().unwrap() = count;
+        *self.rules.throttle.lock().unwrap() = count;
     }
 
     /// Answers every request of `operation` (`BatchGetSecretValue`) as AWS answers a caller
     /// whose IAM policy does not allow it: 400 `AccessDeniedException`.
     pub fn deny(&self, operation: &str) {
-        *self.denied.lock().unwrap() = Some(operation.to_owned());
+        *self.rules.denied.lock().unwrap() = Some(operation.to_owned());
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -292,8 +390,7 @@ async fn serve(
     client: reqwest::Client,
     upstream: String,
     log: Arc<Mutex<Vec<Seen>>>,
-    throttle: Arc<Mutex<u32>>,
-    denied: Arc<Mutex<Option<String>>>,
+    rules: Arc<Rules>,
 ) {
     let mut buffer = Vec::new();
     while let Some((head, body)) = super::http::read_request(&mut stream, &mut buffer).await {
@@ -309,7 +406,7 @@ async fn serve(
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
-        let body_text = String::from_utf8_lossy(&body).into_owned();
+        let mut body_text = String::from_utf8_lossy(&body).into_owned();
         let target = header("x-amz-target");
         let operation = match &target {
             Some(target) => target.rsplit('.').next().unwrap_or_default().to_owned(),
@@ -319,20 +416,78 @@ async fn serve(
                 .unwrap_or("?")
                 .to_owned(),
         };
-        let deny = denied.lock().unwrap().as_deref() == Some(operation.as_str());
-        log.lock().unwrap().push(Seen {
-            operation: operation.clone(),
-            authorization: header("authorization").unwrap_or_default(),
-            body: body_text,
-        });
-
-        let throttled = target.is_some() && {
-            let mut left = throttle.lock().unwrap();
+        let deny = rules.denied.lock().unwrap().as_deref() == Some(operation.as_str());
+        let echo = {
+            let mut left = rules.echo.lock().unwrap();
             let hit = *left > 0;
             *left = left.saturating_sub(1);
             hit
         };
-        let (status, reply_headers, reply_body) = if deny {
+        log.lock().unwrap().push(Seen {
+            operation: operation.clone(),
+            authorization: header("authorization").unwrap_or_default(),
+            body: body_text.clone(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+        });
+        let mut body = body;
+        if operation == "GetSecretValue"
+            && let Some((asked, other)) = rules.swap.lock().unwrap().clone()
+        {
+            let from = format!(r#""SecretId":"{asked}""#);
+            if body_text.contains(&from) {
+                body_text = body_text.replace(&from, &format!(r#""SecretId":"{other}""#));
+                body = body_text.clone().into_bytes();
+            }
+        }
+
+        let throttled = target.is_some() && {
+            let mut left = rules.throttle.lock().unwrap();
+            let hit = *left > 0;
+            *left = left.saturating_sub(1);
+            hit
+        };
+        let failing = rules
+            .failing
+            .lock()
+            .unwrap()
+            .clone()
+            .filter(|(failing, _, _)| *failing == operation);
+        let (status, reply_headers, reply_body) = if let Some((_, status, code)) = failing {
+            if target.is_some() {
+                (
+                    status,
+                    vec![(
+                        "Content-Type".to_owned(),
+                        "application/x-amz-json-1.1".to_owned(),
+                    )],
+                    format!(r#"{{"__type":"{code}","message":"injected"}}"#).into_bytes(),
+                )
+            } else {
+                (
+                    status,
+                    vec![("Content-Type".to_owned(), "text/xml".to_owned())],
+                    format!(
+                        "<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code>\
+                         <Message>injected</Message></Error><RequestId>x</RequestId></ErrorResponse>"
+                    )
+                    .into_bytes(),
+                )
+            }
+        } else if echo {
+            let quoted = serde_json::to_string(&format!("{head}\r\n\r\n{body_text}")).unwrap();
+            (
+                400,
+                vec![(
+                    "Content-Type".to_owned(),
+                    "application/x-amz-json-1.1".to_owned(),
+                )],
+                format!(r#"{{"__type":"UnrecognizedClientException","message":{quoted}}}"#)
+                    .into_bytes(),
+            )
+        } else if deny {
             // The JSON 1.1 protocol's error shape, as IAM denials come back from AWS.
             let message = format!(
                 "User: arn:aws:iam::123456789012:user/test is not authorized to perform: \

@@ -98,9 +98,20 @@ impl Outgoing {
 
     /// A body of `content_type`, wiped when the request is dropped.
     #[must_use]
-    pub(crate) fn body(mut self, content_type: &'static str, body: Zeroizing<Vec<u8>>) -> Self {
-        self.headers
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    pub(crate) fn body(self, content_type: &'static str, body: Zeroizing<Vec<u8>>) -> Self {
+        self.framed_body(HeaderValue::from_static(content_type), body)
+    }
+
+    /// A body whose `Content-Type` is only known at run time (a request another library
+    /// framed, such as an SDK's signed request), wiped when the request is dropped. Any
+    /// `Content-Type` set before is replaced.
+    #[must_use]
+    pub(crate) fn framed_body(
+        mut self,
+        content_type: HeaderValue,
+        body: Zeroizing<Vec<u8>>,
+    ) -> Self {
+        self.headers.insert(CONTENT_TYPE, content_type);
         self.body = Some(body);
         self
     }

@@ -28,6 +28,7 @@ mod options;
 mod reply;
 mod scrub;
 
+pub(crate) use body::OnceBody;
 pub(crate) use client::{Http, Outgoing, is_transient_status};
 pub use options::HttpOptions;
 pub(crate) use reply::{Reply, bearer, parse_json, sensitive_header, status_kind};

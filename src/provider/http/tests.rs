@@ -304,3 +304,23 @@ async fn nested_retries_share_one_deadline() {
     // Waits of 0.5 to 1 s (jitter) within the 10 s deadline.
     assert!(inner_calls.load(Ordering::SeqCst) <= 21);
 }
+
+#[tokio::test]
+async fn a_framed_body_keeps_its_one_content_type() {
+    let server = Server::start(vec![ok("{}")]).await;
+    let http = HttpOptions::new().build("test", quick()).unwrap();
+    let request = Outgoing::post(server.url.clone(), "the test server")
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("text/plain"),
+        )
+        .framed_body(
+            reqwest::header::HeaderValue::from_str("application/x-amz-json-1.1").unwrap(),
+            Zeroizing::new(b"{}".to_vec()),
+        );
+    assert!(http.send(&request).await.unwrap().is_success());
+    let seen = server.requests().concat().to_ascii_lowercase();
+    assert_eq!(seen.matches("content-type:").count(), 1, "{seen}");
+    assert!(seen.contains("content-type: application/x-amz-json-1.1"), "{seen}");
+    assert!(seen.ends_with("\r\n\r\n{}"), "{seen}");
+}
