@@ -94,6 +94,40 @@ fn warm_resolve(c: &mut Criterion) {
             })
         });
     }
+    // Nine names resolved one by one, and all at once: `resolve_all` per secret against one
+    // warm `resolve`.
+    let local: Vec<String> = (0..9).map(|i| format!("local-{i}")).collect();
+    for name in &local {
+        vault.set(name, VALUE).expect("set");
+    }
+    let linked: Vec<String> = (0..9).map(|i| format!("secret-{i}")).collect();
+    runtime
+        .block_on(vault.resolve_all(&linked))
+        .expect("first fetch");
+    for (kind, names) in [("local", &local), ("linked", &linked)] {
+        group.bench_function(format!("vault_{kind}_9_resolves"), |b| {
+            b.iter(|| {
+                for name in names {
+                    let value = vault
+                        .resolve(black_box(name))
+                        .now_or_never()
+                        .expect("warm resolve is ready")
+                        .expect("value");
+                    black_box(value.expose_secret().len());
+                }
+            })
+        });
+        group.bench_function(format!("vault_{kind}_resolve_all_9"), |b| {
+            b.iter(|| {
+                let values = vault
+                    .resolve_all(black_box(names))
+                    .now_or_never()
+                    .expect("warm values are ready")
+                    .expect("values");
+                black_box(values.len())
+            })
+        });
+    }
     group.bench_function("hashmap_get_clone", |b| {
         b.iter(|| {
             let value = map.get(black_box("db")).cloned().expect("value");
