@@ -7,7 +7,7 @@
 //! name the new host, and never from HTTPS down to plain HTTP.
 
 use reqwest::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, PROXY_AUTHORIZATION,
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderName, LOCATION, PROXY_AUTHORIZATION,
 };
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -15,9 +15,10 @@ use url::Url;
 
 use crate::domain;
 use crate::error::{Error, Result};
-use crate::request::{Parsed, Rendered, RequestTemplate};
+use crate::escape::Values;
+use crate::request::{Parsed, RequestTemplate};
 use crate::template::Template;
-use crate::vault::Vault;
+use crate::vault::{Entry, Vault};
 
 /// How many redirects [`Vault::send`] follows.
 pub const MAX_REDIRECTS: usize = 10;
@@ -73,29 +74,58 @@ impl Vault {
         client: &reqwest::Client,
         template: &RequestTemplate,
     ) -> Result<reqwest::Request> {
-        let parsed = template.parsed()?;
-        Ok(self.render_parsed(client, &parsed).await?.request)
+        self.render_parsed(client, template.parsed()?).await
     }
 
-    async fn render_parsed(&self, client: &reqwest::Client, parsed: &Parsed) -> Result<Rendered> {
+    /// Renders `parsed` for `client`: the allowed domains of its secrets are checked before
+    /// any of them is fetched, then every value is resolved at once. A request whose secrets
+    /// are all local is rendered under the read lock that checked them, from the values
+    /// themselves (no copy of any value made, nothing to await).
+    async fn render_parsed(
+        &self,
+        client: &reqwest::Client,
+        parsed: &Parsed,
+    ) -> Result<reqwest::Request> {
         let (scheme, host) = parsed.destination();
-        self.check_domains(parsed.names(), scheme, host)?;
-        let values = self.resolve_all(parsed.names()).await?;
-        parsed.render(client, &values)
+        let names = parsed.names();
+        {
+            let state = self.read();
+            let entries: Vec<Option<&Entry>> = names
+                .iter()
+                .map(|name| state.entries.get(name.as_str()))
+                .collect();
+            check_entries(names, &entries, scheme, host)?;
+            if !state.locked
+                && let Some(found) = entries
+                    .iter()
+                    .map(|entry| entry.and_then(Entry::local_value))
+                    .collect::<Option<Vec<_>>>()
+            {
+                return parsed.render(client, &Values::new(names, found));
+            }
+        }
+        let outcomes = self.resolve_names(names).await;
+        let mut values = Vec::with_capacity(outcomes.len());
+        let mut errors = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Ok(value) => values.push(value),
+                Err(error) => errors.push(error),
+            }
+        }
+        Error::gather(errors)?;
+        parsed.render(client, &Values::new(names, values.iter().collect()))
     }
 
     /// Checks every secret among `names` that the vault holds against a request to `host`
     /// over `scheme`; all violations are reported together. Fetches nothing.
     fn check_domains(&self, names: &[String], scheme: &str, host: &str) -> Result<()> {
         let state = self.read();
-        let secrets = names.iter().map(|name| {
-            let patterns = state.entries.get(name.as_str());
-            (
-                name.as_str(),
-                patterns.map(|e| e.allowed_domains.as_slice()),
-            )
-        });
-        domain::check(secrets, scheme, host)
+        let entries: Vec<Option<&Entry>> = names
+            .iter()
+            .map(|name| state.entries.get(name.as_str()))
+            .collect();
+        check_entries(names, &entries, scheme, host)
     }
 
     /// Those of `names` that may not follow a redirect from `current` to `next`, another
@@ -157,7 +187,7 @@ impl Vault {
     /// `reqwest::redirect::Policy::none()`).
     pub async fn send(&self, template: &RequestTemplate) -> Result<reqwest::Response> {
         let parsed = template.parsed()?;
-        self.send_parsed(self.client()?, &parsed).await
+        self.send_parsed(self.client()?, parsed).await
     }
 
     /// What [`send`](Self::send) does once the request is parsed, for every way a request
@@ -170,8 +200,8 @@ impl Vault {
         parsed: &Parsed,
     ) -> Result<reqwest::Response> {
         let cached = self.cached_keys(parsed.names());
-        let rendered = self.render_parsed(client, parsed).await?;
-        let response = self.follow(client, parsed, rendered).await?;
+        let request = self.render_parsed(client, parsed).await?;
+        let response = self.follow(client, parsed, request).await?;
         if matches!(
             response.status(),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
@@ -184,8 +214,8 @@ impl Vault {
                 "refused with cached secrets: fetching them again and resending once"
             );
             self.forget(&cached);
-            let rendered = self.render_parsed(client, parsed).await?;
-            return self.follow(client, parsed, rendered).await;
+            let request = self.render_parsed(client, parsed).await?;
+            return self.follow(client, parsed, request).await;
         }
         Ok(response)
     }
@@ -194,13 +224,10 @@ impl Vault {
         &self,
         client: &reqwest::Client,
         parsed: &Parsed,
-        rendered: Rendered,
+        mut request: reqwest::Request,
     ) -> Result<reqwest::Response> {
-        let Rendered {
-            mut request,
-            mut secret_headers,
-            body_names,
-        } = rendered;
+        // What a hop to another origin checks, worked out on the first such hop.
+        let mut secret_headers: Option<Vec<(HeaderName, Vec<String>)>> = None;
         for hop in 0..=MAX_REDIRECTS {
             let replay = request.try_clone();
             let current = request.url().clone();
@@ -261,7 +288,7 @@ impl Vault {
                         host.clone()
                     };
                     Error::gather(
-                        self.barred(&body_names, &current, &next)
+                        self.barred(&parsed.body_names(), &current, &next)
                             .into_iter()
                             .map(|name| Error::DomainNotAllowed {
                                 name: name.to_owned(),
@@ -270,6 +297,7 @@ impl Vault {
                             .collect(),
                     )?;
                 }
+                let secret_headers = secret_headers.get_or_insert_with(|| parsed.secret_headers());
                 let headers = next_request.headers_mut();
                 for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
                     let carries_allowed_secrets = secret_headers.iter().any(|(h, names)| {
@@ -292,6 +320,23 @@ impl Vault {
         }
         Err(Error::TooManyRedirects { max: MAX_REDIRECTS })
     }
+}
+
+/// Checks the entries of `names` (`entries[i]` that of `names[i]`, if the vault holds it)
+/// against a request to `host` over `scheme`; all violations are reported together.
+fn check_entries(
+    names: &[String],
+    entries: &[Option<&Entry>],
+    scheme: &str,
+    host: &str,
+) -> Result<()> {
+    let secrets = names.iter().zip(entries).map(|(name, entry)| {
+        (
+            name.as_str(),
+            entry.map(|entry| entry.allowed_domains.as_slice()),
+        )
+    });
+    domain::check(secrets, scheme, host)
 }
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ pub struct Template {
     uses: Vec<usize>,
     /// Each name's index in `names`.
     index: HashMap<String, usize, BuildHasherDefault<NameHasher>>,
+    /// Where each of `names` stands in the names of the request this template is a part of
+    /// (see [`bind`](Self::bind)); empty for a template of its own.
+    bound: Vec<usize>,
 }
 
 /// A word-at-a-time folded-multiply hash, for the
@@ -135,6 +138,23 @@ impl Template {
     /// Where `name` is in [`names`](Self::names), through the template's own index.
     pub(crate) fn position(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
+    }
+
+    /// Binds the template to `names`, the distinct names of the request it is a part of
+    /// (which hold all of its own), so that a render finds each value by its position there
+    /// instead of by name.
+    pub(crate) fn bind(&mut self, names: &[String]) {
+        self.bound = self
+            .names
+            .iter()
+            .filter_map(|name| names.iter().position(|other| other == name))
+            .collect();
+    }
+
+    /// Where each of [`names`](Self::names) stands in the names the template was bound to
+    /// ([`bind`](Self::bind)); empty when it was not.
+    pub(crate) fn bound(&self) -> &[usize] {
+        &self.bound
     }
 
     /// Whether the template has no placeholder.
@@ -235,6 +255,17 @@ impl Template {
     pub(crate) fn render_found(
         &self,
         found: &[&SecretString],
+        escape: impl FnMut(&str, &mut String),
+    ) -> Zeroizing<String> {
+        self.render_found_after("", found, escape)
+    }
+
+    /// As [`render_found`](Self::render_found), the output starting with `prefix` (such as
+    /// `Bearer `), written into the same buffer.
+    pub(crate) fn render_found_after(
+        &self,
+        prefix: &str,
+        found: &[&SecretString],
         mut escape: impl FnMut(&str, &mut String),
     ) -> Zeroizing<String> {
         let worst = found
@@ -249,7 +280,7 @@ impl Template {
         let mut scratch = String::with_capacity(worst);
         // Where each escaped value ends in `scratch` (it starts where the previous one ends).
         let mut ends = Vec::with_capacity(found.len());
-        let mut length = self.literal.len();
+        let mut length = prefix.len() + self.literal.len();
         for (value, uses) in found.iter().zip(&self.uses) {
             let start = scratch.len();
             escape(value.expose_secret(), &mut scratch);
@@ -257,6 +288,7 @@ impl Template {
             length += (scratch.len() - start) * uses;
         }
         let mut out = Zeroizing::new(String::with_capacity(length));
+        out.push_str(prefix);
         let mut copied = 0;
         for placeholder in &self.placeholders {
             out.push_str(&self.literal[copied..placeholder.at]);
@@ -271,8 +303,11 @@ impl Template {
         // Escapes only append within the worst-case capacity, so the written part is all the
         // scratch buffer ever held; a slice wipe is far cheaper than zeroize's per-byte
         // `String` path over the whole capacity.
+        // An empty one (no value) holds nothing to wipe: see `release`.
         let mut scratch = scratch.into_bytes();
-        scratch.as_mut_slice().zeroize();
+        if !scratch.is_empty() {
+            scratch.as_mut_slice().zeroize();
+        }
         debug_assert_eq!(out.len(), out.capacity());
         out
     }
@@ -280,9 +315,22 @@ impl Template {
 
 /// Moves rendered text into a [`SecretString`] without copying it: the buffer is exactly
 /// full, so the conversion to a boxed `str` does not reallocate.
-pub(crate) fn into_secret(mut text: Zeroizing<String>) -> SecretString {
+pub(crate) fn into_secret(text: Zeroizing<String>) -> SecretString {
     debug_assert_eq!(text.len(), text.capacity());
-    SecretString::from(std::mem::take(&mut *text))
+    SecretString::from(release(text))
+}
+
+/// Takes a buffer out of its zeroizing wrapper, for bytes that move on whole (into a
+/// [`SecretString`], a request's header or body) and are wiped, or not, by their new owner.
+///
+/// The emptied wrapper is forgotten rather than dropped: it holds no allocation (nothing
+/// leaks), and its drop would only wipe zero bytes at a dangling address, which glibc's
+/// AVX-512 `memset` does with a masked store whose fault suppression costs about as much
+/// as rendering a header.
+pub(crate) fn release<T: Zeroize + Default>(mut buffer: Zeroizing<T>) -> T {
+    let inner = std::mem::take(&mut *buffer);
+    std::mem::forget(buffer);
+    inner
 }
 
 /// Parses `text`, naming `part` (such as "header `Authorization`") in errors.
@@ -359,6 +407,7 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
         names,
         uses,
         index,
+        bound: Vec::new(),
     })
 }
 

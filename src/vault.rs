@@ -87,6 +87,14 @@ pub(crate) enum EntryValue {
 }
 
 impl Entry {
+    /// The value of an enabled local secret.
+    pub(crate) fn local_value(&self) -> Option<&SecretString> {
+        match &self.value {
+            EntryValue::Local(value) if self.enabled => Some(value),
+            _ => None,
+        }
+    }
+
     pub(crate) fn new(value: EntryValue) -> Self {
         let now = SystemTime::now();
         Entry {

@@ -138,8 +138,8 @@ impl VaultMiddleware {
         let client = self.vault.client()?;
         if parsed.names().is_empty() {
             // Only `\<<vault:` literals: nothing secret, so the chain sends it.
-            let rendered = parsed.render(client, &Values::new())?;
-            return Ok(next.run(rendered.request, extensions).await);
+            let request = parsed.render(client, &Values::new(&[], Vec::new()))?;
+            return Ok(next.run(request, extensions).await);
         }
         Ok(Ok(self.vault.send_parsed(client, &parsed).await?))
     }

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::encoded::{decode, mentions_placeholder, mentions_raw_placeholder};
 use crate::error::{Error, Result};
-use crate::escape::check_json_placements;
+use crate::escape::check_json;
 use crate::request::{Base, Body, Header, Parsed, UrlParts};
 use crate::template::{Template, parse_in};
 
@@ -261,7 +261,7 @@ fn body(bytes: &[u8], kind: BodyKind, content_type: Option<&HeaderValue>) -> Res
         BodyKind::Json => {
             let text = text()?;
             let template = parse_in(text, "JSON body")?;
-            check_json_placements(text, &template)?;
+            check_json(&template)?;
             Body::Json(template)
         }
         BodyKind::Form => Body::FormText(parse_in(&decode(text()?), "form body")?),
@@ -341,8 +341,9 @@ mod tests {
             .unwrap();
         let parsed = parsed(request);
         assert_eq!(parsed.names(), ["k"]);
-        let rendered = parsed.render(&client, &values(&[("k", "v")])).unwrap();
-        let request = rendered.request;
+        let request = parsed
+            .render(&client, &values(&[("k", "v")]).get())
+            .unwrap();
         let headers = request.headers();
         assert_eq!(headers["x-key"], "v");
         assert!(headers["x-key"].is_sensitive());
@@ -368,10 +369,10 @@ mod tests {
                 .build()
                 .unwrap();
             let parsed = parsed(request);
-            let rendered = parsed
-                .render(&client, &values(&[("u", "U"), ("p", "P:1")]))
+            let request = parsed
+                .render(&client, &values(&[("u", "U"), ("p", "P:1")]).get())
                 .unwrap();
-            let header = rendered.request.headers()["authorization"].clone();
+            let header = request.headers()["authorization"].clone();
             assert!(header.is_sensitive());
             let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
             assert_eq!(STANDARD.decode(encoded).unwrap(), expected.as_bytes());

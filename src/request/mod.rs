@@ -9,12 +9,12 @@ use reqwest::header::HeaderName;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::escape::check_json_placements;
+use crate::escape::{check_json, literal_header_value};
 use crate::template::{Template, parse_in};
 
 #[cfg(feature = "middleware")]
 pub(crate) use parsed::Base;
-pub(crate) use parsed::{Body, Header, Parsed, Rendered, UrlParts};
+pub(crate) use parsed::{Body, Header, Parsed, UrlParts};
 
 /// A request with `<<vault:NAME>>` placeholders, and the escaping each part needs.
 ///
@@ -157,11 +157,11 @@ impl RequestTemplate {
     }
 
     /// The parsed parts, parsed on first use.
-    pub(crate) fn parsed(&self) -> Result<Arc<Parsed>> {
-        self.parsed
-            .get_or_init(|| self.parse().map(Arc::new))
-            .clone()
-            .map_err(Failure::into_error)
+    pub(crate) fn parsed(&self) -> Result<&Parsed> {
+        match self.parsed.get_or_init(|| self.parse().map(Arc::new)) {
+            Ok(parsed) => Ok(parsed),
+            Err(failure) => Err(failure.clone().into_error()),
+        }
     }
 
     fn parse(&self) -> std::result::Result<Parsed, Failure> {
@@ -190,10 +190,18 @@ impl RequestTemplate {
             let header = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Failure::request(part.clone(), "not a valid header name"))?;
             let template = parse_in(value, &part)?;
-            headers.push(Header::Template {
-                name: header,
-                part,
-                template,
+            // A value without placeholders is made once, here, and shared by every render.
+            headers.push(if template.is_literal() {
+                Header::Literal {
+                    value: literal_header_value(template.literal(), &part)?,
+                    name: header,
+                }
+            } else {
+                Header::Template {
+                    name: header,
+                    part,
+                    template,
+                }
             });
         }
         let basic = match &self.basic_auth {
@@ -213,7 +221,7 @@ impl RequestTemplate {
             Some(BodySource::Raw(text)) => Some(Body::Raw(parse_in(text, "body")?)),
             Some(BodySource::Json(text)) => {
                 let template = parse_in(text, "JSON body")?;
-                check_json_placements(text, &template)?;
+                check_json(&template)?;
                 Some(Body::Json(template))
             }
             Some(BodySource::Form(form)) => Some(Body::Form(pairs(form, "form field")?)),

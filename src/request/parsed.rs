@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::escape::{self, Part, Values};
-use crate::template::Template;
+use crate::template::{Template, release};
 
 /// The templates of a URL's path, query (after `?`) and fragment (after `#`).
 #[derive(Debug)]
@@ -33,12 +33,9 @@ pub(crate) enum Header {
         part: String,
         template: Template,
     },
-    /// A value sent as it is: one of several values of a header whose other values hold
-    /// placeholders, kept in its place among them.
-    #[cfg_attr(
-        not(feature = "middleware"),
-        allow(dead_code, reason = "only requests read by the middleware have them")
-    )]
+    /// A value sent as it is: a header without placeholders (made once, when the request is
+    /// parsed), or one of several values of a header whose other values hold placeholders,
+    /// kept in its place among them.
     Literal {
         name: HeaderName,
         value: HeaderValue,
@@ -88,7 +85,7 @@ impl Base {
     }
 
     /// A copy of the request for `url`, with the streaming body moved into it.
-    fn start(&self, client: &reqwest::Client, url: Url) -> Result<reqwest::RequestBuilder> {
+    fn start(&self, url: Url) -> Result<reqwest::Request> {
         let mut request = self
             .request
             .try_clone()
@@ -109,7 +106,7 @@ impl Base {
                 })?;
             *request.body_mut() = Some(body);
         }
-        Ok(reqwest::RequestBuilder::from_parts(client.clone(), request))
+        Ok(request)
     }
 }
 
@@ -132,20 +129,45 @@ pub(crate) struct Parsed {
     pub(crate) names: Vec<String>,
 }
 
-/// A rendered request, with what `send` needs to follow redirects safely.
-pub(crate) struct Rendered {
-    pub(crate) request: reqwest::Request,
-    /// Each header that carries secrets, with the names of those secrets.
-    pub(crate) secret_headers: Vec<(HeaderName, Vec<String>)>,
-    /// The secrets the body carries.
-    pub(crate) body_names: Vec<String>,
-}
-
 impl Parsed {
-    /// Fills in the secret names the parts use.
+    /// Fills in the secret names the parts use, and binds each part's template to them (so
+    /// that a render finds values by position).
     pub(crate) fn indexed(mut self) -> Self {
-        self.names = self.collect_names();
+        let names = self.collect_names();
+        self.for_each_template(|template| template.bind(&names));
+        self.names = names;
         self
+    }
+
+    /// Calls `visit` with each template of the request, to change it.
+    fn for_each_template(&mut self, mut visit: impl FnMut(&mut Template)) {
+        visit(&mut self.url.path);
+        self.url.query.iter_mut().for_each(&mut visit);
+        self.url.fragment.iter_mut().for_each(&mut visit);
+        for (name, value) in &mut self.query {
+            visit(name);
+            visit(value);
+        }
+        for header in &mut self.headers {
+            if let Header::Template { template, .. } = header {
+                visit(template);
+            }
+        }
+        if let Some((user, password)) = &mut self.basic {
+            visit(user);
+            visit(password);
+        }
+        self.bearer.iter_mut().for_each(&mut visit);
+        match &mut self.body {
+            Some(Body::Raw(t) | Body::Json(t) | Body::FormText(t)) => visit(t),
+            Some(Body::Form(pairs)) => {
+                for (name, value) in pairs {
+                    visit(name);
+                    visit(value);
+                }
+            }
+            None => {}
+        }
     }
 
     fn templates(&self) -> Vec<&Template> {
@@ -198,54 +220,55 @@ impl Parsed {
     }
 
     /// Builds the request from resolved values. Every secret byte is encoded by
-    /// [`escape::encode`]; this only puts the parts together.
-    pub(crate) fn render(&self, client: &reqwest::Client, values: &Values) -> Result<Rendered> {
+    /// [`escape::encode`]; this only puts the parts together. `client` starts the request as
+    /// it starts any (a user name and password in the URL become basic auth); the rendered
+    /// parts then go straight into it, without a builder's moves.
+    pub(crate) fn render(
+        &self,
+        client: &reqwest::Client,
+        values: &Values<'_>,
+    ) -> Result<reqwest::Request> {
         let url = self.render_url(values)?;
-        let mut has_content_type = false;
-        let mut builder = match &self.base {
-            Some(base) => {
-                has_content_type = base.request.headers().contains_key(CONTENT_TYPE);
-                base.start(client, url)?
-            }
-            None => client.request(self.method.clone(), url),
+        let mut request = match &self.base {
+            Some(base) => base.start(url)?,
+            None => client
+                .request(self.method.clone(), url)
+                .build()
+                .map_err(Error::http)?,
         };
-        let mut secret_headers = Vec::new();
+        let headers = request.headers_mut();
+        headers.reserve(self.headers.len() + 2);
         for header in &self.headers {
-            let (name, part, template) = match header {
+            match header {
                 Header::Template {
                     name,
                     part,
                     template,
-                } => (name, part, template),
-                Header::Literal { name, value } => {
-                    builder = builder.header(name, value.clone());
-                    continue;
+                } => {
+                    let text = escape::encode(
+                        Part::Header {
+                            template,
+                            part,
+                            prefix: "",
+                        },
+                        values,
+                    )?;
+                    let value = escape::header_value(text, part, !template.is_literal())?;
+                    headers.append(name, value);
                 }
-            };
-            let text = escape::encode(
-                Part::Header {
-                    template,
-                    part,
-                    prefix: "",
-                },
-                values,
-            )?;
-            let secret = !template.is_literal();
-            has_content_type |= name == CONTENT_TYPE;
-            if secret {
-                secret_headers.push((name.clone(), template.names().to_vec()));
+                Header::Literal { name, value } => {
+                    headers.append(name, value.clone());
+                }
             }
-            builder = builder.header(name, escape::header_value(&text, part, secret)?);
         }
+        // One the request came with (a middleware's), or one of the headers given.
+        let has_content_type = headers.contains_key(CONTENT_TYPE);
         let authorization = reqwest::header::AUTHORIZATION;
         if let Some((user, password)) = &self.basic {
             let text = escape::encode(Part::BasicAuth { user, password }, values)?;
-            let mut names = user.names().to_vec();
-            names.extend(password.names().iter().cloned());
-            secret_headers.push((authorization.clone(), names));
-            builder = builder.header(
+            headers.append(
                 &authorization,
-                escape::header_value(&text, "basic auth", true)?,
+                escape::header_value(text, "basic auth", true)?,
             );
         }
         if let Some(token) = &self.bearer {
@@ -255,10 +278,9 @@ impl Parsed {
                 prefix: "Bearer ",
             };
             let text = escape::encode(part, values)?;
-            secret_headers.push((authorization.clone(), token.names().to_vec()));
-            builder = builder.header(
+            headers.append(
                 &authorization,
-                escape::header_value(&text, "bearer token", !token.is_literal())?,
+                escape::header_value(text, "bearer token", !token.is_literal())?,
             );
         }
         let (body, content_type) = match &self.body {
@@ -278,22 +300,41 @@ impl Parsed {
             ),
         };
         if let Some(content_type) = content_type.filter(|_| !has_content_type) {
-            builder = builder.header(CONTENT_TYPE, content_type);
+            headers.append(CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
-        if let Some(mut body) = body {
+        if let Some(body) = body {
             // The text moves into the request without a copy; what reqwest holds is the
             // caller's from here.
-            builder = builder.body(std::mem::take(&mut *body).into_bytes());
+            *request.body_mut() = Some(release(body).into_bytes().into());
         }
-        let request = builder.build().map_err(Error::http)?;
-        Ok(Rendered {
-            request,
-            secret_headers,
-            body_names: self.body_names(),
-        })
+        Ok(request)
     }
 
-    fn body_names(&self) -> Vec<String> {
+    /// Each header that carries secrets, with the names of those secrets: what a redirect
+    /// to another origin must check. Known from the templates alone.
+    pub(crate) fn secret_headers(&self) -> Vec<(HeaderName, Vec<String>)> {
+        let mut secret = Vec::new();
+        for header in &self.headers {
+            if let Header::Template { name, template, .. } = header
+                && !template.is_literal()
+            {
+                secret.push((name.clone(), template.names().to_vec()));
+            }
+        }
+        let authorization = reqwest::header::AUTHORIZATION;
+        if let Some((user, password)) = &self.basic {
+            let mut names = user.names().to_vec();
+            names.extend(password.names().iter().cloned());
+            secret.push((authorization.clone(), names));
+        }
+        if let Some(token) = &self.bearer {
+            secret.push((authorization, token.names().to_vec()));
+        }
+        secret
+    }
+
+    /// The secrets the body carries.
+    pub(crate) fn body_names(&self) -> Vec<String> {
         match &self.body {
             None => Vec::new(),
             Some(Body::Raw(t) | Body::Json(t) | Body::FormText(t)) => t.names().to_vec(),
@@ -314,7 +355,7 @@ impl Parsed {
 
     /// Renders the path, query and fragment into the parsed origin: the URL sent is the one
     /// whose scheme and host were checked, whatever the values hold.
-    pub(crate) fn render_url(&self, values: &Values) -> Result<Url> {
+    pub(crate) fn render_url(&self, values: &Values<'_>) -> Result<Url> {
         let mut url = self.origin.clone();
         url.set_path(&escape::encode(Part::Path(&self.url.path), values)?);
         let query = self

@@ -3,22 +3,28 @@
 //! zeroized when dropped, and the checks of what a value may not become there (a header
 //! split by CR/LF, a URL path segment `..`).
 //!
-//! `request.rs` only assembles what comes out of here. Buffers that hold secret bytes are
+//! `request/` only assembles what comes out of here. Buffers that hold secret bytes are
 //! sized exactly (or for the worst case) before the first byte is written, so that none is
-//! grown by reallocation, which would free an unwiped copy.
-
-use std::collections::HashMap;
-use std::fmt::Write as _;
+//! grown by reallocation, which would free an unwiped copy. Values are found by position
+//! (`values.rs`); JSON bodies are checked once, when parsed (`json.rs`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::HeaderValue;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::template::Template;
+use crate::template::{Template, release};
+
+mod json;
+mod values;
+
+pub(crate) use json::{check_json, json_escape};
+pub(crate) use values::Values;
+#[cfg(test)]
+pub(crate) use values::values;
 
 /// Everything but RFC 3986's unreserved characters: a value encoded with it stays exactly
 /// one path segment or query component.
@@ -27,18 +33,6 @@ pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
-
-/// Resolved values by secret name.
-pub(crate) type Values = HashMap<String, SecretString>;
-
-/// Values from `(name, value)` pairs, for tests.
-#[cfg(test)]
-pub(crate) fn values(pairs: &[(&str, &str)]) -> Values {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), SecretString::from(*v)))
-        .collect()
-}
 
 /// One part of a request, and the templates it is rendered from.
 pub(crate) enum Part<'a> {
@@ -78,8 +72,7 @@ pub(crate) enum Part<'a> {
 /// - [`Error::ValueNotAllowed`] for a header value holding CR, LF, NUL or another control
 ///   character, naming the secret and the header (never the value), and for a URL path
 ///   segment holding a value that would be a dot segment, naming the secret;
-/// - [`Error::InvalidRequest`] for a JSON body that is not JSON once rendered.
-pub(crate) fn encode(part: Part<'_>, values: &Values) -> Result<Zeroizing<String>> {
+pub(crate) fn encode(part: Part<'_>, values: &Values<'_>) -> Result<Zeroizing<String>> {
     match part {
         Part::Path(template) => {
             let path = render(template, values, component)?;
@@ -93,14 +86,12 @@ pub(crate) fn encode(part: Part<'_>, values: &Values) -> Result<Zeroizing<String
             part,
             prefix,
         } => {
-            let value = render(template, values, push)?;
-            if let Some(bad) = value
-                .bytes()
-                .position(|b| b < 0x20 && b != b'\t' || b == 0x7f)
-            {
+            let found = values.of(template)?;
+            let value = template.render_found_after(prefix, &found, push);
+            if let Some(bad) = value.bytes().position(|b| !is_header_byte(b)) {
                 return Err(header_error(template, values, part, value.as_bytes()[bad]));
             }
-            Ok(concat(&[prefix, &value]))
+            Ok(value)
         }
         Part::BasicAuth { user, password } => {
             let user = render(user, values, push)?;
@@ -116,20 +107,12 @@ pub(crate) fn encode(part: Part<'_>, values: &Values) -> Result<Zeroizing<String
                     reason: "the credentials could not be encoded".to_owned(),
                 })?;
             // Base64 output is ASCII; the buffer moves into the string without a copy.
-            let text = String::from_utf8(std::mem::take(&mut *out)).unwrap_or_default();
+            let text = String::from_utf8(release(out)).unwrap_or_default();
             Ok(Zeroizing::new(text))
         }
-        Part::Json(template) => {
-            let body = render(template, values, json_escape)?;
-            serde_json::from_str::<serde::de::IgnoredAny>(&body).map_err(|e| {
-                // serde_json's message names a line and column, never the content.
-                Error::InvalidRequest {
-                    part: "JSON body".to_owned(),
-                    reason: format!("the rendered body is not valid JSON: {e}"),
-                }
-            })?;
-            Ok(body)
-        }
+        // The template was found to be JSON when it was parsed ([`check_json`]), and a
+        // JSON-escaped value inside a JSON string keeps it so.
+        Part::Json(template) => render(template, values, json_escape),
         Part::Raw(template) => render(template, values, push),
         Part::FormText(template) => render(template, values, |value, out| {
             out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()))
@@ -186,14 +169,14 @@ fn check_dot_segments(template: &Template, path: &str) -> Result<()> {
     Error::gather(refused)
 }
 
-/// The door itself: renders `template`, each value written by `escape`, and moves the text
-/// into a zeroizing buffer of exactly its size.
+/// The door itself: renders `template`, each value written by `escape`, into a zeroizing
+/// buffer of exactly its size.
 fn render(
     template: &Template,
-    values: &Values,
+    values: &Values<'_>,
     escape: impl FnMut(&str, &mut String),
 ) -> Result<Zeroizing<String>> {
-    template.render_zeroizing(values, escape)
+    Ok(template.render_found(&values.of(template)?, escape))
 }
 
 /// The pieces, joined into a buffer allocated once at its final size.
@@ -210,7 +193,7 @@ fn base64_len(bytes: usize) -> usize {
 }
 
 /// `name=value&…`, form-urlencoded, sized exactly before it is written.
-fn form(pairs: &[(Template, Template)], values: &Values) -> Result<Zeroizing<String>> {
+fn form(pairs: &[(Template, Template)], values: &Values<'_>) -> Result<Zeroizing<String>> {
     let mut rendered = Vec::with_capacity(pairs.len());
     for (name, value) in pairs {
         rendered.push((render(name, values, push)?, render(value, values, push)?));
@@ -239,10 +222,10 @@ fn form(pairs: &[(Template, Template)], values: &Values) -> Result<Zeroizing<Str
 
 /// The error for a header whose rendered value holds `byte`: the secret whose value brings
 /// it is named (never the value); a literal control character is the template's fault.
-fn header_error(template: &Template, values: &Values, part: &str, byte: u8) -> Error {
+fn header_error(template: &Template, values: &Values<'_>, part: &str, byte: u8) -> Error {
     let culprit = template.names().iter().find(|name| {
         values
-            .get(name.as_str())
+            .get(name)
             .is_some_and(|v| v.expose_secret().as_bytes().contains(&byte))
     });
     match culprit {
@@ -262,134 +245,40 @@ fn header_error(template: &Template, values: &Values, part: &str, byte: u8) -> E
     }
 }
 
-/// A header value carrying rendered bytes, marked sensitive when it holds secrets.
-pub(crate) fn header_value(bytes: &str, part: &str, sensitive: bool) -> Result<HeaderValue> {
-    let mut value = HeaderValue::from_str(bytes).map_err(|_| Error::InvalidRequest {
+/// Whether `byte` may stand in a header value (what `HeaderValue` accepts: no control
+/// character but tab).
+fn is_header_byte(byte: u8) -> bool {
+    byte >= 0x20 && byte != 0x7f || byte == b'\t'
+}
+
+/// A header value made of rendered bytes, marked sensitive when it holds secrets. The buffer
+/// moves into the value without a copy once it is found valid (what the request holds is
+/// the caller's from there, as a body is); an invalid one is wiped here.
+pub(crate) fn header_value(
+    text: Zeroizing<String>,
+    part: &str,
+    sensitive: bool,
+) -> Result<HeaderValue> {
+    let invalid = || Error::InvalidRequest {
         part: part.to_owned(),
         reason: "the value is not a valid header value".to_owned(),
-    })?;
+    };
+    if !text.bytes().all(is_header_byte) {
+        return Err(invalid());
+    }
+    let bytes = bytes::Bytes::from(release(text).into_bytes());
+    let mut value = HeaderValue::from_maybe_shared(bytes).map_err(|_| invalid())?;
     value.set_sensitive(sensitive);
     Ok(value)
 }
 
-/// Refuses placeholders outside JSON strings, where a value could change the document's
-/// structure.
-pub(crate) fn check_json_placements(text: &str, template: &Template) -> Result<()> {
-    let mut inside = vec![false; text.len()];
-    let (mut in_string, mut escaped) = (false, false);
-    for (i, b) in text.bytes().enumerate() {
-        if in_string {
-            inside[i] = true;
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-                inside[i] = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        }
-    }
-    for (_, offset) in template.placeholders() {
-        if !inside[offset] {
-            return Err(Error::InvalidTemplate {
-                part: "JSON body".to_owned(),
-                offset,
-                reason: "a placeholder in a JSON body must stand inside a JSON string",
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Appends `value` escaped for the inside of a JSON string.
-pub(crate) fn json_escape(value: &str, out: &mut String) {
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Written in place: `format!` would make a short-lived copy on the heap.
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
+/// A header value without placeholders, checked once when the request is parsed.
+pub(crate) fn literal_header_value(text: &str, part: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(text).map_err(|_| Error::InvalidRequest {
+        part: part.to_owned(),
+        reason: "the value is not a valid header value".to_owned(),
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_escaping_keeps_values_inside_their_string() {
-        let mut out = String::new();
-        json_escape("a\"b\\c\nd\u{1}é", &mut out);
-        assert_eq!(out, "a\\\"b\\\\c\\nd\\u0001é");
-    }
-
-    #[test]
-    fn each_part_is_encoded_as_it_needs() {
-        let v = values(&[("k", "a b&c=d/é"), ("u", "user")]);
-        let t = Template::parse("x/<<vault:k>>").unwrap();
-        assert_eq!(
-            *encode(Part::Url(&t), &v).unwrap(),
-            "x/a%20b%26c%3Dd%2F%C3%A9"
-        );
-        let pairs = [(
-            Template::parse("n m").unwrap(),
-            Template::parse("<<vault:k>>").unwrap(),
-        )];
-        assert_eq!(
-            *encode(Part::Pairs(&pairs), &v).unwrap(),
-            "n+m=a+b%26c%3Dd%2F%C3%A9"
-        );
-        let header = Template::parse("<<vault:k>>").unwrap();
-        let part = Part::Header {
-            template: &header,
-            part: "bearer token",
-            prefix: "Bearer ",
-        };
-        assert_eq!(*encode(part, &v).unwrap(), "Bearer a b&c=d/é");
-        let (user, password) = (
-            Template::parse("<<vault:u>>").unwrap(),
-            Template::parse("<<vault:k>>").unwrap(),
-        );
-        let basic = encode(
-            Part::BasicAuth {
-                user: &user,
-                password: &password,
-            },
-            &v,
-        )
-        .unwrap();
-        assert_eq!(
-            *basic,
-            format!("Basic {}", STANDARD.encode("user:a b&c=d/é"))
-        );
-        let json = Template::parse(r#"{"a": "<<vault:k>>"}"#).unwrap();
-        assert_eq!(
-            *encode(Part::Json(&json), &v).unwrap(),
-            r#"{"a": "a b&c=d/é"}"#
-        );
-    }
-
-    #[test]
-    fn header_errors_name_the_secret_not_the_value() {
-        let v = values(&[("k", "line\r\nX-Evil: 1")]);
-        let t = Template::parse("<<vault:k>>").unwrap();
-        let part = Part::Header {
-            template: &t,
-            part: "header `X-Key`",
-            prefix: "",
-        };
-        let err = encode(part, &v).unwrap_err();
-        assert_eq!(err.secret_name(), Some("k"));
-        assert!(!err.to_string().contains("Evil"), "{err}");
-    }
-}
+mod tests;
