@@ -327,7 +327,10 @@ pub(crate) fn into_secret(text: Zeroizing<String>) -> SecretString {
 /// leaks), and its drop would only wipe zero bytes at a dangling address, which glibc's
 /// AVX-512 `memset` does with a masked store whose fault suppression costs about as much
 /// as rendering a header.
-pub(crate) fn release<T: Zeroize + Default>(mut buffer: Zeroizing<T>) -> T {
+pub(crate) fn release<T>(mut buffer: Zeroizing<T>) -> T
+where
+    T: Zeroize + Default,
+{
     let inner = std::mem::take(&mut *buffer);
     std::mem::forget(buffer);
     inner
