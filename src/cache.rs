@@ -141,6 +141,15 @@ impl Cache {
         self.slots.get_ready_ahead(key)
     }
 
+    /// The fresh cached values of `keys` (`None` for each without one), in one look-up;
+    /// values due for a refresh ahead of time are queued for one.
+    pub(crate) fn get_ahead_many<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k Arc<CacheKey>>,
+    ) -> Vec<Option<SecretString>> {
+        self.slots.get_ready_many(keys)
+    }
+
     /// Looks up every key of one provider; the missing ones are fetched together by one
     /// call of `fetch`, which receives the distinct missing references in order. Values due
     /// for a refresh ahead of time are served, and queued for one.

@@ -32,6 +32,28 @@ pub(crate) enum Plan<'s> {
 /// The linked names of one provider: the provider, each name's index, and its key.
 type Group = (Arc<dyn ExternalProvider>, Vec<usize>, Vec<Arc<CacheKey>>);
 
+/// What the vault gives for one name at once, under its read lock.
+pub(crate) enum Found<'s> {
+    /// A local value, as the vault holds it.
+    Local(&'s SecretString),
+    /// A linked value, from the cache.
+    Cached(SecretString),
+    /// Neither: a value to fetch, or a name that fails (the cold path tells which).
+    Missing,
+}
+
+/// The values of `found`, when every one was found.
+pub(crate) fn all_found<'a>(found: &'a [Found<'_>]) -> Option<Vec<&'a SecretString>> {
+    found
+        .iter()
+        .map(|found| match found {
+            Found::Local(value) => Some(*value),
+            Found::Cached(value) => Some(value),
+            Found::Missing => None,
+        })
+        .collect()
+}
+
 impl Vault {
     /// Resolves one secret to its value: a local value at once, a linked one from the cache
     /// or, when missing or expired, from its provider (concurrent callers share one fetch).
@@ -189,6 +211,45 @@ impl Vault {
             .map_err(|source| Error::from_provider(None, source))
     }
 
+    /// What the vault gives at once for each of `entries` (those of some names, under
+    /// `state`, its read lock): local values as they are, linked ones from the cache in one
+    /// look-up (a value due for a refresh ahead of time is served, and refetched in the
+    /// background). The rest is [`Found::Missing`], and everything while the vault is locked.
+    pub(crate) fn warm<'s>(
+        &self,
+        state: &'s State,
+        entries: impl IntoIterator<Item = Option<&'s Entry>>,
+    ) -> Vec<Found<'s>> {
+        let entries = entries.into_iter();
+        let mut found = Vec::with_capacity(entries.size_hint().0);
+        let mut linked: Vec<(usize, &'s Arc<CacheKey>)> = Vec::new();
+        for (index, entry) in entries.enumerate() {
+            let entry = entry.filter(|entry| entry.enabled && !state.locked);
+            found.push(match entry.map(|entry| &entry.value) {
+                Some(EntryValue::Local(value)) => Found::Local(value),
+                Some(EntryValue::Linked(key)) => {
+                    linked.push((index, key));
+                    Found::Missing
+                }
+                None => Found::Missing,
+            });
+        }
+        if !linked.is_empty() {
+            // Values of a removed provider are forgotten with it: the registry need not be
+            // asked.
+            let cached = self
+                .inner
+                .resolver
+                .cached_ahead_many(linked.iter().map(|(_, key)| *key));
+            for ((index, _), value) in linked.iter().zip(cached) {
+                if let Some(value) = value {
+                    found[*index] = Found::Cached(value);
+                }
+            }
+        }
+        found
+    }
+
     /// Resolves many secrets at once. Linked secrets are grouped by provider and each
     /// provider's [`resolve_all`](ExternalProvider::resolve_all) is called once for the
     /// references missing from the cache. Repeated names are resolved once.
@@ -216,15 +277,36 @@ impl Vault {
         I::Item: AsRef<str>,
     {
         let given: Vec<I::Item> = names.into_iter().collect();
-        let mut seen = HashSet::with_capacity(given.len());
-        let distinct: Vec<String> = given
-            .iter()
-            .map(AsRef::as_ref)
+        let mut values = HashMap::with_capacity(given.len());
+        // The warm path: local and cached values under one read lock (a repeated name is
+        // inserted again, with the same value); the rest is resolved below.
+        let mut rest: Vec<&str> = Vec::new();
+        {
+            let state = self.read();
+            let entries = given.iter().map(|name| state.entries.get(name.as_ref()));
+            for (name, found) in given.iter().zip(self.warm(&state, entries)) {
+                let name = name.as_ref();
+                match found {
+                    Found::Local(value) => {
+                        values.insert(name.to_owned(), value.clone());
+                    }
+                    Found::Cached(value) => {
+                        values.insert(name.to_owned(), value);
+                    }
+                    Found::Missing => rest.push(name),
+                }
+            }
+        }
+        if rest.is_empty() {
+            return Ok(values);
+        }
+        let mut seen = HashSet::with_capacity(rest.len());
+        let distinct: Vec<String> = rest
+            .into_iter()
             .filter(|name| seen.insert(*name))
             .map(str::to_owned)
             .collect();
         let outcomes = self.resolve_names(&distinct).await;
-        let mut values = HashMap::with_capacity(outcomes.len());
         let mut errors = Vec::new();
         for (name, outcome) in distinct.into_iter().zip(outcomes) {
             match outcome {
@@ -241,15 +323,27 @@ impl Vault {
     /// Renders `template` as plain text: its names resolved in order (no map built), each
     /// value inserted as it is.
     pub(crate) async fn render_plain(&self, template: &Template) -> Result<SecretString> {
-        // Fast path: every name a local secret, rendered under the read lock from the values
-        // themselves (no copy of any value made, nothing to await).
+        // Fast paths, under the read lock, nothing to await: every name a local secret,
+        // rendered from the values themselves (no copy of any made); else every name local
+        // or cached.
         {
             let state = self.read();
+            let push = |value: &str, out: &mut String| out.push_str(value);
             if !state.locked
                 && let Some(found) = local_values(&state.entries, template)
             {
                 return Ok(crate::template::into_secret(
-                    template.render_found(&found, |value, out| out.push_str(value)),
+                    template.render_found(&found, push),
+                ));
+            }
+            let entries = template
+                .names()
+                .iter()
+                .map(|name| state.entries.get(name.as_str()));
+            let found = self.warm(&state, entries);
+            if let Some(values) = all_found(&found) {
+                return Ok(crate::template::into_secret(
+                    template.render_found(&values, push),
                 ));
             }
         }
@@ -345,10 +439,7 @@ fn local_values<'a>(
     entries: &'a BTreeMap<String, Entry>,
     template: &Template,
 ) -> Option<Vec<&'a SecretString>> {
-    let local = |entry: &'a Entry| match &entry.value {
-        EntryValue::Local(value) if entry.enabled => Some(value),
-        _ => None,
-    };
+    let local = Entry::local_value;
     let names = template.names();
     if entries.len() > 4 * names.len() {
         return names

@@ -77,6 +77,16 @@ impl Resolver {
         self.cache.get_ahead(key)
     }
 
+    /// The fresh cached values of `keys` (`None` for each without one), in one look-up: the
+    /// warm path of a batch. Values due for a refresh ahead of time are refetched in the
+    /// background.
+    pub(crate) fn cached_ahead_many<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k Arc<CacheKey>>,
+    ) -> Vec<Option<SecretString>> {
+        self.cache.get_ahead_many(keys)
+    }
+
     /// Looks up `keys` of `provider`; the missing ones are fetched by one provider call
     /// (`resolve_all_leased`, or `resolve_leased` for a single key when `batch` is false)
     /// when the lookups are awaited.

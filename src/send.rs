@@ -17,6 +17,7 @@ use crate::domain;
 use crate::error::{Error, Result};
 use crate::escape::Values;
 use crate::request::{Parsed, RequestTemplate};
+use crate::resolve::all_found;
 use crate::template::Template;
 use crate::vault::{Entry, Vault};
 
@@ -79,8 +80,8 @@ impl Vault {
 
     /// Renders `parsed` for `client`: the allowed domains of its secrets are checked before
     /// any of them is fetched, then every value is resolved at once. A request whose secrets
-    /// are all local is rendered under the read lock that checked them, from the values
-    /// themselves (no copy of any value made, nothing to await).
+    /// are all local or cached is rendered under the read lock that checked them, local
+    /// values as they are (no copy made), nothing to await.
     async fn render_parsed(
         &self,
         client: &reqwest::Client,
@@ -95,13 +96,9 @@ impl Vault {
                 .map(|name| state.entries.get(name.as_str()))
                 .collect();
             check_entries(names, &entries, scheme, host)?;
-            if !state.locked
-                && let Some(found) = entries
-                    .iter()
-                    .map(|entry| entry.and_then(Entry::local_value))
-                    .collect::<Option<Vec<_>>>()
-            {
-                return parsed.render(client, &Values::new(names, found));
+            let found = self.warm(&state, entries);
+            if let Some(values) = all_found(&found) {
+                return parsed.render(client, &Values::new(names, values));
             }
         }
         let outcomes = self.resolve_names(names).await;

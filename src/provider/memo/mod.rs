@@ -186,10 +186,30 @@ where
         self.ready(key, true)
     }
 
+    /// The fresh values of `keys` (`None` for each without one), under one lock and one
+    /// reading of the clock: the fast path of a warm batch. Values due for a refresh ahead
+    /// of time are queued for one.
+    pub(crate) fn get_ready_many<'k>(&self, keys: impl IntoIterator<Item = &'k K>) -> Vec<Option<V>>
+    where
+        K: 'k,
+    {
+        let state = self.state();
+        let now = Instant::now();
+        keys.into_iter()
+            .map(|key| self.ready_at(&state, key, now, true))
+            .collect()
+    }
+
     #[inline]
     fn ready(&self, key: &K, ahead: bool) -> Option<V> {
         let state = self.state();
-        let now = Instant::now();
+        self.ready_at(&state, key, Instant::now(), ahead)
+    }
+
+    /// The fresh value of `key` in `state` at `now`, if one is kept (also while it is being
+    /// refreshed ahead of time); `ahead` queues a value due for that refresh.
+    #[inline]
+    fn ready_at(&self, state: &State<K, V, S>, key: &K, now: Instant, ahead: bool) -> Option<V> {
         match state.slots.get(key) {
             Some(Slot::Ready(kept)) if kept.expires_at > now => {
                 if ahead && kept.refresh_at <= now {
