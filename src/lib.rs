@@ -163,6 +163,7 @@ mod escape;
 mod info;
 mod link;
 mod name;
+mod name_index;
 pub mod provider;
 mod redact;
 mod refresh;

@@ -328,13 +328,10 @@ impl Vault {
         // or cached.
         {
             let state = self.read();
-            let push = |value: &str, out: &mut String| out.push_str(value);
             if !state.locked
                 && let Some(found) = local_values(&state.entries, template)
             {
-                return Ok(crate::template::into_secret(
-                    template.render_found(&found, push),
-                ));
+                return Ok(crate::template::into_secret(template.render_as_is(&found)));
             }
             let entries = template
                 .names()
@@ -342,9 +339,7 @@ impl Vault {
                 .map(|name| state.entries.get(name.as_str()));
             let found = self.warm(&state, entries);
             if let Some(values) = all_found(&found) {
-                return Ok(crate::template::into_secret(
-                    template.render_found(&values, push),
-                ));
+                return Ok(crate::template::into_secret(template.render_as_is(&values)));
             }
         }
         let outcomes = self.resolve_names(template.names()).await;
@@ -357,7 +352,7 @@ impl Vault {
             }
         }
         Error::gather(errors)?;
-        Ok(template.render_in_order(&values, |value, out| out.push_str(value)))
+        Ok(template.render_in_order(&values))
     }
 
     /// Resolves distinct `names`, one outcome per name, in order.

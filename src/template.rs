@@ -1,7 +1,7 @@
 //! Template: text with `<<vault:NAME>>` placeholders, parsed once, rendered many times.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::LazyLock;
 
 use memchr::memmem;
 use secrecy::{ExposeSecret, SecretString};
@@ -9,6 +9,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::name::{self, MAX_NAME_LEN};
+use crate::name_index::NameIndex;
 
 const OPEN: &str = "<<vault:";
 const CLOSE: &str = ">>";
@@ -55,67 +56,11 @@ pub struct Template {
     names: Vec<String>,
     /// How many placeholders use each name.
     uses: Vec<usize>,
-    /// Each name's index in `names`.
-    index: HashMap<String, usize, BuildHasherDefault<NameHasher>>,
+    /// Where each name stands in `names`.
+    index: NameIndex,
     /// Where each of `names` stands in the names of the request this template is a part of
     /// (see [`bind`](Self::bind)); empty for a template of its own.
     bound: Vec<usize>,
-}
-
-/// A word-at-a-time folded-multiply hash, for the
-/// template's own index of its names: names are short, the index holds only the template's
-/// names, and rendering looks each one up, so a keyed hash would only cost time here.
-#[derive(Debug, Clone, Copy, Default)]
-struct NameHasher(u64);
-
-impl NameHasher {
-    const SEED: u64 = 0xf135_7aea_2e62_a9c5;
-
-    /// Folded multiply: the full 128-bit product, its halves xored, so that every input
-    /// bit reaches every output bit (a plain multiply never carries high bits downwards).
-    fn add(&mut self, word: u64) {
-        let product = u128::from(self.0 ^ word) * u128::from(Self::SEED);
-        self.0 = (product as u64) ^ ((product >> 64) as u64);
-    }
-}
-
-impl Hasher for NameHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut buffer = [0u8; 8];
-            buffer.copy_from_slice(word);
-            self.add(u64::from_le_bytes(buffer));
-        }
-        let rest = words.remainder();
-        // The last 1–7 bytes as one word, from two overlapping reads (no copy loop).
-        let word = match rest.len() {
-            0 => return,
-            1..=3 => {
-                let first = u64::from(rest[0]);
-                let middle = u64::from(rest[rest.len() / 2]);
-                let last = u64::from(rest[rest.len() - 1]);
-                first | (middle << 8) | (last << 16)
-            }
-            _ => {
-                let read = |at: usize| {
-                    let mut four = [0u8; 4];
-                    four.copy_from_slice(&rest[at..at + 4]);
-                    u64::from(u32::from_le_bytes(four))
-                };
-                read(0) | (read(rest.len() - 4) << 32)
-            }
-        };
-        self.add(word ^ ((rest.len() as u64) << 59));
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
 }
 
 impl Template {
@@ -137,7 +82,7 @@ impl Template {
 
     /// Where `name` is in [`names`](Self::names), through the template's own index.
     pub(crate) fn position(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+        self.index.get(&self.names, name)
     }
 
     /// Binds the template to `names`, the distinct names of the request it is a part of
@@ -214,7 +159,7 @@ impl Template {
         let mut slots: Vec<Option<&SecretString>> = vec![None; self.names.len()];
         if values.len() <= 4 * self.names.len() {
             for (name, value) in values {
-                if let Some(&at) = self.index.get(name.as_str()) {
+                if let Some(at) = self.position(name) {
                     slots[at] = Some(value);
                 }
             }
@@ -223,30 +168,25 @@ impl Template {
                 *slot = values.get(name);
             }
         }
-        let mut found: Vec<&SecretString> = Vec::with_capacity(self.names.len());
-        let mut missing = Vec::new();
-        for (slot, name) in slots.into_iter().zip(&self.names) {
-            match slot {
-                Some(value) => found.push(value),
-                None => missing.push(Error::not_found(name)),
-            }
-        }
+        let missing: Vec<Error> = slots
+            .iter()
+            .zip(&self.names)
+            .filter(|(slot, _)| slot.is_none())
+            .map(|(_, name)| Error::not_found(name))
+            .collect();
         Error::gather(missing)?;
+        // Every slot is filled: the same buffer holds the values.
+        let found: Vec<&SecretString> = slots.into_iter().flatten().collect();
         Ok(self.render_found(&found, escape))
     }
 
-    /// Renders with the values of [`names`](Self::names), in that order.
-    pub(crate) fn render_in_order(
-        &self,
-        values: &[SecretString],
-        escape: impl FnMut(&str, &mut String),
-    ) -> SecretString {
+    /// Renders with the values of [`names`](Self::names), in that order, as they are.
+    pub(crate) fn render_in_order(&self, values: &[SecretString]) -> SecretString {
         let found: Vec<&SecretString> = values.iter().collect();
-        into_secret(self.render_found(&found, escape))
+        into_secret(self.render_as_is(&found))
     }
 
-    /// Renders with `found[i]`, the value of `names[i]`: the one place where templates read
-    /// values.
+    /// Renders with `found[i]`, the value of `names[i]`, each value escaped by `escape`.
     ///
     /// Each distinct value is escaped once into a scratch buffer sized for the worst escape,
     /// then the output is written into a buffer of its exact size: no buffer holding a value
@@ -278,28 +218,14 @@ impl Template {
             })
             .fold(0usize, usize::saturating_add);
         let mut scratch = String::with_capacity(worst);
-        // Where each escaped value ends in `scratch` (it starts where the previous one ends).
-        let mut ends = Vec::with_capacity(found.len());
-        let mut length = prefix.len() + self.literal.len();
-        for (value, uses) in found.iter().zip(&self.uses) {
+        // Where each escaped value starts and ends in `scratch`.
+        let mut spans = Vec::with_capacity(found.len());
+        for value in found {
             let start = scratch.len();
             escape(value.expose_secret(), &mut scratch);
-            ends.push(scratch.len());
-            length += (scratch.len() - start) * uses;
+            spans.push(start..scratch.len());
         }
-        let mut out = Zeroizing::new(String::with_capacity(length));
-        out.push_str(prefix);
-        let mut copied = 0;
-        for placeholder in &self.placeholders {
-            out.push_str(&self.literal[copied..placeholder.at]);
-            copied = placeholder.at;
-            let start = placeholder
-                .name
-                .checked_sub(1)
-                .map_or(0, |before| ends[before]);
-            out.push_str(&scratch[start..ends[placeholder.name]]);
-        }
-        out.push_str(&self.literal[copied..]);
+        let out = self.assemble(prefix, |name| &scratch[spans[name].clone()]);
         // Escapes only append within the worst-case capacity, so the written part is all the
         // scratch buffer ever held; a slice wipe is far cheaper than zeroize's per-byte
         // `String` path over the whole capacity.
@@ -308,6 +234,46 @@ impl Template {
         if !scratch.is_empty() {
             scratch.as_mut_slice().zeroize();
         }
+        out
+    }
+
+    /// Renders with `found[i]`, the value of `names[i]`, each value inserted as it is: copied
+    /// straight from the values into the output (no scratch copy to make and wipe).
+    pub(crate) fn render_as_is(&self, found: &[&SecretString]) -> Zeroizing<String> {
+        self.render_as_is_after("", found)
+    }
+
+    /// As [`render_as_is`](Self::render_as_is), the output starting with `prefix`.
+    pub(crate) fn render_as_is_after(
+        &self,
+        prefix: &str,
+        found: &[&SecretString],
+    ) -> Zeroizing<String> {
+        self.assemble(prefix, |name| found[name].expose_secret())
+    }
+
+    /// The output: `prefix`, then the literal text with `value(name)` inserted at each
+    /// placeholder, written into a buffer allocated once at its exact size. The one place
+    /// where rendered text is put together.
+    fn assemble<'v>(&self, prefix: &str, value: impl Fn(usize) -> &'v str) -> Zeroizing<String> {
+        let length = self
+            .uses
+            .iter()
+            .enumerate()
+            .map(|(name, uses)| value(name).len().saturating_mul(*uses))
+            .fold(
+                prefix.len().saturating_add(self.literal.len()),
+                usize::saturating_add,
+            );
+        let mut out = Zeroizing::new(String::with_capacity(length));
+        out.push_str(prefix);
+        let mut copied = 0;
+        for placeholder in &self.placeholders {
+            out.push_str(&self.literal[copied..placeholder.at]);
+            copied = placeholder.at;
+            out.push_str(value(placeholder.name));
+        }
+        out.push_str(&self.literal[copied..]);
         debug_assert_eq!(out.len(), out.capacity());
         out
     }
@@ -336,31 +302,39 @@ where
     inner
 }
 
+/// Finds `<<vault:`; built once.
+static OPENER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(OPEN));
+
 /// Parses `text`, naming `part` (such as "header `Authorization`") in errors.
+///
+/// One pass finds the placeholders and the runs of literal text between them (ranges of
+/// `text`); the literal text is then copied once, into a buffer of its exact size.
 pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
     let invalid = |offset: usize, reason: &'static str| Error::InvalidTemplate {
         part: part.to_owned(),
         offset,
         reason,
     };
-    let finder = memmem::Finder::new(OPEN);
     let bytes = text.as_bytes();
     let mut placeholders = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut uses: Vec<usize> = Vec::new();
-    let mut index: HashMap<String, usize, BuildHasherDefault<NameHasher>> = HashMap::default();
-    let mut literal = String::new();
+    let mut index = NameIndex::default();
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut literal_len = 0;
     let mut position = 0;
-    while let Some(found) = finder.find(&bytes[position..]) {
+    while let Some(found) = OPENER.find(&bytes[position..]) {
         let at = position + found;
         if at > 0 && bytes[at - 1] == b'\\' {
-            // `\<<vault:` is a literal `<<vault:`.
-            literal.push_str(&text[position..at - 1]);
-            literal.push_str(OPEN);
+            // `\<<vault:` is a literal `<<vault:`: the backslash is left out.
+            runs.push(position..at - 1);
+            runs.push(at..at + OPEN.len());
+            literal_len += at - 1 - position + OPEN.len();
             position = at + OPEN.len();
             continue;
         }
-        literal.push_str(&text[position..at]);
+        runs.push(position..at);
+        literal_len += at - position;
         let name_start = at + OPEN.len();
         let name_len = bytes[name_start..]
             .iter()
@@ -386,24 +360,29 @@ pub(crate) fn parse_in(text: &str, part: &str) -> Result<Template> {
                 "the placeholder's name breaks the naming rules (1 to 128 characters, starting with a letter or digit)",
             ));
         }
-        let name = match index.get(name) {
-            Some(&at) => at,
+        let name = match index.get(&names, name) {
+            Some(at) => at,
             None => {
                 names.push(name.to_owned());
                 uses.push(0);
-                index.insert(name.to_owned(), names.len() - 1);
+                index.insert(&names, names.len() - 1);
                 names.len() - 1
             }
         };
         uses[name] += 1;
         placeholders.push(Placeholder {
-            at: literal.len(),
+            at: literal_len,
             name,
             offset: at,
         });
         position = name_end + CLOSE.len();
     }
-    literal.push_str(&text[position..]);
+    runs.push(position..text.len());
+    literal_len += text.len() - position;
+    let mut literal = String::with_capacity(literal_len);
+    for run in runs {
+        literal.push_str(&text[run]);
+    }
     Ok(Template {
         literal: literal.into_boxed_str(),
         placeholders,
@@ -515,7 +494,44 @@ mod tests {
         assert!(!t.is_literal());
     }
 
+    /// What a render gives, worked out the plain way: each placeholder replaced by its name
+    /// in brackets, each `\\<<vault:` by `<<vault:`.
+    fn naive(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix("\\<<vault:") {
+                out.push_str("<<vault:");
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("<<vault:") {
+                let end = after.find(">>").unwrap();
+                out.push_str(&format!("[{}]", &after[..end]));
+                rest = &after[end + 2..];
+            } else {
+                let c = rest.chars().next().unwrap();
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        out
+    }
+
     proptest! {
+        #[test]
+        fn rendering_replaces_placeholders_and_nothing_else(
+            text in "(<<vault:[ab]{1,2}>>|\\\\<<vault:|\\\\|<<|>>|[a-z<> ]|é){0,30}",
+        ) {
+            if let Ok(template) = Template::parse(&text) {
+                let values = template
+                    .names()
+                    .iter()
+                    .map(|n| (n.to_string(), SecretString::from(format!("[{n}]"))))
+                    .collect();
+                let out = template.render_with(&values, |v, out| out.push_str(v)).unwrap();
+                prop_assert_eq!(out.expose_secret(), naive(&text));
+            }
+        }
+
         #[test]
         fn parsing_and_rendering_never_panic(text in ".{0,200}") {
             if let Ok(template) = Template::parse(&text) {

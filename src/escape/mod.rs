@@ -86,16 +86,15 @@ pub(crate) fn encode(part: Part<'_>, values: &Values<'_>) -> Result<Zeroizing<St
             part,
             prefix,
         } => {
-            let found = values.of(template)?;
-            let value = template.render_found_after(prefix, &found, push);
+            let value = template.render_as_is_after(prefix, &values.of(template)?);
             if let Some(bad) = value.bytes().position(|b| !is_header_byte(b)) {
                 return Err(header_error(template, values, part, value.as_bytes()[bad]));
             }
             Ok(value)
         }
         Part::BasicAuth { user, password } => {
-            let user = render(user, values, push)?;
-            let password = render(password, values, push)?;
+            let user = user.render_as_is(&values.of(user)?);
+            let password = password.render_as_is(&values.of(password)?);
             let joined = concat(&[&user, ":", &password]);
             let prefix = "Basic ";
             let mut out = Zeroizing::new(vec![0; prefix.len() + base64_len(joined.len())]);
@@ -113,15 +112,11 @@ pub(crate) fn encode(part: Part<'_>, values: &Values<'_>) -> Result<Zeroizing<St
         // The template was found to be JSON when it was parsed ([`check_json`]), and a
         // JSON-escaped value inside a JSON string keeps it so.
         Part::Json(template) => render(template, values, json_escape),
-        Part::Raw(template) => render(template, values, push),
+        Part::Raw(template) => Ok(template.render_as_is(&values.of(template)?)),
         Part::FormText(template) => render(template, values, |value, out| {
             out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()))
         }),
     }
-}
-
-fn push(value: &str, out: &mut String) {
-    out.push_str(value);
 }
 
 fn component(value: &str, out: &mut String) {
@@ -196,7 +191,10 @@ fn base64_len(bytes: usize) -> usize {
 fn form(pairs: &[(Template, Template)], values: &Values<'_>) -> Result<Zeroizing<String>> {
     let mut rendered = Vec::with_capacity(pairs.len());
     for (name, value) in pairs {
-        rendered.push((render(name, values, push)?, render(value, values, push)?));
+        rendered.push((
+            name.render_as_is(&values.of(name)?),
+            value.render_as_is(&values.of(value)?),
+        ));
     }
     let encoded_len = |text: &str| {
         url::form_urlencoded::byte_serialize(text.as_bytes())

@@ -82,7 +82,7 @@ fn values_are_found_by_binding_and_by_name() {
     let mut template = Template::parse("<<vault:c>>/<<vault:a>>").unwrap();
     let unbound = Values::new(&names, secrets.iter().collect());
     let text = |values: &Values<'_>, template: &Template| {
-        render(template, values, push).map(|out| out.to_string())
+        render(template, values, |v, out| out.push_str(v)).map(|out| out.to_string())
     };
     assert_eq!(text(&unbound, &template).unwrap(), "C/A");
     template.bind(&names);
