@@ -84,6 +84,16 @@ fn render(c: &mut Criterion) {
             black_box(out.expose_secret().len())
         })
     });
+    group.bench_function("vault_render_text", |b| {
+        b.iter(|| {
+            let out = vault
+                .render(black_box(&ours))
+                .now_or_never()
+                .expect("local values are ready")
+                .expect("render");
+            black_box(out.expose_secret().len())
+        })
+    });
     group.bench_function("alloc_copy_output", |b| {
         b.iter(|| {
             let mut destination = Vec::with_capacity(output_bytes.len());

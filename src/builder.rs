@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::provider::{DEFAULT_CACHE_TTL, DEFAULT_PROVIDER_CONCURRENCY};
 use crate::resolver::{Providers, Resolver};
+use crate::template_cache::TemplateCache;
 use crate::vault::{Inner, State, Vault};
 
 /// Options for a [`Vault`], built with [`Vault::builder`].
@@ -191,6 +192,7 @@ impl VaultBuilder {
                     providers,
                 ),
                 client,
+                templates: TemplateCache::default(),
                 #[cfg(feature = "file")]
                 file: std::sync::Mutex::new(None),
             }

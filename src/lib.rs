@@ -173,6 +173,7 @@ mod resolve;
 mod resolver;
 mod send;
 mod template;
+mod template_cache;
 mod vault;
 mod watch;
 

@@ -27,6 +27,12 @@ pub const MAX_REDIRECTS: usize = 10;
 impl Vault {
     /// Renders plain text: each placeholder is replaced by its secret's value, as it is.
     ///
+    /// The text is parsed once: the vault keeps the parsed templates of the texts it renders
+    /// (a template holds the text and secret names, never a value), so that rendering a text
+    /// again costs a look-up (the whole text compared) and the render. At most 256 are kept,
+    /// holding at most 2 MiB of text, those used least recently dropped first; a text over
+    /// 256 KiB is parsed every time.
+    ///
     /// ```
     /// use request_vault::{ExposeSecret, Vault};
     ///
@@ -45,7 +51,8 @@ impl Vault {
     /// - the errors of [`resolve_all`](Self::resolve_all), every failing name at once (an
     ///   unknown name fails the whole render: the placeholder text is never returned).
     pub async fn render(&self, text: &str) -> Result<SecretString> {
-        self.render_template(&Template::parse(text)?).await
+        let template = self.inner.templates.get_or_parse(text)?;
+        self.render_template(&template).await
     }
 
     /// Renders a template parsed beforehand (parse once, render many).
@@ -342,6 +349,40 @@ mod tests {
 
     fn url(text: &str) -> Url {
         Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn rendered_texts_keep_their_templates_and_never_a_value() {
+        use futures_util::FutureExt;
+        use secrecy::ExposeSecret;
+
+        let vault = Vault::new();
+        vault.set("token", "s3cr3t-value").unwrap();
+        let text = r"Bearer <<vault:token>> and \<<vault:literal>>";
+        for value in ["s3cr3t-value", "r0tated-value"] {
+            vault.set("token", value).unwrap();
+            let rendered = vault.render(text).now_or_never().unwrap().unwrap();
+            // A kept template renders the value of now, never one it saw.
+            assert_eq!(
+                rendered.expose_secret(),
+                format!("Bearer {value} and <<vault:literal>>")
+            );
+        }
+        let kept = vault.inner.templates.kept();
+        assert_eq!(kept.len(), 1, "parsed once, kept once");
+        for (text, literal, names) in kept {
+            for secret in ["s3cr3t", "r0tated"] {
+                assert!(!text.contains(secret) && !literal.contains(secret));
+            }
+            assert_eq!(names, ["token"]);
+        }
+        let err = vault.render("<<vault:bad name>>").now_or_never().unwrap();
+        assert!(err.is_err());
+        assert_eq!(
+            vault.inner.templates.kept().len(),
+            1,
+            "a failed parse is not kept"
+        );
     }
 
     #[test]

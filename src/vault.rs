@@ -18,6 +18,7 @@ use crate::info::{SecretInfo, SecretKind, Staleness};
 use crate::name;
 use crate::registry::Registry;
 use crate::resolver::Resolver;
+use crate::template_cache::TemplateCache;
 
 pub use crate::provider::DEFAULT_CACHE_TTL;
 
@@ -52,6 +53,8 @@ pub(crate) struct Inner {
     pub(crate) resolver: Resolver,
     /// The client `send` uses; built on first use unless one was given.
     pub(crate) client: OnceLock<reqwest::Client>,
+    /// The parsed templates of `render`, by their text (never a value).
+    pub(crate) templates: TemplateCache,
     /// The vault's file and key, when it has one: an opaque slot that only `persist` reads
     /// (its `FileState`), so that the core does not depend on the file layer.
     #[cfg(feature = "file")]
