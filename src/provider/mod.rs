@@ -82,7 +82,7 @@ macro_rules! backend_helpers {
     )*};
 }
 
-backend_helpers!(batch, field, http, memo, setting);
+backend_helpers!(batch, field, http, memo, setting, token);
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]

@@ -3,7 +3,7 @@
 //! guarantees of `Vault::send` (domains before fetching, CR/LF, unknown names, redirects
 //! hop by hop, the refetch after a 401), whatever the client's redirect policy.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,6 @@
 //! The vault through its public API: local secrets, links, providers and the cache.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The redactor through the public API: the encoded forms it masks, how a live redactor
 //! follows its vault, and the writers that mask what goes through them.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Several providers of one kind (two accounts, two clusters) in one vault: picked by id,
 //! never by guess; cached apart; named in their errors; remembered by the vault file.
 
-mod common;
+use crate::common;
 
 use common::scripted::{ERROR_ID, Scripted, value};
 use request_vault::{ErrorKind, ExposeSecret, ProviderErrorKind, Vault};

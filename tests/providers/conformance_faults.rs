@@ -2,7 +2,7 @@
 //! the crate's fault-injecting proxy: 503 with `Retry-After`, 500 and dropped connections
 //! are retried; a run of 429 answers ends in `RateLimited`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

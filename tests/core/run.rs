@@ -2,10 +2,10 @@
 //! end (its job runs here as the example runs it): a child that prints its environment shows
 //! only masks.
 
-mod common;
+use crate::common;
 
-#[path = "../examples/support/run.rs"]
-mod run;
+#[path = "../../examples/support/run.rs"]
+mod job;
 
 use common::MapProvider;
 use request_vault::{Error, ErrorKind, ExposeSecret, Vault};
@@ -115,12 +115,12 @@ async fn a_child_printing_its_environment_shows_only_masks() {
         return;
     }
     let (vault, _) = vault();
-    let env = run::parse_env_file(
+    let env = job::parse_env_file(
         "# secrets for the child\n\nDB_PASSWORD=<<vault:db>>\n  DSN = postgres://app:<<vault:db>>@db/app\nTOKEN=Bearer <<vault:token>>\n",
     )
     .unwrap();
     let script = "env | grep -E '^(DB_PASSWORD|DSN|TOKEN)=' | sort; printf 'err: %s' \"$TOKEN\" >&2; printenv DB_PASSWORD";
-    let (status, out, err) = run::run(&vault, env, &sh(script), Vec::new(), Vec::new())
+    let (status, out, err) = job::run(&vault, env, &sh(script), Vec::new(), Vec::new())
         .await
         .unwrap();
     assert!(status.success());
@@ -143,15 +143,15 @@ async fn the_command_does_not_run_unless_every_variable_renders() {
     let (vault, _) = vault();
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
-    let env = run::parse_env_file("A=<<vault:db>>\nB=<<vault:missing>>\n").unwrap();
+    let env = job::parse_env_file("A=<<vault:db>>\nB=<<vault:missing>>\n").unwrap();
     let script = format!("touch '{}'", marker.display());
-    let err = run::run(&vault, env, &sh(&script), Vec::new(), Vec::new())
+    let err = job::run(&vault, env, &sh(&script), Vec::new(), Vec::new())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("`missing`"), "{err}");
     assert!(!marker.exists(), "the command ran");
     assert_eq!(
-        run::parse_env_file("A=1\nsecret-without-a-name\n").unwrap_err(),
+        job::parse_env_file("A=1\nsecret-without-a-name\n").unwrap_err(),
         "line 2: expected NAME=template"
     );
 }

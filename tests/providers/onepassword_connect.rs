@@ -1,6 +1,6 @@
 //! The 1Password provider over Connect, against a stand-in server on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

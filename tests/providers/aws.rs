@@ -2,7 +2,7 @@
 //! in server mode, with a counting, fault-injecting proxy in front of it where a test counts
 //! or injects.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -83,6 +83,7 @@ mod hostile;
 mod parameter_store;
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn plain_json_binary_and_arn_references() {
     let moto = moto_or_skip!();
     create(moto, "t1/plain", "just-a-string").await;
@@ -139,6 +140,7 @@ async fn plain_json_binary_and_arn_references() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn version_stages_and_ids() {
     let moto = moto_or_skip!();
     let admin = moto::admin(&moto.url());
@@ -193,6 +195,7 @@ async fn version_stages_and_ids() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn a_batch_fails_only_its_missing_and_deleted_members() {
     let moto = moto_or_skip!();
     create(moto, "t3/a", r#"{"k":"va"}"#).await;
@@ -244,6 +247,7 @@ async fn a_batch_fails_only_its_missing_and_deleted_members() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn a_hundred_keys_in_twenty_secrets_take_one_call_cold_and_none_warm() {
     let moto = moto_or_skip!();
     let vault = Vault::new();
@@ -281,6 +285,7 @@ async fn a_hundred_keys_in_twenty_secrets_take_one_call_cold_and_none_warm() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn throttling_is_retried_then_reported() {
     let moto = moto_or_skip!();
     create(moto, "t5/s", "v5").await;
@@ -309,6 +314,7 @@ async fn throttling_is_retried_then_reported() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn a_caller_denied_batch_gets_fetches_one_by_one() {
     let moto = moto_or_skip!();
     create(moto, "t9/a", "va").await;
@@ -363,6 +369,7 @@ async fn a_caller_denied_batch_gets_fetches_one_by_one() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn assume_role_goes_through_sts() {
     let moto = moto_or_skip!();
     create(moto, "t6/s", "v6").await;
@@ -410,6 +417,7 @@ async fn assume_role_goes_through_sts() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn wrong_credentials_and_denied_access() {
     // A moto of its own: checking auth is a server-wide switch.
     let Some(moto) = Moto::start() else { return };
@@ -480,6 +488,7 @@ async fn wrong_credentials_and_denied_access() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn check_and_unreachable_endpoints() {
     let moto = moto_or_skip!();
     let (provider, _files) = provider(&moto.url()).await;
@@ -521,6 +530,7 @@ async fn check_and_unreachable_endpoints() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn nothing_leaks_into_debug_errors_or_logs() {
     let moto = moto_or_skip!();
     let value = "planted-secret-value-5309";
@@ -568,6 +578,7 @@ async fn nothing_leaks_into_debug_errors_or_logs() {
 
 #[cfg(feature = "conformance")]
 #[tokio::test]
+#[ignore = "needs moto (pip install 'moto[server]'); CI runs it (cargo test -- --include-ignored)"]
 async fn conformance() {
     use request_vault::provider::conformance::{Case, check};
     let moto = moto_or_skip!();

@@ -8,7 +8,7 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -85,6 +85,7 @@ fn encode(name: &str) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs a Secret Service (gnome-keyring under dbus-run-session); CI runs it (cargo test -- --include-ignored)"]
 async fn a_value_the_keyring_crate_wrote_resolves_through_a_keychain_reference() {
     let Some(keychain) = secret_service().await else {
         return;
@@ -103,6 +104,7 @@ async fn a_value_the_keyring_crate_wrote_resolves_through_a_keychain_reference()
 }
 
 #[tokio::test]
+#[ignore = "needs a Secret Service (gnome-keyring under dbus-run-session); CI runs it (cargo test -- --include-ignored)"]
 async fn an_entry_libsecret_wrote_resolves_too() {
     let Some(keychain) = secret_service().await else {
         return;
@@ -132,6 +134,7 @@ async fn an_entry_libsecret_wrote_resolves_too() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Secret Service (gnome-keyring under dbus-run-session); CI runs it (cargo test -- --include-ignored)"]
 async fn a_missing_entry_is_not_found_and_says_which() {
     let Some(keychain) = secret_service().await else {
         return;
@@ -146,6 +149,7 @@ async fn a_missing_entry_is_not_found_and_says_which() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Secret Service (gnome-keyring under dbus-run-session); CI runs it (cargo test -- --include-ignored)"]
 async fn a_batch_reads_each_entry_once_and_fails_alone() {
     let Some(keychain) = secret_service().await else {
         return;
@@ -177,6 +181,7 @@ async fn a_batch_reads_each_entry_once_and_fails_alone() {
 
 #[cfg(feature = "file")]
 #[tokio::test]
+#[ignore = "needs a Secret Service (gnome-keyring under dbus-run-session); CI runs it (cargo test -- --include-ignored)"]
 async fn a_vault_key_saved_to_the_keychain_comes_back_and_opens_its_vault() {
     use request_vault::{ErrorKind, SecretString, VaultKey};
 
@@ -226,6 +231,7 @@ async fn a_vault_key_saved_to_the_keychain_comes_back_and_opens_its_vault() {
 
 #[cfg(feature = "conformance")]
 #[tokio::test]
+#[ignore = "needs a Secret Service (gnome-keyring under dbus-run-session); CI runs it (cargo test -- --include-ignored)"]
 async fn the_keychain_provider_conforms() {
     use request_vault::provider::conformance::{Case, check};
 
@@ -296,6 +302,7 @@ async fn keyutils_entries_resolve_through_their_own_provider() {
 /// Locking the keyring of a Secret Service of its own (so that the other tests, which share
 /// the session's, go on): a read then fails as `Unauthorized` and says how to unlock.
 #[tokio::test]
+#[ignore = "needs a Secret Service (gnome-keyring under dbus-run-session); CI runs it (cargo test -- --include-ignored)"]
 async fn a_locked_keyring_is_unauthorized_and_says_how_to_unlock() {
     let programs = ["dbus-run-session", "gnome-keyring-daemon", "dbus-send"];
     if let Some(missing) = programs.iter().find(|p| !on_path(p)) {
@@ -304,7 +311,7 @@ async fn a_locked_keyring_is_unauthorized_and_says_how_to_unlock() {
     }
     let data = tempfile::tempdir().unwrap();
     let script = "echo -n throwaway | gnome-keyring-daemon --unlock --components=secrets >/dev/null \
-                  && exec \"$0\" --exact locked_keyring_child --nocapture";
+                  && exec \"$0\" --exact keychain::locked_keyring_child --nocapture";
     let child = tokio::process::Command::new("dbus-run-session")
         .args(["--", "sh", "-c", script])
         .arg(std::env::current_exe().unwrap())

@@ -4,7 +4,7 @@
 //! mismatches, token renewal, offline reference checks, leak checks and the conformance
 //! suite (contract, transient faults, hostile server).
 
-mod common;
+use crate::common;
 
 use common::gcp::{
     Fault, GcloudStandIn, GcpServer, IMPERSONATED, REFRESH_TOKEN, SERVICE_ACCOUNT, State,

@@ -2,7 +2,7 @@
 //! Kubernetes logins, renewal, re-login on 403, Unauthorized versus Forbidden, and proof
 //! that no token, credential or value leaks into `Debug`, errors or logs.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

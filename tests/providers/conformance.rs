@@ -1,7 +1,7 @@
 //! The provider conformance suite, run against every provider in the crate and the test
 //! provider, each through `Arc<dyn ExternalProvider>`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! (redirects, echoed credentials) and the conformance suite with its hostile-server check.
 //! Sign-in is tested in `azure_auth.rs`.
 
-mod common;
+use crate::common;
 /// The provider edge: redirects and echoed credentials.
 #[path = "azure/edge.rs"]
 mod edge;

@@ -2,7 +2,7 @@
 //! titles, the listing cache following the vault's TTL, and `ref+op://` references, over
 //! Connect (stand-in server on 127.0.0.1) and `op` (stand-in CLI).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! into the checked origin, and the smaller ones (unlock, import, unknown members); and
 //! issue 20's import of a non-reference.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

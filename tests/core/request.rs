@@ -1,7 +1,7 @@
 //! Templates rendered into real requests, against a server on 127.0.0.1 that records the
 //! exact bytes it receives; redirects, re-fetching on 401, and redaction.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::MapProvider;

@@ -1,7 +1,7 @@
 //! Cache control through the public API: `refresh`, `invalidate` and `clear_cache` as
 //! barriers, refresh-ahead on tokio's paused clock, and `resolve_reference`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -129,7 +129,7 @@ proptest! {
 }
 
 /// The robustness run: a million generated inputs, zero panics. Run it with
-/// `cargo test --release --test reference_api -- --ignored robustness`.
+/// `cargo test --release --test core -- --ignored robustness`.
 #[test]
 #[ignore = "a long robustness run; see the comment above"]
 fn robustness_one_million_inputs() {

@@ -1,7 +1,7 @@
 //! The vault when fetching goes wrong: huge TTLs, panicking and failing fetches, abandoned
 //! resolves, and serving stale values on transient errors.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! with its hostile-server check. Sign-in and leaks: `hashicorp_auth.rs`; the provider edge:
 //! `hashicorp/edge.rs`; declared mounts and round trips: `hashicorp/round_trips.rs`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! by default, `Files` confined to its directory (absolute paths, `..`, symlinks leading
 //! out), its size cap, `#KEY` selection, and the conformance suite for both.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

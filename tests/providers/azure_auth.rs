@@ -4,7 +4,7 @@
 //! authentication challenge with its resource and tenant checks, and how often a failing
 //! token endpoint is tried.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
