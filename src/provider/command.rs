@@ -63,7 +63,7 @@ impl Run<'_> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(spawn_error)?;
+        let mut child = spawn(&mut command).await.map_err(spawn_error)?;
         let finished = tokio::time::timeout(self.timeout, self.exchange(&mut child, input))
             .await
             .unwrap_or_else(|_| {
@@ -138,6 +138,23 @@ impl Run<'_> {
     fn error(&self, kind: ProviderErrorKind, message: String) -> ProviderError {
         ProviderError::new(self.provider, kind, message)
     }
+}
+
+/// `command` started. A program file still open for writing somewhere (a tool being
+/// installed or updated, or written by another thread whose fork has not yet exec'd) makes
+/// `exec` fail with "text file busy" for a moment: that is tried again a few times.
+async fn spawn(command: &mut Command) -> std::io::Result<Child> {
+    let mut wait = Duration::from_millis(5);
+    for _ in 0..5 {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2);
+            }
+            started => return started,
+        }
+    }
+    command.spawn()
 }
 
 /// `stream` read to its end into buffers wiped when dropped, or `None` as soon as it
