@@ -141,6 +141,7 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate docs link to every feature's items; a build that leaves some out has no target.
 #![cfg_attr(

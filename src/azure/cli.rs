@@ -9,15 +9,14 @@
 //! which `az` uses for its `ERROR:` message, scrubbed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 use tokio::process::Command;
-use zeroize::Zeroizing;
 
+use crate::provider::command::Run;
 use crate::provider::{ProviderError, ProviderErrorKind};
 
 use super::PROVIDER_ID;
@@ -69,8 +68,15 @@ impl TokenSource for AzureCli {
     ) -> Result<AccessToken, ProviderError> {
         let resource = scope.strip_suffix("/.default").unwrap_or(scope);
         let command = command(&self.program, resource, tenant);
-        let output = run(command, &self.program, context.cli_timeout).await?;
-        let stdout = Zeroizing::new(output.stdout);
+        let output = Run {
+            provider: PROVIDER_ID,
+            name: "`az account get-access-token`",
+            timeout: context.cli_timeout,
+            cap: context.http.max_response_bytes(),
+        }
+        .run(command, None, |e| spawn_error(&self.program, e))
+        .await?;
+        let stdout = output.stdout;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             return Err(failure(&context.http.scrubber().scrub(&stderr)));
@@ -90,49 +96,35 @@ fn error(kind: ProviderErrorKind, message: impl Into<String>) -> ProviderError {
 /// `az account get-access-token` for `resource`, in `tenant` when one is asked for.
 fn command(program: &Path, resource: &str, tenant: Option<&str>) -> Command {
     let mut command = Command::new(program);
-    command
-        .args([
-            "account",
-            "get-access-token",
-            "--output",
-            "json",
-            "--resource",
-            resource,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    command.args([
+        "account",
+        "get-access-token",
+        "--output",
+        "json",
+        "--resource",
+        resource,
+    ]);
     if let Some(tenant) = tenant {
         command.args(["--tenant", tenant]);
     }
     command
 }
 
-/// Runs `command` to its end within `timeout` (killing it after).
-async fn run(
-    mut command: Command,
-    program: &Path,
-    timeout: Duration,
-) -> Result<Output, ProviderError> {
-    match tokio::time::timeout(timeout, command.output()).await {
-        Err(_) => Err(error(
-            ProviderErrorKind::Timeout,
-            format!("`az account get-access-token` did not finish within {timeout:?}"),
-        )),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(error(
+/// The error for an `az` that could not be started.
+fn spawn_error(program: &Path, e: std::io::Error) -> ProviderError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => error(
             ProviderErrorKind::Configuration,
             format!(
                 "the Azure CLI `{}` was not found: {INSTALL_HINT}",
                 program.display()
             ),
-        )),
-        Ok(Err(e)) => Err(error(
+        ),
+        _ => error(
             ProviderErrorKind::Configuration,
             format!("cannot run the Azure CLI `{}`", program.display()),
         )
-        .with_source(e)),
-        Ok(Ok(output)) => Ok(output),
+        .with_source(e),
     }
 }
 

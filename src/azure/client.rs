@@ -33,7 +33,7 @@ use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
 use super::PROVIDER_ID;
 use super::challenge::{AllowedTenants, Challenge};
 use super::error::configuration;
-use super::token::{TokenContext, TokenSource};
+use super::token::{REFRESH_MARGIN, TokenContext, TokenSource};
 
 /// Which token a vault takes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -167,7 +167,7 @@ impl Client {
                         lifetime_s = token.lifetime.as_secs(),
                         "got an Azure access token"
                     );
-                    let keep_for = token.keep_for();
+                    let keep_for = token.keep_for(REFRESH_MARGIN);
                     Ok((token.token, Some(keep_for)))
                 }
                 .boxed()

@@ -24,29 +24,7 @@ pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// default.
 pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(60 * 60);
 
-/// An access token and how long it is valid from now.
-#[derive(Clone)]
-pub(crate) struct AccessToken {
-    pub(crate) token: SecretString,
-    pub(crate) lifetime: Duration,
-}
-
-impl AccessToken {
-    /// How long the token may be kept: its lifetime less the refresh margin (at most half
-    /// the lifetime, so that a short-lived token is still used a while).
-    pub(crate) fn keep_for(&self) -> Duration {
-        let margin = REFRESH_MARGIN.min(self.lifetime / 2);
-        self.lifetime.saturating_sub(margin)
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("lifetime", &self.lifetime)
-            .finish_non_exhaustive()
-    }
-}
+pub(crate) use crate::provider::token::AccessToken;
 
 /// What every token source shares: the HTTP clients and the places tokens come from.
 #[derive(Clone)]
@@ -177,21 +155,5 @@ mod tests {
             lifetime(Some(&json!(u64::MAX)), None, hour),
             Duration::from_secs(u64::MAX)
         );
-    }
-
-    #[test]
-    fn tokens_are_kept_until_the_margin_or_half_their_life() {
-        let token = |secs| AccessToken {
-            token: SecretString::from("t"),
-            lifetime: Duration::from_secs(secs),
-        };
-        assert_eq!(token(3600).keep_for(), Duration::from_secs(3300));
-        assert_eq!(token(60).keep_for(), Duration::from_secs(30));
-        assert_eq!(token(0).keep_for(), Duration::ZERO);
-        assert_eq!(
-            token(u64::MAX).keep_for(),
-            Duration::from_secs(u64::MAX - 300)
-        );
-        assert!(!format!("{:?}", token(1)).contains("\"t\""));
     }
 }

@@ -4,13 +4,12 @@
 //! [`LIFETIME`] at most and renewed sooner when a server refuses it.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::process::Command;
-use zeroize::Zeroizing;
 
+use crate::provider::command::Run;
 use crate::provider::{ProviderError, ProviderErrorKind};
 
 use super::PROVIDER_ID;
@@ -42,37 +41,27 @@ impl Gcloud {
     /// in (`gcloud auth login`), `Timeout` when it outlives the timeout, `Protocol` when it
     /// prints no token.
     pub(crate) async fn token(&self, context: &TokenContext) -> Result<AccessToken, ProviderError> {
-        let timeout = context.command_timeout;
         let mut command = Command::new(&self.program);
-        command
-            .args(["auth", "print-access-token", "--quiet"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let output = match tokio::time::timeout(timeout, command.output()).await {
-            Err(_) => {
-                return Err(error(
-                    ProviderErrorKind::Timeout,
-                    format!("`gcloud auth print-access-token` did not finish within {timeout:?}"),
-                ));
-            }
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(error(
-                    ProviderErrorKind::Configuration,
-                    format!("`{}` was not found: {INSTALL_HINT}", self.program.display()),
-                ));
-            }
-            Ok(Err(e)) => {
-                return Err(error(
-                    ProviderErrorKind::Configuration,
-                    format!("cannot run `{}`", self.program.display()),
-                )
-                .with_source(e));
-            }
-            Ok(Ok(output)) => output,
-        };
-        let stdout = Zeroizing::new(output.stdout);
+        command.args(["auth", "print-access-token", "--quiet"]);
+        let output = Run {
+            provider: PROVIDER_ID,
+            name: "`gcloud auth print-access-token`",
+            timeout: context.command_timeout,
+            cap: context.http.max_response_bytes(),
+        }
+        .run(command, None, |e| match e.kind() {
+            std::io::ErrorKind::NotFound => error(
+                ProviderErrorKind::Configuration,
+                format!("`{}` was not found: {INSTALL_HINT}", self.program.display()),
+            ),
+            _ => error(
+                ProviderErrorKind::Configuration,
+                format!("cannot run `{}`", self.program.display()),
+            )
+            .with_source(e),
+        })
+        .await?;
+        let stdout = output.stdout;
         if !output.status.success() {
             return Err(failure(&output.stderr));
         }

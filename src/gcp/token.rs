@@ -4,7 +4,6 @@
 //! HTTP clients and the scrubbers that must learn each credential), and the time helpers
 //! for Google's answers.
 
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,19 +18,7 @@ use crate::provider::{ProviderError, deadline};
 /// How long before its expiry a token is renewed: Google's libraries use 3 min 45 s.
 const MARGIN: Duration = Duration::from_secs(225);
 
-/// An access token and how long it is valid from now.
-pub(crate) struct AccessToken {
-    pub(crate) token: SecretString,
-    pub(crate) lifetime: Duration,
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("lifetime", &self.lifetime)
-            .finish_non_exhaustive()
-    }
-}
+pub(crate) use crate::provider::token::AccessToken;
 
 /// What getting a token needs: the provider's HTTP client, the metadata-server client (short
 /// timeouts, no proxy), and how long `gcloud` may run.
@@ -92,9 +79,7 @@ impl TokenCache {
             return Ok(kept.token.clone());
         }
         let fresh = fetch().await?;
-        let keep_for = fresh
-            .lifetime
-            .saturating_sub(MARGIN.min(fresh.lifetime / 2));
+        let keep_for = fresh.keep_for(MARGIN);
         *slot = Some(Kept {
             token: fresh.token.clone(),
             until: deadline::from_now(keep_for),

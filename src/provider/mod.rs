@@ -58,6 +58,12 @@ use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use secrecy::SecretString;
 
+#[cfg(any(feature = "onepassword", feature = "azure", feature = "gcp"))]
+#[cfg_attr(
+    not(all(feature = "onepassword", feature = "azure", feature = "gcp")),
+    allow(dead_code)
+)]
+pub(crate) mod command;
 pub(crate) mod deadline;
 mod env;
 mod error;
@@ -82,7 +88,7 @@ macro_rules! backend_helpers {
     )*};
 }
 
-backend_helpers!(batch, field, http, memo, setting);
+backend_helpers!(batch, field, http, memo, setting, token);
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]

@@ -9,17 +9,17 @@
 //! and `OP_SESSION_*` session tokens of the caller's environment).
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+
 use std::sync::RwLock;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use zeroize::Zeroizing;
 
-use crate::onepassword::error::{error, op_failure};
+use crate::onepassword::error::{PROVIDER_ID, error, op_failure};
 use crate::onepassword::token::ServiceAccountToken;
+use crate::provider::command::Run;
 use crate::provider::http::Scrubber;
 use crate::provider::{ProviderError, ProviderErrorKind};
 
@@ -39,9 +39,6 @@ const SERVICE_VARIABLES: [&str; 3] = [
 /// The prefix of the variables holding `op signin` session tokens.
 const SESSION_PREFIX: &str = "OP_SESSION_";
 
-/// How much of `op`'s output is read at a time.
-const CHUNK: usize = 8 * 1024;
-
 /// Whose identity `op` runs with.
 pub(crate) enum SignIn {
     /// A service-account token, given to `op` in its environment.
@@ -57,13 +54,6 @@ pub(crate) struct Runner {
     timeout: Duration,
     max_output: usize,
     scrubber: Scrubber,
-}
-
-/// What a finished `op` left.
-struct Finished {
-    status: ExitStatus,
-    stdout: Zeroizing<Vec<u8>>,
-    stderr: Zeroizing<Vec<u8>>,
 }
 
 impl Runner {
@@ -127,33 +117,25 @@ impl Runner {
         input: Option<&[u8]>,
     ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
         let command = args.first().copied().unwrap_or("");
-        let mut child = self.spawn(args, input.is_some())?;
         tracing::debug!(command, "running the 1Password CLI");
-        let finished =
-            tokio::time::timeout(self.timeout, self.exchange(&mut child, command, input))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(error(
-                        ProviderErrorKind::Timeout,
-                        format!("`op {command}` did not finish within {:?}", self.timeout),
-                    ))
-                });
-        let finished = match finished {
-            Ok(finished) => finished,
-            Err(failure) => {
-                // Killed and reaped: a child that is stopped reading from must not run on.
-                let _ = child.kill().await;
-                return Err(failure);
-            }
+        let name = format!("`op {command}`");
+        let run = Run {
+            provider: PROVIDER_ID,
+            name: &name,
+            timeout: self.timeout,
+            cap: self.max_output,
         };
+        let finished = run
+            .run(self.command(args), input, |e| self.spawn_error(e))
+            .await?;
         if finished.status.success() {
             return Ok(finished.stdout);
         }
         Err(self.failure(&finished.stderr))
     }
 
-    /// `op` started with `args`, its environment set for the sign-in, its outputs piped.
-    fn spawn(&self, args: &[&str], piped_input: bool) -> Result<Child, ProviderError> {
+    /// `op` with `args`, its environment set for the sign-in.
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.program);
         command.args(args);
         for variable in SERVICE_VARIABLES {
@@ -163,15 +145,10 @@ impl Runner {
             command.env("OP_SERVICE_ACCOUNT_TOKEN", token.secret().expose_secret());
         }
         command
-            .stdin(if piped_input {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        command.spawn().map_err(|e| match e.kind() {
+    }
+
+    fn spawn_error(&self, e: std::io::Error) -> ProviderError {
+        match e.kind() {
             std::io::ErrorKind::NotFound => missing(&self.program),
             _ => error(
                 ProviderErrorKind::Configuration,
@@ -181,56 +158,6 @@ impl Runner {
                 ),
             )
             .with_source(e),
-        })
-    }
-
-    /// Feeds `input` to `child` and reads both its outputs (each up to the cap) at once,
-    /// then waits for it to exit. Fails as soon as an output passes the cap.
-    async fn exchange(
-        &self,
-        child: &mut Child,
-        command: &str,
-        input: Option<&[u8]>,
-    ) -> Result<Finished, ProviderError> {
-        let stdin = child.stdin.take();
-        let write = async move {
-            if let (Some(input), Some(mut stdin)) = (input, stdin) {
-                // A child that exits early closes its input; its exit status tells why.
-                let _ = stdin.write_all(input).await;
-            }
-            Ok(())
-        };
-        let stdout = self.read(child.stdout.take(), command, "output");
-        let stderr = self.read(child.stderr.take(), command, "error output");
-        let ((), stdout, stderr) = tokio::try_join!(write, stdout, stderr)?;
-        let status = child.wait().await.map_err(|e| failed_to_run(command, e))?;
-        Ok(Finished {
-            status,
-            stdout,
-            stderr,
-        })
-    }
-
-    /// One of `op`'s outputs, whole, or an error once it passes the cap.
-    async fn read(
-        &self,
-        stream: Option<impl AsyncRead + Unpin>,
-        command: &str,
-        what: &str,
-    ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
-        let Some(stream) = stream else {
-            return Ok(Zeroizing::new(Vec::new()));
-        };
-        match read_capped(stream, self.max_output).await {
-            Ok(Some(bytes)) => Ok(bytes),
-            Ok(None) => Err(error(
-                ProviderErrorKind::Protocol,
-                format!(
-                    "the {what} of `op {command}` passed the cap of {} bytes; the provider's builder raises it with `max_response_bytes` (provider::MAX_RESPONSE_BYTES by default)",
-                    self.max_output
-                ),
-            )),
-            Err(e) => Err(failed_to_run(command, e)),
         }
     }
 
@@ -258,43 +185,6 @@ impl Runner {
     }
 }
 
-fn failed_to_run(command: &str, source: std::io::Error) -> ProviderError {
-    error(
-        ProviderErrorKind::Unavailable,
-        format!("`op {command}` failed to run"),
-    )
-    .with_source(source)
-}
-
-/// `stream` read to its end into buffers wiped when dropped, or `None` as soon as it
-/// passes `cap` bytes.
-async fn read_capped(
-    mut stream: impl AsyncRead + Unpin,
-    cap: usize,
-) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
-    let mut chunk = Zeroizing::new([0u8; CHUNK]);
-    let mut out = Zeroizing::new(Vec::new());
-    loop {
-        let read = stream.read(&mut chunk[..]).await?;
-        if read == 0 {
-            return Ok(Some(out));
-        }
-        let len = out.len().saturating_add(read);
-        if len > cap {
-            return Ok(None);
-        }
-        if len > out.capacity() {
-            // Grown by hand so that the smaller buffer is wiped, not freed as it is.
-            let mut bigger = Zeroizing::new(Vec::with_capacity(
-                len.max(out.capacity().saturating_mul(2)).min(cap),
-            ));
-            bigger.extend_from_slice(&out);
-            out = bigger;
-        }
-        out.extend_from_slice(&chunk[..read]);
-    }
-}
-
 /// The error for an `op` that is not where it was looked for.
 pub(crate) fn missing(program: &Path) -> ProviderError {
     error(
@@ -312,25 +202,4 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn output_is_read_whole_up_to_the_cap() {
-        let text = vec![b'x'; 3 * CHUNK + 5];
-        let read = read_capped(&text[..], text.len()).await.unwrap().unwrap();
-        assert_eq!(*read, text);
-        assert!(
-            read_capped(&text[..], text.len() - 1)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        let empty = read_capped(&b""[..], 0).await.unwrap().unwrap();
-        assert!(empty.is_empty());
-        assert!(read_capped(&b"x"[..], 0).await.unwrap().is_none());
-    }
 }

@@ -153,6 +153,12 @@ impl Http {
         }
     }
 
+    /// The most an answer may hold: also what the backend reads of a command-line tool's
+    /// output, when it has one (`az`, `gcloud`).
+    pub(crate) fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
     /// The provider's credentials, for the backend to register what it holds and obtains.
     pub(crate) fn scrubber(&self) -> &Arc<Scrubber> {
         &self.scrubber
