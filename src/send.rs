@@ -57,6 +57,19 @@ impl Vault {
 
     /// Renders a template parsed beforehand (parse once, render many).
     ///
+    /// ```
+    /// use request_vault::{ExposeSecret, Template, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("user", "alice")?;
+    /// let greeting = Template::parse("Hello, <<vault:user>>!")?;
+    /// let text = vault.render_template(&greeting).await?;
+    /// assert_eq!(text.expose_secret(), "Hello, alice!");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`render`](Self::render), parsing aside.
@@ -67,6 +80,22 @@ impl Vault {
     /// Renders a request template into a [`reqwest::Request`] for `client`.
     ///
     /// Allowed domains are checked before any secret is fetched.
+    ///
+    /// ```
+    /// use request_vault::{RequestTemplate, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("token", "t0k3n")?;
+    /// vault.set_allowed_domains("token", ["api.example.com"])?;
+    /// let template = RequestTemplate::new(reqwest::Method::GET, "https://api.example.com/items")
+    ///     .bearer_auth("<<vault:token>>");
+    /// let request = vault.render_request(&reqwest::Client::new(), &template).await?;
+    /// assert_eq!(request.headers()["authorization"], "Bearer t0k3n");
+    /// assert!(request.headers()["authorization"].is_sensitive());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -178,6 +207,21 @@ impl Vault {
     ///
     /// Secrets belong in headers and bodies rather than in the URL: `reqwest::Request`'s and
     /// `reqwest::Response`'s own `Debug` print the URL, and servers log it.
+    ///
+    /// ```no_run
+    /// use request_vault::{RequestTemplate, Vault};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), request_vault::Error> {
+    /// let vault = Vault::new();
+    /// vault.set("token", "t0k3n")?;
+    /// vault.set_allowed_domains("token", ["api.example.com"])?;
+    /// let template = RequestTemplate::new(reqwest::Method::GET, "https://api.example.com/items")
+    ///     .bearer_auth("<<vault:token>>");
+    /// let response = vault.send(&template).await?;
+    /// println!("{}", response.status());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
