@@ -76,9 +76,30 @@ fn read_text(path: &Path) -> std::io::Result<Zeroizing<String>> {
             "larger than 1 MiB",
         ));
     }
-    // Sized up front, so the buffer never grows (and leaves no unwiped copy behind).
+    // Sized up front from the file's length; a file that does not know its length (a pipe,
+    // a file under /proc) is read into buffers that are each wiped before a larger one
+    // replaces them, so that no unwiped copy is left behind.
+    let mut reader = file.take(MAX_CREDENTIAL_FILE);
     let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize + 1));
-    file.take(MAX_CREDENTIAL_FILE).read_to_end(&mut bytes)?;
+    loop {
+        if bytes.len() == bytes.capacity() {
+            let mut larger = Zeroizing::new(Vec::with_capacity(bytes.capacity().max(32) * 2));
+            larger.extend_from_slice(&bytes);
+            bytes = larger;
+        }
+        let start = bytes.len();
+        let capacity = bytes.capacity();
+        bytes.resize(capacity, 0);
+        let read = reader.read(&mut bytes[start..]);
+        let count = read.as_ref().map_or(0, |count| *count);
+        bytes.truncate(start + count);
+        match read {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))?;
     Ok(Zeroizing::new(text.to_owned()))
@@ -103,6 +124,62 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.kind(), ProviderErrorKind::Configuration);
         assert!(error.message().contains("cannot read the JWT"), "{error}");
+    }
+
+    /// The file is a pipe whose writer is a task of the same single-threaded runtime: read
+    /// on the runtime's thread, the read would wait for a writer that can never run.
+    #[cfg(unix)]
+    #[test]
+    fn a_credential_file_is_read_off_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret-id");
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        if !made.is_ok_and(|status| status.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        let (done, finished) = std::sync::mpsc::channel();
+        let reader_path = path.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let value = runtime.block_on(async move {
+                let writer = tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    // Opening a pipe for writing waits for its reader (on the blocking pool).
+                    std::fs::write(&path, "rotated-secret-id\n").unwrap();
+                });
+                let value = read_credential("p", "secret ID", &reader_path).await;
+                writer.await.unwrap();
+                value
+            });
+            let _ = done.send(value.map(|v| secrecy::ExposeSecret::expose_secret(&v).len()));
+        });
+        let read = finished
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the read stalled the runtime");
+        assert_eq!(read.unwrap(), "rotated-secret-id".len());
+    }
+
+    /// A file that does not know its length (a pipe) is read whole, across buffers.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_of_unknown_length_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        if !made.is_ok_and(|status| status.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        let token = "t".repeat(5000);
+        let (writer_path, written) = (path.clone(), token.clone());
+        let writer = std::thread::spawn(move || std::fs::write(writer_path, written).unwrap());
+        let read = read_credential_blocking("p", "token", &path).unwrap();
+        writer.join().unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&read), token);
     }
 
     #[test]
