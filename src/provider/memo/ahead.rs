@@ -11,43 +11,16 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::flight::{Fetched, Lookup};
 use super::slot::{Cohort, Mode, Slot, Task};
-use super::{Fetched, Lookup, Memo};
-
-/// Turns keys due for a refresh into provider calls: each call with the keys it fetches (in
-/// the order of its results). Keys it cannot fetch now (their provider is gone) are left
-/// out, and expire as usual.
-pub(crate) type Refetch<K, V> =
-    Box<dyn Fn(Vec<K>) -> Vec<(Vec<K>, BoxFuture<'static, Vec<Fetched<V>>>)> + Send + Sync>;
-
-/// Slots replaced while the lock is held, dropped (and their values zeroized) after it.
-pub(super) type Displaced<K, V> = Vec<Option<Slot<K, V>>>;
-
-/// A memo's refreshes ahead of time: how to refetch, the cohorts reads found due, and the
-/// worker that starts their refetches.
-pub(super) struct Ahead<K, V> {
-    refetch: OnceLock<Refetch<K, V>>,
-    due: Mutex<Vec<Arc<Cohort<K>>>>,
-    wake: Arc<Notify>,
-    worker: OnceLock<Task>,
-}
-
-impl<K, V> Default for Ahead<K, V> {
-    fn default() -> Self {
-        Ahead {
-            refetch: OnceLock::new(),
-            due: Mutex::new(Vec::new()),
-            wake: Arc::new(Notify::new()),
-            worker: OnceLock::new(),
-        }
-    }
-}
+use super::Memo;
+use super::due::Refetch;
 
 impl<K, V, S> Memo<K, V, S>
 where

@@ -3,11 +3,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::{BoxFuture, Shared};
 
-use super::Outcome;
 use crate::provider::{ProviderError, ProviderErrorKind};
+
+/// What a fetch produces for one key: the value and how long it may be kept at most.
+pub(crate) type Fetched<V> = Result<(V, Option<Duration>), ProviderError>;
+
+/// One key's outcome, as the callers awaiting it share it.
+pub(crate) type Outcome<V> = Result<V, Arc<ProviderError>>;
 
 /// A fetch under way for one or more keys. Held strongly by the callers awaiting it and
 /// weakly by its slots, so that dropping the last caller drops (cancels) the fetch.

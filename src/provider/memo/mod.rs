@@ -34,30 +34,26 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
-use super::{ProviderError, ProviderErrorKind, deadline};
+use super::{ProviderError, ProviderErrorKind};
 
 mod ahead;
+mod due;
 mod flight;
 mod settle;
 mod slot;
 
-use ahead::{Ahead, Displaced};
-pub(crate) use ahead::Refetch;
-pub(crate) use flight::{Flight, Lookup, values};
-use slot::{Mode, Slot, Task};
+use due::Ahead;
+pub(crate) use due::Refetch;
+pub(crate) use flight::{Fetched, Flight, Lookup, Outcome, values};
+pub(crate) use slot::expiry;
+use slot::{Displaced, Mode, Slot, Task, system_time_of};
 pub(crate) use slot::Freshness;
-
-/// What a fetch produces for one key: the value and how long it may be kept at most.
-pub(crate) type Fetched<V> = Result<(V, Option<Duration>), ProviderError>;
-
-/// One key's outcome, as the callers awaiting it share it.
-pub(crate) type Outcome<V> = Result<V, Arc<ProviderError>>;
 
 /// Makes the error a key gets when its fetch panicked or answered too few results.
 pub(crate) type Failure<K> = fn(&K, &'static str) -> ProviderError;
@@ -485,23 +481,6 @@ fn answer_unsettled<K, V>(
             None => Err(Arc::new(failure(key, "the fetch answered no result"))),
         })
         .collect()
-}
-
-/// The wall-clock time of `instant`, given `now` on the same clock; a time too far ahead
-/// for the wall clock is the last second of 2106 ("until cleared").
-fn system_time_of(instant: Instant, now: Instant) -> SystemTime {
-    let wall = SystemTime::now();
-    if instant <= now {
-        wall.checked_sub(now - instant).unwrap_or(wall)
-    } else {
-        deadline::after_system(wall, instant - now)
-    }
-}
-
-/// The instant `ttl` from now, saturating: a TTL too large for the clock means "until
-/// cleared", never a panic.
-pub(crate) fn expiry(ttl: Duration) -> Instant {
-    deadline::from_now(ttl)
 }
 
 #[cfg(test)]

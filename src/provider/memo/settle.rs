@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::slot::{Cohort, Kept, Mode, Slot, Stale};
-use super::{Fetched, Memo, Outcome, State, expiry, system_time_of};
+use super::flight::{Fetched, Outcome};
+use super::slot::{Cohort, Kept, Mode, Slot, Stale, expiry, system_time_of};
+use super::{Memo, State};
 use crate::provider::deadline;
 
 /// A value to keep: its key, id, value and lease (when shorter than the TTL).

@@ -3,13 +3,13 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::flight::Flight;
-use crate::provider::ProviderError;
+use crate::provider::{ProviderError, deadline};
 
 pub(super) enum Slot<K, V> {
     Ready(Kept<K, V>),
@@ -116,4 +116,24 @@ pub(crate) struct Freshness {
     /// When a read starts refreshing it in the background (refresh-ahead on, not stale).
     pub(crate) refreshes_at: Option<SystemTime>,
     pub(crate) stale: Option<Stale>,
+}
+
+/// Slots replaced while the lock is held, dropped (and their values zeroized) after it.
+pub(super) type Displaced<K, V> = Vec<Option<Slot<K, V>>>;
+
+/// The wall-clock time of `instant`, given `now` on the same clock; a time too far ahead
+/// for the wall clock is the last second of 2106 ("until cleared").
+pub(super) fn system_time_of(instant: Instant, now: Instant) -> SystemTime {
+    let wall = SystemTime::now();
+    if instant <= now {
+        wall.checked_sub(now - instant).unwrap_or(wall)
+    } else {
+        deadline::after_system(wall, instant - now)
+    }
+}
+
+/// The instant `ttl` from now, saturating: a TTL too large for the clock means "until
+/// cleared", never a panic.
+pub(crate) fn expiry(ttl: Duration) -> Instant {
+    deadline::from_now(ttl)
 }
