@@ -19,10 +19,13 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::Error;
 use crate::provider::{HttpOptions, ProviderError, ProviderErrorKind, RetryPolicy};
 
-use super::DEFAULT_CONCURRENCY;
 use super::client::DoorClient;
 use super::error::{Errors, Service};
 use super::session::Session;
+
+/// How many calls an AWS provider's batch makes at once unless configured
+/// ([`AwsBuilder::concurrency`]).
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// The AWS SDK behaviour version this crate was written and tested against, set in code so
 /// that an SDK upgrade never changes defaults under a caller (and so that the library never

@@ -1,4 +1,5 @@
-//! AWS errors into [`ProviderError`]s: by the service's error code, never by HTTP status
+//! AWS errors into [`ProviderError`]s, and the provider ids they carry: by the service's
+//! error code, never by HTTP status
 //! alone (AWS answers 400 for a missing secret where emulators answer 404, and a signature
 //! error may come as JSON or as XML). Every piece of server text that reaches an error is
 //! scrubbed of the credentials the provider holds or has sent, since a hostile server may
@@ -14,6 +15,12 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, S
 
 use crate::provider::http::Scrubber;
 use crate::provider::{ProviderError, ProviderErrorKind};
+
+/// The id of the AWS Secrets Manager provider.
+pub const PROVIDER_ID: &str = "aws";
+
+/// The id of the AWS Systems Manager Parameter Store provider.
+pub const SSM_PROVIDER_ID: &str = "aws-ssm";
 
 /// Codes of refused or missing credentials (AWS's common errors, Secrets Manager's and
 /// STS's spellings).

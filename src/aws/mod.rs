@@ -74,21 +74,12 @@ mod session;
 mod uri;
 mod wire;
 
-pub use builder::{AssumeRole, AwsBuilder};
+pub use builder::{AssumeRole, AwsBuilder, DEFAULT_CONCURRENCY};
+pub use error::{PROVIDER_ID, SSM_PROVIDER_ID};
 pub use parameter_reference::SSM_SCHEME;
 pub use parameters::{AwsParameterStore, AwsParameterStoreBuilder};
 pub use reference::SCHEME;
 pub use secrets::{AwsSecretsManager, AwsSecretsManagerBuilder};
-
-/// The id of the AWS Secrets Manager provider.
-pub const PROVIDER_ID: &str = "aws";
-
-/// The id of the AWS Systems Manager Parameter Store provider.
-pub const SSM_PROVIDER_ID: &str = "aws-ssm";
-
-/// How many calls an AWS provider's batch makes at once unless configured
-/// ([`AwsBuilder::concurrency`]).
-pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// The former name of [`DEFAULT_CONCURRENCY`].
 #[deprecated(since = "0.1.0", note = "use `aws::DEFAULT_CONCURRENCY`")]

@@ -14,7 +14,7 @@
 use crate::provider::ProviderError;
 use crate::provider::field::FieldKey;
 
-use super::SSM_PROVIDER_ID;
+use super::error::SSM_PROVIDER_ID;
 use super::uri;
 
 /// The URI scheme of AWS Systems Manager Parameter Store references.

@@ -13,10 +13,9 @@ use crate::Error;
 use crate::provider::field::FieldKey;
 use crate::provider::{ExternalProvider, ProviderError};
 
-use super::SSM_PROVIDER_ID;
 use super::batch::Plan;
 use super::builder::AwsBuilder;
-use super::error::Service;
+use super::error::{SSM_PROVIDER_ID, Service};
 use super::parameter_fetch::{ParameterFetcher, ParameterKey};
 use super::parameter_reference::{ParameterReference, SSM_SCHEME};
 use super::session::{Regional, Session};

@@ -13,7 +13,7 @@
 use crate::provider::ProviderError;
 use crate::provider::field::FieldKey;
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 use super::uri;
 
 /// The URI scheme of AWS Secrets Manager references.

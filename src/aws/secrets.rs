@@ -13,10 +13,9 @@ use secrecy::SecretString;
 use crate::Error;
 use crate::provider::{ExternalProvider, ProviderError};
 
-use super::PROVIDER_ID;
 use super::batch::Plan;
 use super::builder::AwsBuilder;
-use super::error::Service;
+use super::error::{PROVIDER_ID, Service};
 use super::fetch::{FetchKey, Fetcher};
 use super::reference::{AwsReference, SCHEME};
 use super::session::{Regional, Session};

@@ -17,10 +17,20 @@ use super::cli::AzureCli;
 use super::client::{Client, Settings};
 use super::credential;
 use super::entra::{ClientSecret, WorkloadIdentity};
+use super::error::PROVIDER_ID;
+use super::key_vault::AzureKeyVault;
 use super::managed::{ManagedIdentity, ManagedSource};
 use super::reference::check_vault_name;
 use super::token::{TokenContext, TokenSource};
-use super::{API_VERSION, AzureKeyVault, DEFAULT_CONCURRENCY, DEFAULT_DNS_SUFFIX, PROVIDER_ID};
+
+/// The Key Vault REST API version requests ask for.
+pub const API_VERSION: &str = "7.5";
+
+/// The public cloud's Key Vault DNS suffix.
+pub const DEFAULT_DNS_SUFFIX: &str = "vault.azure.net";
+
+/// How many secrets a batch fetches at once unless configured.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// The public cloud's Entra ID authority.
 const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 use super::token::{AccessToken, TokenContext, TokenSource};
 
 /// Sources tried in order; the first that gives a token is kept.

@@ -19,7 +19,7 @@ use tokio::process::Command;
 use crate::provider::command::Run;
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 use super::token::{AccessToken, TokenContext, TokenSource, lifetime};
 use super::wire::CliToken;
 

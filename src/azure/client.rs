@@ -30,9 +30,8 @@ use crate::provider::http::{Outgoing, Reply};
 use crate::provider::memo::Memo;
 use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
 
-use super::PROVIDER_ID;
 use super::challenge::{AllowedTenants, Challenge};
-use super::error::configuration;
+use super::error::{PROVIDER_ID, configuration};
 use super::token::{REFRESH_MARGIN, TokenContext, TokenSource};
 
 /// Which token a vault takes.

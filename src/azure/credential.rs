@@ -77,7 +77,7 @@ mod tests {
 
     use crate::provider::{HttpOptions, ProviderErrorKind, RetryPolicy};
 
-    use super::super::PROVIDER_ID;
+    use super::super::error::PROVIDER_ID;
     use super::super::token::TokenContext;
 
     fn pick(vars: &[(&str, &str)]) -> Result<Box<dyn TokenSource>, ProviderError> {

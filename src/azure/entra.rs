@@ -17,8 +17,7 @@ use crate::provider::ProviderError;
 use crate::provider::http::Outgoing;
 use crate::provider::setting::read_credential;
 
-use super::PROVIDER_ID;
-use super::error::{configuration, entra_failure, entra_transient};
+use super::error::{PROVIDER_ID, configuration, empty_token, entra_failure, entra_transient};
 use super::token::{AccessToken, TokenContext, TokenSource};
 use super::wire::TokenBody;
 
@@ -206,7 +205,8 @@ async fn request_token(
     }
     reply
         .json::<TokenBody>(PROVIDER_ID, "a token")?
-        .into_token("Microsoft Entra ID")
+        .into_token()
+        .ok_or_else(|| empty_token("Microsoft Entra ID"))
 }
 
 /// A tenant is a GUID or a domain name; it goes into a URL path.

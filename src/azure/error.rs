@@ -1,6 +1,6 @@
-//! Azure's wire errors into [`ProviderError`]s: Key Vault's error body, Entra ID's OAuth
-//! errors and the managed identity endpoints' failures, each by status and code, and which
-//! answers of each are transient (retried).
+//! Azure's wire errors into [`ProviderError`]s, and the provider id they carry: Key Vault's
+//! error body, Entra ID's OAuth errors and the managed identity endpoints' failures, each by
+//! status and code, and which answers of each are transient (retried).
 //!
 //! Messages name the secret, the tenant, the client ID, the identity and the codes
 //! (`SecretNotFound`, `invalid_client`, `AADSTS7000215`); they never quote a description
@@ -10,12 +10,24 @@
 use crate::provider::http::{Reply, status_kind};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
 use super::wire::{EntraError, ManagedError, VaultError};
+
+/// The id of the Azure Key Vault provider.
+pub const PROVIDER_ID: &str = "azure";
 
 /// A configuration error of the provider.
 pub(crate) fn configuration(message: impl Into<String>) -> ProviderError {
     ProviderError::new(PROVIDER_ID, ProviderErrorKind::Configuration, message)
+}
+
+/// The error for a token endpoint (`from` names it) that answered with an empty access
+/// token: [`ProviderErrorKind::Protocol`].
+pub(crate) fn empty_token(from: &str) -> ProviderError {
+    ProviderError::new(
+        PROVIDER_ID,
+        ProviderErrorKind::Protocol,
+        format!("{from} sent an empty access token"),
+    )
 }
 
 /// Whether Key Vault's answer is worth another try: 408, 429 (throttled, with
@@ -298,5 +310,12 @@ mod tests {
         );
         assert!(error.message().contains("is a managed identity assigned"));
         assert!(!error.message().contains("Identity not found"));
+    }
+
+    #[test]
+    fn empty_tokens_are_protocol_errors_naming_the_endpoint() {
+        let error = empty_token("IMDS");
+        assert_eq!(error.kind(), Protocol);
+        assert!(error.message().contains("IMDS"), "{error}");
     }
 }

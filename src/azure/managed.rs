@@ -23,8 +23,7 @@ use url::Url;
 use crate::provider::http::{Outgoing, Reply, sensitive_header};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
-use super::error::{configuration, managed_failure, managed_transient};
+use super::error::{PROVIDER_ID, configuration, empty_token, managed_failure, managed_transient};
 use super::token::{AccessToken, TokenContext, TokenSource};
 use super::wire::TokenBody;
 
@@ -145,7 +144,8 @@ impl ManagedIdentity {
         }
         reply
             .json::<TokenBody>(PROVIDER_ID, "a managed identity token")?
-            .into_token(self.target())
+            .into_token()
+            .ok_or_else(|| empty_token(self.target()))
     }
 }
 

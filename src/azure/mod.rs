@@ -59,79 +59,19 @@ mod client;
 mod credential;
 mod entra;
 mod error;
+mod key_vault;
 mod managed;
 mod reference;
 mod secrets;
 mod token;
 mod wire;
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use secrecy::SecretString;
-
-pub use builder::AzureKeyVaultBuilder;
+pub use builder::{API_VERSION, AzureKeyVaultBuilder, DEFAULT_CONCURRENCY, DEFAULT_DNS_SUFFIX};
+pub use error::PROVIDER_ID;
+pub use key_vault::AzureKeyVault;
 pub use reference::SCHEME;
 
 use crate::Error;
-use crate::provider::batch::one;
-use crate::provider::{ExternalProvider, ProviderError};
-
-use client::Client;
-use reference::KeyVaultRef;
-
-/// The id of the Azure Key Vault provider.
-pub const PROVIDER_ID: &str = "azure";
-
-/// The Key Vault REST API version requests ask for.
-pub const API_VERSION: &str = "7.5";
-
-/// The public cloud's Key Vault DNS suffix.
-pub const DEFAULT_DNS_SUFFIX: &str = "vault.azure.net";
-
-/// How many secrets a batch fetches at once unless configured.
-pub const DEFAULT_CONCURRENCY: usize = 16;
-
-/// Resolves `azurekeyvault://VAULT/SECRET[/VERSION][#KEY]` references (a `ref+` prefix is
-/// accepted) from Azure Key Vault, signed in with Microsoft Entra ID. Cheap to clone; clones
-/// share credentials and tokens.
-///
-/// - `VAULT` is reached at `https://VAULT.vault.azure.net` (see
-///   [`dns_suffix`](AzureKeyVaultBuilder::dns_suffix) and
-///   [`vault_url`](AzureKeyVaultBuilder::vault_url)); `VERSION` pins a version; `#KEY` or
-///   `#/a/b` picks a field of a JSON value. Names follow Key Vault's rules and are checked
-///   offline, with the byte offset of a problem.
-/// - Tokens are kept until shortly before they expire (one request per tenant and scope) and
-///   renewed once when a vault refuses one. Key Vault's authentication challenge is followed
-///   as the official SDKs do; a challenge naming a resource other than the cloud's Key Vault
-///   resource (`https://vault.azure.net` for the public cloud), or a tenant other than the
-///   credential's own that the builder does not allow
-///   ([`additionally_allowed_tenants`](AzureKeyVaultBuilder::additionally_allowed_tenants)),
-///   is refused ([`ProviderErrorKind::Unauthorized`](crate::ProviderErrorKind::Unauthorized))
-///   and no token is requested for it.
-/// - A disabled secret fails with [`ProviderErrorKind::Forbidden`](crate::ProviderErrorKind::Forbidden)
-///   and says so; an expired or not-yet-valid one is served (Key Vault treats `exp` and `nbf`
-///   as informational) with a `tracing` warning naming the secret. A missing one is
-///   `NotFound`, throttling is retried (honouring `Retry-After`) and then `RateLimited`.
-/// - A batch fetches each distinct (vault, secret, version) once.
-///
-/// Build one with [`AzureKeyVault::from_env`] or [`AzureKeyVault::builder`]:
-///
-/// ```
-/// use request_vault::AzureKeyVault;
-///
-/// let provider = AzureKeyVault::builder()
-///     .dns_suffix("vault.azure.cn")
-///     .authority_host("https://login.chinacloudapi.cn")
-///     .client_secret("00000000-0000-0000-0000-000000000000", "app-client-id", "client-secret")?;
-/// # Ok::<(), request_vault::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct AzureKeyVault {
-    id: Arc<str>,
-    client: Arc<Client>,
-    concurrency: usize,
-}
 
 impl AzureKeyVault {
     /// A builder for a provider with other settings or another credential.
@@ -151,82 +91,5 @@ impl AzureKeyVault {
     /// As [`AzureKeyVaultBuilder::from_env`].
     pub fn from_env() -> Result<Self, Error> {
         Self::builder().from_env()
-    }
-
-    /// Verifies that a token can be had and that each vault the provider knows (mapped with
-    /// [`AzureKeyVaultBuilder::vault_url`], named with [`AzureKeyVaultBuilder::vault`], or
-    /// seen in a reference) lists one page of its secrets' properties (names only; no value
-    /// is read).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Provider`] whose kind says what failed: `Unauthorized` (the credential was
-    /// refused), `Forbidden` (it may not list secrets), `Configuration` (no credential
-    /// available), `Unavailable`/`Timeout` (unreachable).
-    pub async fn check(&self) -> Result<(), Error> {
-        let vaults = self.client.known_vaults();
-        if vaults.is_empty() {
-            let key = self.client.default_key();
-            let token = self.client.token(&key);
-            self.client.bounded(token).await.map_err(Error::from)?;
-        }
-        for vault in vaults {
-            let names = secrets::list_page(&self.client, &vault)
-                .await
-                .map_err(Error::from)?;
-            tracing::debug!(vault = %vault, listed = names.len(), "Azure Key Vault is reachable");
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl ExternalProvider for AzureKeyVault {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn scheme(&self) -> &str {
-        SCHEME
-    }
-
-    fn check_reference(&self, reference: &str) -> Result<(), ProviderError> {
-        let parsed = KeyVaultRef::parse(reference)?;
-        self.client.saw(&parsed.vault);
-        Ok(())
-    }
-
-    async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
-        one(self.resolve_all(&[reference]).await, PROVIDER_ID, reference)
-    }
-
-    async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
-        secrets::resolve_all(&self.client, self.concurrency, references).await
-    }
-
-    fn clear_cache(&self) {
-        self.client.clear();
-    }
-}
-
-impl std::fmt::Debug for AzureKeyVault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let settings = &self.client.settings;
-        f.debug_struct("AzureKeyVault")
-            .field("id", &self.id)
-            .field("credential", &settings.credential)
-            .field("dns_suffix", &settings.dns_suffix)
-            .field("authority_host", &settings.context.authority_host.as_str())
-            .field(
-                "vault_urls",
-                &settings
-                    .vault_urls
-                    .iter()
-                    .map(|(vault, url)| (vault.as_str(), url.as_str()))
-                    .collect::<std::collections::BTreeMap<_, _>>(),
-            )
-            .field("additionally_allowed_tenants", &settings.allowed_tenants)
-            .field("api_version", &settings.api_version)
-            .finish_non_exhaustive()
     }
 }

@@ -10,7 +10,7 @@
 use crate::provider::field::FieldKey;
 use crate::provider::{ProviderError, REF_PREFIX};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 
 /// The URI scheme of the provider's references: `azurekeyvault://VAULT/SECRET[/VERSION][#KEY]`.
 pub const SCHEME: &str = "azurekeyvault";

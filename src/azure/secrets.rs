@@ -18,9 +18,8 @@ use crate::provider::field::select_text;
 use crate::provider::http::{Outgoing, Reply};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
 use super::client::Client;
-use super::error::{vault_failure, vault_transient};
+use super::error::{PROVIDER_ID, vault_failure, vault_transient};
 use super::reference::{KeyVaultRef, SecretKey};
 use super::token::unix_now;
 use super::wire::{Attributes, SecretBundle, SecretList};

@@ -8,9 +8,6 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::provider::{ProviderError, ProviderErrorKind};
-
-use super::PROVIDER_ID;
 use super::token::{AccessToken, DEFAULT_LIFETIME, lifetime};
 
 /// A token endpoint's success body (Entra ID v2.0, IMDS, App Service). `expires_in` is a
@@ -25,20 +22,13 @@ pub(crate) struct TokenBody {
 }
 
 impl TokenBody {
-    /// The token and its lifetime (an hour when the answer does not say).
-    ///
-    /// # Errors
-    ///
-    /// [`ProviderErrorKind::Protocol`] for an empty token; `from` names the endpoint.
-    pub(crate) fn into_token(self, from: &str) -> Result<AccessToken, ProviderError> {
+    /// The token and its lifetime (an hour when the answer does not say); `None` for an
+    /// empty token (the caller reports it, naming the endpoint).
+    pub(crate) fn into_token(self) -> Option<AccessToken> {
         if self.access_token.is_empty() {
-            return Err(ProviderError::new(
-                PROVIDER_ID,
-                ProviderErrorKind::Protocol,
-                format!("{from} sent an empty access token"),
-            ));
+            return None;
         }
-        Ok(AccessToken {
+        Some(AccessToken {
             lifetime: lifetime(
                 self.expires_in.as_ref(),
                 self.expires_on.as_ref(),
@@ -163,8 +153,8 @@ mod tests {
     #[test]
     fn empty_tokens_are_refused() {
         let body: TokenBody = serde_json::from_str(r#"{"access_token":""}"#).unwrap();
-        let error = body.into_token("IMDS").unwrap_err();
-        assert_eq!(error.kind(), ProviderErrorKind::Protocol);
-        assert!(error.message().contains("IMDS"), "{error}");
+        assert!(body.into_token().is_none());
+        let body: TokenBody = serde_json::from_str(r#"{"access_token":"t"}"#).unwrap();
+        assert!(body.into_token().is_some());
     }
 }

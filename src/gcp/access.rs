@@ -12,10 +12,9 @@ use crate::provider::batch::{Slots, distinct};
 use crate::provider::field::select_text;
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
 use super::client::{Client, what};
 use super::crc32c;
-use super::error;
+use super::error::{self, PROVIDER_ID};
 use super::reference::{SecretRef, VersionKey};
 use super::wire::{AccessAnswer, Payload, seconds};
 

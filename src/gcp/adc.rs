@@ -15,7 +15,7 @@ use secrecy::SecretString;
 
 use crate::provider::{ProviderError, setting};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 use super::metadata::DEFAULT_HOST;
 
 /// The file gcloud writes user credentials to.

@@ -15,10 +15,14 @@ use crate::provider::{HttpOptions, ProviderError, RetryPolicy, setting};
 use super::adc::{self, Found};
 use super::client::Client;
 use super::credential::{self, Credential, KeyFile, configuration};
+use super::error::PROVIDER_ID;
 use super::gcloud::Gcloud;
 use super::metadata::Metadata;
+use super::secret_manager::GcpSecretManager;
 use super::token::{TokenCache, TokenContext};
-use super::{DEFAULT_CONCURRENCY, GcpSecretManager, PROVIDER_ID};
+
+/// How many secret versions a batch accesses at once unless configured.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Settings for a [`GcpSecretManager`]; end with the method that picks the credential
 /// ([`service_account_key`](Self::service_account_key),

@@ -13,9 +13,8 @@ use url::Url;
 use crate::provider::http::{Http, Outgoing, Reply, is_transient_status};
 use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
 
-use super::PROVIDER_ID;
 use super::credential::Credential;
-use super::error;
+use super::error::{self, PROVIDER_ID};
 use super::reference::VersionKey;
 use super::token::{TokenCache, TokenContext};
 

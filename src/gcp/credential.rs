@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 use super::external::{ExternalAccount, Format, Source};
 use super::gcloud::Gcloud;
 use super::impersonate::{DEFAULT_LIFETIME, Impersonation};

@@ -1,7 +1,8 @@
-//! Google's errors into [`ProviderError`]s: Secret Manager's and IAM's error bodies
-//! (`{"error": {"code", "message", "status"}}`, mapped by `status`, the canonical code) and
-//! the OAuth 2.0 errors of the token endpoints (`{"error": "invalid_grant",
-//! "error_description": …}`), with the HTTP status as the last resort.
+//! Google's errors into [`ProviderError`]s, and the provider id they carry: Secret
+//! Manager's and IAM's error bodies (`{"error": {"code", "message", "status"}}`, mapped by
+//! `status`, the canonical code) and the OAuth 2.0 errors of the token endpoints
+//! (`{"error": "invalid_grant", "error_description": …}`), with the HTTP status as the last
+//! resort.
 //!
 //! Server text is quoted through [`Reply::error_of_kind`], so it is scrubbed of every
 //! credential the provider holds; Google's messages name resources, never a payload.
@@ -11,8 +12,11 @@ use reqwest::StatusCode;
 use crate::provider::http::{Reply, status_kind};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
 use super::wire::{GoogleError, OAuthError};
+
+/// The id of the Secret Manager provider unless its builder gives another
+/// ([`GcpSecretManagerBuilder::id`](super::GcpSecretManagerBuilder::id)).
+pub const PROVIDER_ID: &str = "gcp";
 
 /// The kind a canonical code (`status` of Google's error body) stands for; `None` for a
 /// code that says nothing more than the HTTP status.

@@ -18,8 +18,7 @@ use url::Url;
 use crate::provider::http::{Outgoing, is_transient_status};
 use crate::provider::{ProviderError, ProviderErrorKind, setting};
 
-use super::PROVIDER_ID;
-use super::error;
+use super::error::{self, PROVIDER_ID};
 use super::impersonate::Impersonation;
 use super::oauth::{FormRequest, SCOPE, target};
 use super::token::{AccessToken, TokenContext};

@@ -12,7 +12,7 @@ use tokio::process::Command;
 use crate::provider::command::Run;
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 use super::token::{AccessToken, TokenContext};
 
 /// How long a printed token is taken to live: gcloud hands out tokens with at least this

@@ -12,8 +12,7 @@ use zeroize::Zeroizing;
 use crate::provider::http::{Outgoing, is_transient_status};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
-use super::error;
+use super::error::{self, PROVIDER_ID};
 use super::oauth::{SCOPE, target};
 use super::token::{AccessToken, TokenContext, until_rfc3339};
 use super::wire::ImpersonatedAnswer;

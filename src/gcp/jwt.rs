@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 
 /// How long an assertion is valid: the most Google accepts.
 const ASSERTION_LIFETIME: u64 = 3600;

@@ -11,7 +11,7 @@ use url::Url;
 use crate::provider::http::{Outgoing, is_transient_status};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 use super::oauth::{target, token_of};
 use super::token::{AccessToken, TokenContext};
 

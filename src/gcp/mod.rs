@@ -52,63 +52,17 @@ mod jwt;
 mod metadata;
 mod oauth;
 mod reference;
+mod secret_manager;
 mod service_account;
 mod token;
 mod wire;
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use secrecy::SecretString;
-
-pub use builder::GcpSecretManagerBuilder;
+pub use builder::{DEFAULT_CONCURRENCY, GcpSecretManagerBuilder};
+pub use error::PROVIDER_ID;
 pub use reference::SCHEME;
+pub use secret_manager::GcpSecretManager;
 
 use crate::Error;
-use crate::provider::batch;
-use crate::provider::{ExternalProvider, ProviderError};
-
-/// The id of the Secret Manager provider unless its builder gives another
-/// ([`GcpSecretManagerBuilder::id`]).
-pub const PROVIDER_ID: &str = "gcp";
-
-/// How many secret versions a batch accesses at once unless configured.
-pub const DEFAULT_CONCURRENCY: usize = 16;
-
-/// Resolves `gcpsecrets://PROJECT/SECRET[?version=V][&location=L][#KEY]` references (a
-/// `ref+` prefix is accepted) from Google Cloud Secret Manager. Cheap to clone; clones share
-/// the credential and its token.
-///
-/// - References are checked offline by Google's rules for project, secret, version and
-///   location names, with the byte offset of a problem.
-/// - The token is kept until shortly before it expires and renewed once when Secret Manager
-///   refuses it (`UNAUTHENTICATED`).
-/// - A missing secret or version is [`NotFound`](crate::ProviderErrorKind::NotFound); a
-///   destroyed version is `NotFound` and a disabled one
-///   [`Forbidden`](crate::ProviderErrorKind::Forbidden), each saying which; missing
-///   permission is `Forbidden`; `RESOURCE_EXHAUSTED` and `UNAVAILABLE` are retried, then
-///   [`RateLimited`](crate::ProviderErrorKind::RateLimited) and
-///   [`Unavailable`](crate::ProviderErrorKind::Unavailable). An answer whose CRC32C does
-///   not match its payload, or that names another secret, is
-///   [`Protocol`](crate::ProviderErrorKind::Protocol).
-/// - A batch accesses each distinct secret version once, concurrently.
-///
-/// Build one with [`GcpSecretManager::from_env`] or [`GcpSecretManager::builder`]:
-///
-/// ```
-/// use request_vault::GcpSecretManager;
-///
-/// # fn main() -> Result<(), request_vault::Error> {
-/// # let key_file_text = include_str!("../../tests/fixtures/gcp/service-account.json");
-/// let provider = GcpSecretManager::builder().service_account_key(key_file_text)?;
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct GcpSecretManager {
-    id: String,
-    client: Arc<client::Client>,
-    concurrency: usize,
-}
 
 impl GcpSecretManager {
     /// A builder for a provider with other settings or an explicit credential.
@@ -132,43 +86,5 @@ impl GcpSecretManager {
     /// says what to set.
     pub fn from_env() -> Result<Self, Error> {
         Self::builder().from_env()
-    }
-}
-
-#[async_trait]
-impl ExternalProvider for GcpSecretManager {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn scheme(&self) -> &str {
-        SCHEME
-    }
-
-    fn check_reference(&self, reference: &str) -> Result<(), ProviderError> {
-        reference::SecretRef::parse(reference).map(drop)
-    }
-
-    async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
-        let results = self.resolve_all(&[reference]).await;
-        batch::one(results, PROVIDER_ID, reference)
-    }
-
-    async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
-        access::resolve_all(&self.client, self.concurrency, references).await
-    }
-
-    fn clear_cache(&self) {
-        self.client.tokens.clear();
-    }
-}
-
-impl std::fmt::Debug for GcpSecretManager {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GcpSecretManager")
-            .field("id", &self.id)
-            .field("client", &self.client)
-            .field("concurrency", &self.concurrency)
-            .finish()
     }
 }

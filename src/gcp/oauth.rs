@@ -13,8 +13,7 @@ use zeroize::Zeroizing;
 use crate::provider::http::{Outgoing, Reply, is_transient_status, sensitive_header};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
-use super::PROVIDER_ID;
-use super::error;
+use super::error::{self, PROVIDER_ID};
 use super::token::{AccessToken, TokenContext};
 use super::wire::{TokenAnswer, seconds};
 

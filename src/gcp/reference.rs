@@ -14,7 +14,7 @@
 use crate::provider::field::FieldKey;
 use crate::provider::{ProviderError, REF_PREFIX};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 
 /// The URI scheme of Secret Manager references, as `vals` writes them.
 pub const SCHEME: &str = "gcpsecrets";

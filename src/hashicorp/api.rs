@@ -11,8 +11,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::PROVIDER_ID;
-use super::error::{error, failure, is_transient};
+use super::error::{PROVIDER_ID, error, failure, is_transient};
 use crate::provider::http::{self, Http, Outgoing, Reply, Scrubber};
 use crate::provider::{ProviderError, ProviderErrorKind, RetryPolicy};
 

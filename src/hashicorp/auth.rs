@@ -26,9 +26,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::PROVIDER_ID;
 use super::api::{Api, Call};
-use super::error::{error, failure, login_failure, refusal, says_invalid_token};
+use super::error::{PROVIDER_ID, error, failure, login_failure, refusal, says_invalid_token};
 use super::lease;
 use super::wire::{AppRoleLogin, AuthBlock, AuthReply, JwtLogin, json_body};
 use crate::provider::http::Reply;

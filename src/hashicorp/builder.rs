@@ -12,11 +12,23 @@ use super::api::Api;
 use super::auth::{Auth, Credential, Source};
 use super::client::Client;
 use super::connection::{Connection, Settings};
-use super::error::error;
+use super::error::{PROVIDER_ID, error};
 use super::mounts::{KvVersion, Mount};
-use super::{DEFAULT_ADDR, DEFAULT_CONCURRENCY, HashiCorpVault, PROVIDER_ID};
+use super::vault::HashiCorpVault;
 use crate::Error;
 use crate::provider::{DEFAULT_CACHE_TTL, HttpOptions, ProviderErrorKind, RetryPolicy};
+
+/// How many requests to Vault run at once unless configured: 100, so that a batch of up to
+/// 100 paths goes out in one round trip. It is the fewest concurrent streams an HTTP/2
+/// server should allow on one connection (RFC 9113, section 6.5.2), and over HTTP/1.1 the
+/// connections stay open for the next batch (keep-alive).
+pub const DEFAULT_CONCURRENCY: usize = 100;
+
+/// The `vault` CLI's address when `VAULT_ADDR` is not set.
+pub const DEFAULT_ADDR: &str = "https://127.0.0.1:8200";
+
+/// Where Kubernetes mounts a pod's service-account token.
+pub const KUBERNETES_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// Options for a [`HashiCorpVault`] provider; the last call picks how to sign in.
 ///
@@ -304,7 +316,7 @@ impl HashiCorpVaultBuilder {
     }
 
     /// Signs in with the service-account token file read at each login (projected tokens
-    /// rotate): usually [`KUBERNETES_TOKEN_PATH`](super::KUBERNETES_TOKEN_PATH).
+    /// rotate): usually [`KUBERNETES_TOKEN_PATH`].
     ///
     /// # Errors
     ///
@@ -404,7 +416,7 @@ impl HashiCorpVaultBuilder {
             declared,
         };
         Ok(HashiCorpVault {
-            id: self.id.as_deref().unwrap_or(super::PROVIDER_ID).into(),
+            id: self.id.as_deref().unwrap_or(PROVIDER_ID).into(),
             connection: Arc::new(Connection::new(Client::new(api, auth), settings)),
         })
     }

@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use super::PROVIDER_ID;
 use super::api::Call;
 use super::client::Client;
-use super::error::{error, failure};
+use super::error::{PROVIDER_ID, error, failure};
 use super::mounts::{Mount, Mounts};
 use super::read::{LeaseId, ReadKey, Reads, Secret};
 use super::reference::VaultReference;

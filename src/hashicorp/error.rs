@@ -1,6 +1,7 @@
-//! Vault's errors into [`ProviderError`]s: which statuses are retried, which kind each
-//! status and error body stands for, and the messages, always built through the reply so
-//! that server text is scrubbed of every credential the provider holds.
+//! Vault's errors into [`ProviderError`]s, and the provider id they carry: which statuses
+//! are retried, which kind each status and error body stands for, and the messages, always
+//! built through the reply so that server text is scrubbed of every credential the provider
+//! holds.
 //!
 //! - 403 on a read is [`Unauthorized`] when the token itself is refused and
 //!   [`Forbidden`] when its policies do not allow the path (the caller tells which, see
@@ -21,11 +22,13 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::PROVIDER_ID;
 use super::wire::ErrorBody;
 use crate::provider::field::wipe;
 use crate::provider::http::{Reply, status_kind};
 use crate::provider::{ProviderError, ProviderErrorKind};
+
+/// The id of the HashiCorp Vault provider.
+pub const PROVIDER_ID: &str = "hashicorp";
 
 /// An error of the provider whose message holds no server text.
 pub(crate) fn error(kind: ProviderErrorKind, message: String) -> ProviderError {

@@ -65,7 +65,7 @@
 //! vault no longer than that: the fields of one dynamic read, resolved together or one
 //! after the other within that time, always come from the same lease, fetched once.
 //! [`HashiCorpVaultBuilder::revoke_leases_on_clear`] revokes the leases on
-//! [`clear_cache`](ExternalProvider::clear_cache). A lease of any length is fine (a
+//! [`clear_cache`](crate::ExternalProvider::clear_cache). A lease of any length is fine (a
 //! `lease_duration` of `u64::MAX` seconds means "until cleared").
 //!
 //! # Errors
@@ -99,43 +99,18 @@ mod lease;
 mod mounts;
 mod read;
 mod reference;
+mod vault;
 mod wire;
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use secrecy::SecretString;
-
-pub use builder::HashiCorpVaultBuilder;
+pub use builder::{
+    DEFAULT_ADDR, DEFAULT_CONCURRENCY, HashiCorpVaultBuilder, KUBERNETES_TOKEN_PATH,
+};
+pub use error::PROVIDER_ID;
 pub use mounts::KvVersion;
 pub use reference::SCHEME;
+pub use vault::HashiCorpVault;
 
 use crate::Error;
-use crate::provider::{ExternalProvider, ProviderContext, ProviderError, Resolved};
-use connection::Connection;
-
-/// The id of the HashiCorp Vault provider.
-pub const PROVIDER_ID: &str = "hashicorp";
-
-/// How many requests to Vault run at once unless configured: 100, so that a batch of up to
-/// 100 paths goes out in one round trip. It is the fewest concurrent streams an HTTP/2
-/// server should allow on one connection (RFC 9113, section 6.5.2), and over HTTP/1.1 the
-/// connections stay open for the next batch (keep-alive).
-pub const DEFAULT_CONCURRENCY: usize = 100;
-
-/// The `vault` CLI's address when `VAULT_ADDR` is not set.
-pub const DEFAULT_ADDR: &str = "https://127.0.0.1:8200";
-
-/// Where Kubernetes mounts a pod's service-account token.
-pub const KUBERNETES_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-
-/// Resolves `vault://` references from HashiCorp Vault. Cheap to clone; clones share the
-/// token, the mount table, leased reads and the request limit.
-#[derive(Clone)]
-pub struct HashiCorpVault {
-    id: Arc<str>,
-    connection: Arc<Connection>,
-}
 
 impl HashiCorpVault {
     /// A builder for the server at `addr` (such as `https://vault.example.com:8200`).
@@ -151,84 +126,5 @@ impl HashiCorpVault {
     /// As [`HashiCorpVaultBuilder::from_env`].
     pub fn from_env() -> Result<Self, Error> {
         HashiCorpVaultBuilder::default().from_env()
-    }
-
-    /// Verifies the address, the credentials and the namespace: logs in when the provider
-    /// logs in, then `auth/token/lookup-self`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Provider`] whose kind says what failed: [`Unavailable`] or [`Timeout`]
-    /// (unreachable, sealed), [`Unauthorized`] (the token or login was refused),
-    /// [`Configuration`] (no such auth mount, unreadable credential file).
-    ///
-    /// [`Unavailable`]: crate::ProviderErrorKind::Unavailable
-    /// [`Timeout`]: crate::ProviderErrorKind::Timeout
-    /// [`Unauthorized`]: crate::ProviderErrorKind::Unauthorized
-    /// [`Configuration`]: crate::ProviderErrorKind::Configuration
-    pub async fn check(&self) -> Result<(), Error> {
-        self.connection.client().check().await.map_err(Error::from)
-    }
-}
-
-#[async_trait]
-impl ExternalProvider for HashiCorpVault {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn scheme(&self) -> &str {
-        SCHEME
-    }
-
-    fn check_reference(&self, reference: &str) -> Result<(), ProviderError> {
-        reference::VaultReference::parse(reference).map(drop)
-    }
-
-    async fn resolve(&self, reference: &str) -> Result<SecretString, ProviderError> {
-        self.resolve_leased(reference)
-            .await
-            .map(Resolved::into_value)
-    }
-
-    async fn resolve_all(&self, references: &[&str]) -> Vec<Result<SecretString, ProviderError>> {
-        self.resolve_all_leased(references)
-            .await
-            .into_iter()
-            .map(|r| r.map(Resolved::into_value))
-            .collect()
-    }
-
-    async fn resolve_leased(&self, reference: &str) -> Result<Resolved, ProviderError> {
-        let results = self.connection.resolve_all(&[reference]).await;
-        crate::provider::batch::one(results, PROVIDER_ID, reference)
-    }
-
-    async fn resolve_all_leased(
-        &self,
-        references: &[&str],
-    ) -> Vec<Result<Resolved, ProviderError>> {
-        self.connection.resolve_all(references).await
-    }
-
-    fn attach(&self, context: &ProviderContext) {
-        self.connection.attach(context.cache_ttl());
-    }
-
-    fn clear_cache(&self) {
-        self.connection.clear_cache();
-    }
-}
-
-impl std::fmt::Debug for HashiCorpVault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let client = self.connection.client();
-        f.debug_struct("HashiCorpVault")
-            .field("id", &self.id)
-            .field("addr", &client.api().addr())
-            .field("namespace", &client.api().namespace())
-            .field("auth", &client.auth().credential.describe())
-            .field("auth_mount", &client.auth().mount)
-            .finish_non_exhaustive()
     }
 }

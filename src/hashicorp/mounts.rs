@@ -16,10 +16,9 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use super::PROVIDER_ID;
 use super::api::Call;
 use super::client::Client;
-use super::error::{error, failure};
+use super::error::{PROVIDER_ID, error, failure};
 use super::wire::{MountData, MountReply};
 use crate::provider::memo::{Memo, expiry};
 use crate::provider::{ProviderError, ProviderErrorKind};

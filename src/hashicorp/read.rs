@@ -18,10 +18,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::PROVIDER_ID;
 use super::api::Call;
 use super::client::Client;
-use super::error::{Asked, error, kv2_gone, read_failure};
+use super::error::{Asked, PROVIDER_ID, error, kv2_gone, read_failure};
 use super::lease;
 use super::mounts::{Engine, Mount};
 use super::wire::ReadReply;

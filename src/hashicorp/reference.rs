@@ -13,7 +13,7 @@
 use crate::provider::field::FieldKey;
 use crate::provider::{ProviderError, REF_PREFIX};
 
-use super::PROVIDER_ID;
+use super::error::PROVIDER_ID;
 
 /// The URI scheme of HashiCorp Vault references.
 pub const SCHEME: &str = "vault";

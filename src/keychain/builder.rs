@@ -1,13 +1,18 @@
-//! [`KeychainBuilder`]: a [`Keychain`] with another id, timeout or store.
+//! [`KeychainBuilder`]: the settings of a [`Keychain`](super::Keychain) with another id,
+//! timeout or store (the methods that end it, and so name the provider, are in `mod.rs`).
 
 use std::time::Duration;
 
-use super::store::StoreKind;
-use super::{DEFAULT_TIMEOUT, Keychain, PROVIDER_ID};
+use super::store::PROVIDER_ID;
 
-/// Builds a [`Keychain`]: its [id](Self::id), [timeout](Self::timeout), and the store, which
-/// the final method picks: [`build`](Self::build) for the platform's own, or on Linux
-/// [`keyutils`](Self::keyutils) for the kernel's.
+/// How long one fetch (or batch) may take before it fails as
+/// [`Timeout`](crate::ProviderErrorKind::Timeout), unless [`KeychainBuilder::timeout`] says
+/// otherwise: long enough for a person to answer a prompt to unlock the keychain.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Builds a [`Keychain`](super::Keychain): its [id](Self::id), [timeout](Self::timeout),
+/// and the store, which the final method picks: [`build`](Self::build) for the platform's
+/// own, or on Linux [`keyutils`](Self::keyutils) for the kernel's.
 ///
 /// ```
 /// use std::time::Duration;
@@ -22,8 +27,8 @@ use super::{DEFAULT_TIMEOUT, Keychain, PROVIDER_ID};
 /// ```
 #[derive(Debug, Clone)]
 pub struct KeychainBuilder {
-    id: String,
-    timeout: Duration,
+    pub(super) id: String,
+    pub(super) timeout: Duration,
 }
 
 impl Default for KeychainBuilder {
@@ -51,31 +56,5 @@ impl KeychainBuilder {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
-    }
-
-    /// A provider for the platform's own keychain: the macOS Keychain (login keychain), the
-    /// Windows Credential Manager, or on Linux the Secret Service on the D-Bus session bus
-    /// (GNOME Keyring, KWallet). Nothing is contacted until the first fetch.
-    pub fn build(self) -> Keychain {
-        Keychain::from_parts(self.id, StoreKind::Native, self.timeout)
-    }
-
-    /// A provider for the Linux kernel's keyutils (the session keyring), which needs no
-    /// daemon or D-Bus; keys live in memory only, until they are removed or the machine
-    /// restarts. Keys are the ones the `keyring` crate's keyutils store writes, described
-    /// `keyring:ACCOUNT@SERVICE`.
-    ///
-    /// ```
-    /// # #[cfg(target_os = "linux")] {
-    /// use request_vault::{ExternalProvider, Keychain};
-    ///
-    /// let keyutils = Keychain::builder().id("keyutils").keyutils();
-    /// assert_eq!(keyutils.id(), "keyutils");
-    /// # }
-    /// ```
-    #[cfg(target_os = "linux")]
-    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
-    pub fn keyutils(self) -> Keychain {
-        Keychain::from_parts(self.id, StoreKind::Keyutils, self.timeout)
     }
 }

@@ -6,9 +6,8 @@ use secrecy::ExposeSecret;
 use crate::provider::{ProviderError, ProviderErrorKind};
 use crate::{Error, VaultKey};
 
-use super::PROVIDER_ID;
 use super::reference::EntryName;
-use super::store::{Store, StoreKind};
+use super::store::{PROVIDER_ID, Store, StoreKind};
 
 /// The start of an age X25519 secret key; any other text in the entry is a passphrase.
 const X25519_PREFIX: &str = "AGE-SECRET-KEY-1";

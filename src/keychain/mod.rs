@@ -52,23 +52,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-pub use builder::KeychainBuilder;
+pub use builder::{DEFAULT_TIMEOUT, KeychainBuilder};
+pub use reference::SCHEME;
+pub use store::PROVIDER_ID;
 
 use crate::provider::{ExternalProvider, ProviderError, ProviderErrorKind};
 
 use reference::EntryName;
 use store::{Store, StoreKind};
-
-/// The id of the keychain provider, unless [`KeychainBuilder::id`] gives another.
-pub const PROVIDER_ID: &str = "keychain";
-
-/// The URI scheme of its references: `keychain://SERVICE/ACCOUNT`.
-pub const SCHEME: &str = "keychain";
-
-/// How long one fetch (or batch) may take before it fails as
-/// [`Timeout`](ProviderErrorKind::Timeout), unless [`KeychainBuilder::timeout`] says
-/// otherwise: long enough for a person to answer a prompt to unlock the keychain.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Resolves `keychain://SERVICE/ACCOUNT` references (a `ref+` prefix is accepted) from the
 /// operating system's password manager. Cheap to clone; clones share one connection.
@@ -162,6 +153,34 @@ impl Keychain {
                 ),
             )),
         }
+    }
+}
+
+impl KeychainBuilder {
+    /// A provider for the platform's own keychain: the macOS Keychain (login keychain), the
+    /// Windows Credential Manager, or on Linux the Secret Service on the D-Bus session bus
+    /// (GNOME Keyring, KWallet). Nothing is contacted until the first fetch.
+    pub fn build(self) -> Keychain {
+        Keychain::from_parts(self.id, StoreKind::Native, self.timeout)
+    }
+
+    /// A provider for the Linux kernel's keyutils (the session keyring), which needs no
+    /// daemon or D-Bus; keys live in memory only, until they are removed or the machine
+    /// restarts. Keys are the ones the `keyring` crate's keyutils store writes, described
+    /// `keyring:ACCOUNT@SERVICE`.
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use request_vault::{ExternalProvider, Keychain};
+    ///
+    /// let keyutils = Keychain::builder().id("keyutils").keyutils();
+    /// assert_eq!(keyutils.id(), "keyutils");
+    /// # }
+    /// ```
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+    pub fn keyutils(self) -> Keychain {
+        Keychain::from_parts(self.id, StoreKind::Keyutils, self.timeout)
     }
 }
 

@@ -8,7 +8,8 @@
 
 use crate::provider::{ProviderError, REF_PREFIX, segment};
 
-use super::SCHEME;
+/// The URI scheme of the keychain provider's references: `keychain://SERVICE/ACCOUNT`.
+pub const SCHEME: &str = "keychain";
 
 /// An entry of the keychain: its service and account, decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,7 +65,9 @@ impl EntryName {
 mod tests {
     use super::*;
     use crate::ProviderErrorKind;
-    use crate::keychain::PROVIDER_ID;
+
+    /// The keychain provider's id, as errors carry it.
+    const PROVIDER_ID: &str = "keychain";
 
     fn offset(reference: &str) -> usize {
         let err = EntryName::parse(PROVIDER_ID, reference).unwrap_err();

@@ -1,6 +1,7 @@
 //! The operating system's credential store behind a [`Keychain`](super::Keychain): which
 //! one, connected lazily, and the blocking reads and writes through the `keyring-core` store
-//! crates, with their errors mapped to [`ProviderError`]s that never carry a value.
+//! crates, with their errors mapped to [`ProviderError`]s that never carry a value; and the
+//! provider's id they carry unless the builder gives another.
 //!
 //! Entries are read and written with `get_password`/`set_password`, as the `keyring` crate
 //! does, so that what one writes the other reads on every platform (Windows keeps passwords
@@ -15,6 +16,10 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::provider::{ProviderError, ProviderErrorKind};
 
 use super::reference::EntryName;
+
+/// The id of the keychain provider, unless
+/// [`KeychainBuilder::id`](super::KeychainBuilder::id) gives another.
+pub const PROVIDER_ID: &str = "keychain";
 
 /// Which of the platform's stores a keychain uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
