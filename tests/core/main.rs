@@ -8,6 +8,7 @@ mod common;
 
 mod accounts;
 mod cache_control;
+mod layout;
 mod local_stores;
 #[cfg(feature = "middleware")]
 mod middleware;
