@@ -279,9 +279,10 @@ fn folder_edges(folder: &Path) -> BTreeMap<String, BTreeSet<String>> {
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
-        if path.is_dir() && path.join("mod.rs").is_file() {
-            children.insert(stem.to_owned());
-        } else if path.extension().is_some_and(|e| e == "rs") && stem != "mod" && stem != "tests" {
+        let folder_module = path.is_dir() && path.join("mod.rs").is_file();
+        let file_module =
+            path.extension().is_some_and(|e| e == "rs") && stem != "mod" && stem != "tests";
+        if folder_module || file_module {
             children.insert(stem.to_owned());
         }
     }
