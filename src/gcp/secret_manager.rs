@@ -38,7 +38,10 @@ use super::reference::{SCHEME, SecretRef};
 /// use request_vault::GcpSecretManager;
 ///
 /// # fn main() -> Result<(), request_vault::Error> {
-/// # let key_file_text = include_str!("../../tests/fixtures/gcp/service-account.json");
+/// # let key_file_text = include_str!(concat!(
+/// #     env!("CARGO_MANIFEST_DIR"),
+/// #     "/tests/fixtures/gcp/service-account.json"
+/// # ));
 /// let provider = GcpSecretManager::builder().service_account_key(key_file_text)?;
 /// # Ok(()) }
 /// ```
