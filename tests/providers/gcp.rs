@@ -602,6 +602,51 @@ async fn nothing_shows_a_credential() {
     }
 }
 
+/// A caller's client built from reqwest's defaults follows redirects. A read redirected to
+/// another origin carries no token there (the token goes in `Authorization`, which reqwest
+/// drops on a hop to another origin; the door's bodies cannot be sent twice), and the
+/// provider refuses the redirect or the other origin's answer.
+#[tokio::test]
+async fn a_read_redirected_by_a_following_client_carries_no_token() {
+    let elsewhere = common::http::HttpServer::start().await;
+    let server = GcpServer::start().await;
+    server.put("redirected", "redirected-value");
+    let provider = GcpSecretManager::builder()
+        .client(server.following_client())
+        .retry(common::gcp::quick_retries())
+        .service_account_key(&service_account_json())
+        .unwrap();
+    for status in [301, 302, 303, 307, 308] {
+        server.fail(Fault::Redirect(
+            status,
+            format!("{}/v1/elsewhere", elsewhere.url()),
+        ));
+        let error = provider
+            .resolve("gcpsecrets://test-project/redirected")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            ProviderErrorKind::Protocol,
+            "{status}: {error}"
+        );
+        assert!(error.message().contains("redirect"), "{status}: {error}");
+    }
+    // reqwest follows a 303 (or a 301/302 of a request it may resend) as a bare GET: it
+    // reaches the other origin without the token, without a body, and its answer is refused.
+    let received = elsewhere.received();
+    for request in &received {
+        let text = format!(
+            "{}\n{}",
+            request.head,
+            String::from_utf8_lossy(&request.body)
+        );
+        assert!(!text.contains(TOKEN_PREFIX), "{text}");
+        assert!(request.header("authorization").is_none(), "{text}");
+        assert!(request.body.is_empty(), "{text}");
+    }
+}
+
 #[cfg(feature = "conformance")]
 mod conformance {
     use super::*;

@@ -321,10 +321,21 @@ impl GcpServer {
     /// (HTTPS) and the metadata server's to its plain port; built as the docs tell users to,
     /// from the crate's policy (`HttpOptions::client_builder`: no redirects followed).
     pub fn client(&self) -> reqwest::Client {
-        let ca = std::fs::read(fixtures().join("ca.pem")).unwrap();
-        let mut builder = request_vault::provider::HttpOptions::new()
+        let builder = request_vault::provider::HttpOptions::new()
             .client_builder()
-            .unwrap()
+            .unwrap();
+        self.reaching_this_server(builder)
+    }
+
+    /// As [`client`](Self::client), but from reqwest's defaults: a caller's client that
+    /// follows redirects.
+    pub fn following_client(&self) -> reqwest::Client {
+        self.reaching_this_server(reqwest::Client::builder())
+    }
+
+    fn reaching_this_server(&self, builder: reqwest::ClientBuilder) -> reqwest::Client {
+        let ca = std::fs::read(fixtures().join("ca.pem")).unwrap();
+        let mut builder = builder
             .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
             .timeout(Duration::from_secs(10))
             .resolve("metadata.google.internal", self.plain);
