@@ -57,7 +57,7 @@ mod tests {
         assert!(far > now);
         assert_eq!(
             after(now, Duration::from_secs(5)),
-            now + Duration::from_secs(5)
+            now.checked_add(Duration::from_secs(5)).unwrap()
         );
         let lease = Duration::from_secs(u64::MAX);
         assert!(after_system(SystemTime::now(), lease) > SystemTime::now());
