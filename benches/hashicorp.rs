@@ -9,7 +9,9 @@
 //!   new provider (floor: that plus `one_round_trip_kept_alive`), or known to a provider
 //!   that read the mount before and keeps its connections (floor:
 //!   `one_round_trip_kept_alive`). `build_provider` is what a new provider costs (its
-//!   HTTP client and TLS roots).
+//!   HTTP client and TLS roots). `hundred_round_trips_at_once` is the floor of a batch of
+//!   100 over HTTP/1.1 here: the same 100 reads as plain GETs from a new client, all at once
+//!   (100 connections through the line, and the stand-in and the line on the same 2 cores).
 
 #[path = "../tests/common/hashicorp.rs"]
 mod hashicorp;
@@ -167,6 +169,27 @@ fn round_trips(c: &mut Criterion) {
                     .await
                     .expect("send");
                 answer.bytes().await.expect("body");
+            })
+        })
+    });
+    // The floor of a batch of 100 over HTTP/1.1: the same 100 reads as plain GETs, all at
+    // once, from a new client (100 connections through the line, as a cold batch opens).
+    let hundred: Vec<String> = (0..100)
+        .map(|p| format!("{url}/v1/secret/data/many/{p}"))
+        .collect();
+    group.bench_function("hundred_round_trips_at_once", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let client = reqwest::Client::new();
+                let gets = hundred.iter().map(|url| {
+                    let request = client.get(url).bearer_auth(TOKEN).send();
+                    async move {
+                        let answer = request.await.expect("send");
+                        assert!(answer.status().is_success());
+                        answer.bytes().await.expect("body");
+                    }
+                });
+                futures_util::future::join_all(gets).await;
             })
         })
     });
