@@ -498,8 +498,9 @@ async fn the_age_cli_reads_our_files_and_writes_files_we_open() {
     );
 }
 
-/// 60 times: a child process saves in a loop and is killed with SIGKILL at a random
-/// moment (from its start to well into its saves); the file always opens and holds one consistent save.
+/// 60 times: a child process saves in a loop and is killed with SIGKILL at a random moment
+/// (from its start to well into its saves); the file always opens and holds one consistent
+/// save.
 #[test]
 fn saves_survive_sigkill_at_any_moment() {
     let dir = dir();
